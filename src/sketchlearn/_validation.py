@@ -1,0 +1,211 @@
+"""Input checks shared by every public entry point.
+
+Each check names the argument, says what was wrong and how to fix it, and never
+modifies its input: when a cast is needed it returns a new array.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import array_api_compat
+import numpy as np
+
+from ._array_api import get_namespace, move_to
+
+__all__ = [
+    "check_array",
+    "check_same_n_features",
+    "check_weights",
+    "check_scalar",
+]
+
+_NUMERIC_KINDS = "biuf"
+
+
+def check_array(
+    X,
+    name: str = "X",
+    *,
+    ensure_2d: bool = True,
+    allow_nonfinite: bool = False,
+    min_samples: int = 1,
+    min_features: int = 1,
+):
+    """Validate a numeric data array and return it as floating point.
+
+    Parameters
+    ----------
+    X : array-like
+        NumPy or CuPy array, or anything ``numpy.asarray`` accepts.
+    name : str
+        Name of the argument in error messages.
+    ensure_2d : bool
+        Require shape ``(n_samples, n_features)``; else require 1-D.
+    allow_nonfinite : bool
+        Accept NaN and infinity.
+    min_samples, min_features : int
+        Smallest accepted number of rows and columns.
+
+    Returns
+    -------
+    X : array
+        float32 stays float32; every other real type becomes float64. The input is
+        returned unchanged when no cast is needed (never written to).
+
+    Raises
+    ------
+    TypeError
+        For sparse, complex, object or string input.
+    ValueError
+        For a wrong number of dimensions, too few rows or columns, or NaN/inf.
+    """
+    if hasattr(X, "tocsr") or hasattr(X, "toarray"):
+        raise TypeError(
+            f"{name} is a sparse matrix, which this function does not accept; "
+            f"pass a dense array ({name}.toarray())."
+        )
+    if not array_api_compat.is_array_api_obj(X):
+        try:
+            X = np.asarray(X)
+        except (ValueError, TypeError) as exc:
+            raise TypeError(f"{name} must be an array of numbers: {exc}") from exc
+    xp = get_namespace(X)
+    try:
+        numeric = xp.isdtype(X.dtype, ("bool", "integral", "real floating"))
+    except (TypeError, ValueError):  # object and string dtypes
+        numeric = False
+    if not numeric:
+        raise TypeError(
+            f"{name} must hold real numbers; got dtype {X.dtype}. "
+            "Convert it first (e.g. X.astype(float)); complex data is not supported."
+        )
+    want = 2 if ensure_2d else 1
+    if X.ndim != want:
+        hint = (
+            f" Reshape with {name}.reshape(-1, 1) for one feature or {name}.reshape(1, -1) "
+            "for one sample."
+            if ensure_2d and X.ndim == 1
+            else ""
+        )
+        shape_word = "(n_samples, n_features)" if ensure_2d else "(n,)"
+        raise ValueError(
+            f"{name} must be a {want}-D array of shape {shape_word}; got {X.ndim}-D with shape "
+            f"{tuple(X.shape)}.{hint}"
+        )
+    if X.shape[0] < min_samples:
+        raise ValueError(
+            f"{name} has {X.shape[0]} sample(s) (shape {tuple(X.shape)}); at least {min_samples} "
+            "needed."
+        )
+    if ensure_2d and X.shape[1] < min_features:
+        raise ValueError(
+            f"{name} has {X.shape[1]} feature(s) (shape {tuple(X.shape)}); at least "
+            f"{min_features} needed."
+        )
+    if X.dtype != xp.float32 and X.dtype != xp.float64:
+        X = xp.astype(X, xp.float64)
+    if not allow_nonfinite and X.shape[0] > 0:
+        finite = xp.isfinite(X)
+        if not bool(xp.all(finite)):
+            bad = to_int(xp.argmax(xp.astype(~xp.all(finite, axis=-1) if ensure_2d else ~finite,
+                                               xp.int8)))
+            what = "NaN" if bool(xp.any(xp.isnan(X))) else "infinity"
+            where = f"row {bad}" if ensure_2d else f"index {bad}"
+            raise ValueError(
+                f"{name} contains {what} (first at {where}); remove or impute those values first."
+            )
+    return X
+
+
+def to_int(x) -> int:
+    """Python int from a 0-d array of any namespace."""
+    return int(x.item() if hasattr(x, "item") else x)
+
+
+def check_same_n_features(X, Y, names=("X", "Y")) -> None:
+    """Raise when two 2-D arrays have different numbers of columns."""
+    if X.shape[1] != Y.shape[1]:
+        raise ValueError(
+            f"{names[0]} has {X.shape[1]} features but {names[1]} has {Y.shape[1]}; both need "
+            "the same number of columns."
+        )
+
+
+def check_weights(w, n: int, name: str = "sample_weight", *, xp=None, dtype=None,
+                  normalize: bool = False, rtol: float = 1e-6):
+    """Validate a probability vector of length ``n``.
+
+    Parameters
+    ----------
+    w : array-like
+        Non-negative finite weights.
+    n : int
+        Required length.
+    name : str
+        Argument name for error messages.
+    xp : namespace, optional
+        Namespace the weights must share with the data (checked).
+    dtype : dtype, optional
+        Floating dtype of the result.
+    normalize : bool
+        Divide by the sum; otherwise the weights must already sum to 1 within ``rtol``.
+
+    Returns
+    -------
+    w : array
+        Weights of shape ``(n,)`` summing to one.
+    """
+    if xp is not None and not array_api_compat.is_array_api_obj(w):
+        w = move_to(np.asarray(w), xp)  # lists are fine next to CuPy data
+    w = check_array(w, name, ensure_2d=False)
+    wxp = get_namespace(w) if xp is None else get_namespace(w, xp.asarray(0.0))
+    if w.shape[0] != n:
+        raise ValueError(f"{name} has length {w.shape[0]}, but the data has {n} samples.")
+    if bool(wxp.any(w < 0)):
+        raise ValueError(f"{name} has negative entries; weights must be non-negative.")
+    total = float(wxp.sum(w))
+    if total <= 0:
+        raise ValueError(f"{name} sums to 0; at least one weight must be positive.")
+    if dtype is not None and w.dtype != dtype:
+        w = wxp.astype(w, dtype)
+    if normalize:
+        return w / total
+    if abs(total - 1.0) > rtol * max(1, n) ** 0.5 + 1e-12 and abs(total - 1.0) > 1e-5:
+        raise ValueError(
+            f"{name} sums to {total:.6g}, not 1; pass {name} / {name}.sum() to normalise."
+        )
+    return w
+
+
+def check_scalar(
+    value,
+    name: str,
+    *,
+    kind=numbers.Real,
+    lower=None,
+    upper=None,
+    lower_inclusive: bool = True,
+    upper_inclusive: bool = True,
+):
+    """Validate a scalar parameter against a type and an interval; return it.
+
+    Examples
+    --------
+    >>> from sketchlearn._validation import check_scalar
+    >>> check_scalar(0.5, "delta", lower=0, upper=1, lower_inclusive=False,
+    ...              upper_inclusive=False)
+    0.5
+    """
+    if isinstance(value, bool) or not isinstance(value, kind):
+        want = "an integer" if kind is numbers.Integral else "a real number"
+        raise TypeError(f"{name} must be {want}, got {value!r} ({type(value).__name__}).")
+    if isinstance(value, numbers.Real) and not np.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}.")
+    too_low = lower is not None and (value < lower if lower_inclusive else value <= lower)
+    too_high = upper is not None and (value > upper if upper_inclusive else value >= upper)
+    if too_low or too_high:
+        left = ("[" if lower_inclusive else "(") + ("-inf" if lower is None else f"{lower}")
+        right = ("inf" if upper is None else f"{upper}") + ("]" if upper_inclusive else ")")
+        raise ValueError(f"{name} must be in {left}, {right}, got {value!r}.")
+    return value

@@ -1,0 +1,190 @@
+"""CuPy kernels for kernel sums on the GPU (imported only when a CuPy array arrives).
+
+Each thread owns one row x_i and streams tiles of Y through shared memory, so a
+kernel sum K(X, Y) @ V needs O((n + m) d) device memory. Values are computed in
+double precision whatever the input dtype, as on the CPU.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import cupy
+import numpy as np
+
+from ._kernels import MATERN_QUAD_PEAK, MATERN_QUAD_STEP, matern_half_coefficients
+from ._reference import kernel_matrix_reference, kernel_matvec_reference
+
+_THREADS = 128
+_COLUMNS_PER_PASS = 4
+_SHARED_BYTES = 48 * 1024
+_MAX_HALF = 21
+
+_SOURCE = r"""
+#define GAUSSIAN 0
+#define MATERN_HALF 1
+#define MATERN 2
+#define IMQ 3
+#define SINC 4
+#define RIESZ 5
+#define MAX_HALF 21
+#define QUAD_STEP %(step)r
+#define QUAD_PEAK %(peak)r
+#define COLS %(cols)d
+
+__device__ double matern_general(double t, double nu, double log_const) {
+    if (t <= 0.0) return 1.0;
+    const double step = fmin(QUAD_STEP, QUAD_PEAK / sqrt(t));
+    double total = 0.0;
+    for (int k = 0; ; ++k) {
+        double s = k * step;
+        double c = cosh(s) - 1.0;
+        double term = cosh(nu * s) * exp(-t * c);
+        total += (k == 0) ? 0.5 * term : term;
+        if (-t * c + nu * s < -40.0 && s > 1.0) break;
+    }
+    return exp(log_const + nu * log(t) - t + log(total * step));
+}
+
+template <typename T>
+__device__ double kernel_value(const T* x, const double* y, int d, int ncomp,
+                               const long long* codes, const double* params,
+                               const double* weights, const double* half) {
+    double sq = 0.0;
+    for (int t = 0; t < d; ++t) { double diff = (double)x[t] - y[t]; sq += diff * diff; }
+    double out = 0.0;
+    for (int c = 0; c < ncomp; ++c) {
+        const double nu = params[4 * c + 1], a = params[4 * c + 2], b = params[4 * c + 3];
+        double value;
+        switch ((int)codes[c]) {
+        case GAUSSIAN: value = exp(-a * sq); break;
+        case MATERN_HALF: {
+            double r = a * sqrt(sq);
+            int p = (int)b;
+            double poly = half[p * MAX_HALF + p];
+            for (int q = p - 1; q >= 0; --q) poly = poly * r + half[p * MAX_HALF + q];
+            value = exp(-r) * poly; break; }
+        case MATERN: value = matern_general(a * sqrt(sq), nu, b); break;
+        case IMQ: value = pow(1.0 + a * sq, -nu); break;
+        case SINC: {
+            value = 1.0;
+            for (int t = 0; t < d; ++t) {
+                double u = a * ((double)x[t] - y[t]);
+                if (u != 0.0) value *= sin(u) / u;
+            }
+            break; }
+        case RIESZ: value = -pow(a * sqrt(sq), nu); break;
+        default: value = nan("");
+        }
+        out += weights[c] * value;
+    }
+    return out;
+}
+
+template <typename T>
+__global__ void matvec(const T* __restrict__ X, const T* __restrict__ Y,
+                       const double* __restrict__ V, const long long* __restrict__ codes,
+                       const double* __restrict__ params, const double* __restrict__ weights,
+                       const double* __restrict__ half, int ncomp, long long n, long long m,
+                       int d, int k, int tile, double* __restrict__ out) {
+    extern __shared__ double ytile[];
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    const int c0 = blockIdx.y * COLS;
+    double acc[COLS];
+    for (int c = 0; c < COLS; ++c) acc[c] = 0.0;
+    for (long long j0 = 0; j0 < m; j0 += tile) {
+        const int rows = (int)min((long long)tile, m - j0);
+        for (int idx = threadIdx.x; idx < rows * d; idx += blockDim.x)
+            ytile[idx] = (double)Y[j0 * d + idx];
+        __syncthreads();
+        if (i < n) {
+            for (int jj = 0; jj < rows; ++jj) {
+                double v = kernel_value<T>(X + i * d, ytile + jj * d, d, ncomp, codes, params,
+                                           weights, half);
+                for (int c = 0; c < COLS; ++c)
+                    if (c0 + c < k) acc[c] += v * V[(j0 + jj) * k + c0 + c];
+            }
+        }
+        __syncthreads();
+    }
+    if (i < n)
+        for (int c = 0; c < COLS; ++c)
+            if (c0 + c < k) out[i * k + c0 + c] = acc[c];
+}
+
+template <typename T>
+__global__ void matrix(const T* __restrict__ X, const T* __restrict__ Y,
+                       const long long* __restrict__ codes, const double* __restrict__ params,
+                       const double* __restrict__ weights, const double* __restrict__ half,
+                       int ncomp, long long n, long long m, int d, double* __restrict__ out) {
+    const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= n * m) return;
+    const long long i = idx / m, j = idx %% m;
+    // A local copy of Y[j] in double (callers route d > 64 to the reference path).
+    double buf[64];
+    if (d <= 64) {
+        for (int t = 0; t < d; ++t) buf[t] = (double)Y[j * d + t];
+        out[idx] = kernel_value<T>(X + i * d, buf, d, ncomp, codes, params, weights, half);
+    } else {
+        out[idx] = nan("");
+    }
+}
+""" % {"step": MATERN_QUAD_STEP, "peak": MATERN_QUAD_PEAK, "cols": _COLUMNS_PER_PASS}
+
+
+@lru_cache(maxsize=1)
+def _module():
+    names = [f"{fn}<{t}>" for fn in ("matvec", "matrix") for t in ("float", "double")]
+    return cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=names)
+
+
+def _device_spec(kernel):
+    codes, params, weights = kernel.spec()
+    half = np.zeros((_MAX_HALF, _MAX_HALF))
+    for p in range(_MAX_HALF):
+        half[p, : p + 1] = matern_half_coefficients(p)
+    return (cupy.asarray(codes), cupy.asarray(np.ascontiguousarray(params)),
+            cupy.asarray(weights), cupy.asarray(half), int(codes.shape[0]))
+
+
+def _ctype(X):
+    return "float" if X.dtype == cupy.float32 else "double"
+
+
+def kernel_matvec(xp, X, Y, V, kernel):
+    """K(X, Y) @ V on the GPU; O((n + m) d) memory."""
+    d = X.shape[1]
+    tile = min(256, _SHARED_BYTES // (8 * d)) if d else 256
+    if tile < 1:  # a single row of Y does not fit in shared memory
+        return kernel_matvec_reference(xp, X, Y, V, kernel)
+    X = cupy.ascontiguousarray(X)
+    Y = cupy.ascontiguousarray(Y, dtype=X.dtype)
+    V = cupy.ascontiguousarray(V, dtype=cupy.float64)
+    n, m, k = X.shape[0], Y.shape[0], V.shape[1]
+    out = cupy.zeros((n, k), dtype=cupy.float64)
+    codes, params, weights, half, ncomp = _device_spec(kernel)
+    fn = _module().get_function(f"matvec<{_ctype(X)}>")
+    grid = ((n + _THREADS - 1) // _THREADS, (k + _COLUMNS_PER_PASS - 1) // _COLUMNS_PER_PASS)
+    fn(grid, (_THREADS,),
+       (X, Y, V, codes, params, weights, half, np.int32(ncomp), np.int64(n), np.int64(m),
+        np.int32(d), np.int32(k), np.int32(tile), out),
+       shared_mem=tile * d * 8)
+    return out.astype(X.dtype, copy=False)
+
+
+def kernel_matrix(xp, X, Y, kernel):
+    """The full kernel matrix on the GPU (one thread per entry)."""
+    d = X.shape[1]
+    if d > 64:
+        return kernel_matrix_reference(xp, X, Y, kernel)
+    X = cupy.ascontiguousarray(X)
+    Y = cupy.ascontiguousarray(Y, dtype=X.dtype)
+    n, m = X.shape[0], Y.shape[0]
+    out = cupy.empty((n, m), dtype=cupy.float64)
+    codes, params, weights, half, ncomp = _device_spec(kernel)
+    fn = _module().get_function(f"matrix<{_ctype(X)}>")
+    total = n * m
+    fn(((total + _THREADS - 1) // _THREADS,), (_THREADS,),
+       (X, Y, codes, params, weights, half, np.int32(ncomp), np.int64(n), np.int64(m),
+        np.int32(d), out))
+    return out.astype(X.dtype, copy=False)

@@ -1,0 +1,133 @@
+"""Numba kernels for NumPy inputs: kernel values computed on the fly, never stored.
+
+``kernel_value`` is the single scalar evaluation every Numba path uses (here and in
+``sketchlearn.thinning``); it mirrors ``_reference.kernel_block`` term by term.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from ._kernels import (
+    GAUSSIAN,
+    IMQ,
+    MATERN,
+    MATERN_HALF,
+    MATERN_QUAD_PEAK,
+    MATERN_QUAD_STEP,
+    RIESZ,
+    SINC,
+    matern_half_coefficients,
+)
+
+# Fast-math without nnan/ninf, so NaN and infinity keep their meaning.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+# Rows of X and Y per tile, so a tile of Y stays in L1/L2 while a block of X reuses it.
+TILE_I = 32
+TILE_J = 256
+
+_MAX_HALF = 21
+_HALF_COEFFS = np.zeros((_MAX_HALF, _MAX_HALF))
+for _p in range(_MAX_HALF):
+    _HALF_COEFFS[_p, : _p + 1] = matern_half_coefficients(_p)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _matern_general(t, nu, log_const):
+    if t <= 0.0:
+        return 1.0
+    step = min(MATERN_QUAD_STEP, MATERN_QUAD_PEAK / math.sqrt(t))
+    total = 0.0
+    k = 0
+    while True:
+        s = k * step
+        expo = -t * (math.cosh(s) - 1.0)
+        term = math.cosh(nu * s) * math.exp(expo)
+        total += 0.5 * term if k == 0 else term
+        if expo + nu * s < -40.0 and s > 1.0:
+            break
+        k += 1
+    return math.exp(log_const + nu * math.log(t) - t + math.log(total * step))
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def kernel_value(X, i, Y, j, codes, params, weights):
+    """k(X[i], Y[j]) for the kernel described by ``(codes, params, weights)``."""
+    sq = 0.0
+    for t in range(X.shape[1]):
+        diff = np.float64(X[i, t]) - np.float64(Y[j, t])
+        sq += diff * diff
+    out = 0.0
+    for c in range(codes.shape[0]):
+        code = codes[c]
+        nu = params[c, 1]
+        a = params[c, 2]
+        if code == GAUSSIAN:
+            value = math.exp(-a * sq)
+        elif code == MATERN_HALF:
+            t = a * math.sqrt(sq)
+            p = int(params[c, 3])
+            poly = _HALF_COEFFS[p, p]
+            for q in range(p - 1, -1, -1):
+                poly = poly * t + _HALF_COEFFS[p, q]
+            value = math.exp(-t) * poly
+        elif code == MATERN:
+            value = _matern_general(a * math.sqrt(sq), nu, params[c, 3])
+        elif code == IMQ:
+            value = (1.0 + a * sq) ** (-nu)
+        elif code == SINC:
+            value = 1.0
+            for t in range(X.shape[1]):
+                u = a * (np.float64(X[i, t]) - np.float64(Y[j, t]))
+                if u != 0.0:
+                    value *= math.sin(u) / u
+        elif code == RIESZ:
+            value = -((a * math.sqrt(sq)) ** nu)
+        else:
+            value = math.nan
+        out += weights[c] * value
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _matvec_kernel(X, Y, V, codes, params, weights, out):
+    n, m, k = X.shape[0], Y.shape[0], V.shape[1]
+    for ib in prange((n + TILE_I - 1) // TILE_I):
+        i0 = ib * TILE_I
+        i1 = min(n, i0 + TILE_I)
+        for j0 in range(0, m, TILE_J):
+            j1 = min(m, j0 + TILE_J)
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    v = kernel_value(X, i, Y, j, codes, params, weights)
+                    for c in range(k):
+                        out[i, c] += v * V[j, c]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _matrix_kernel(X, Y, codes, params, weights, out):
+    for i in prange(X.shape[0]):
+        for j in range(Y.shape[0]):
+            out[i, j] = kernel_value(X, i, Y, j, codes, params, weights)
+
+
+def kernel_matvec(xp, X, Y, V, kernel):
+    """Numba version of ``kernel_matvec_reference``: O(n + m) memory, parallel over rows."""
+    codes, params, weights = kernel.spec()
+    out = np.zeros((X.shape[0], V.shape[1]), dtype=np.float64)
+    _matvec_kernel(np.ascontiguousarray(X), np.ascontiguousarray(Y),
+                   np.ascontiguousarray(V, dtype=np.float64), codes, params, weights, out)
+    return out.astype(X.dtype, copy=False)
+
+
+def kernel_matrix(xp, X, Y, kernel):
+    """Numba version of ``kernel_matrix_reference``."""
+    codes, params, weights = kernel.spec()
+    out = np.empty((X.shape[0], Y.shape[0]), dtype=np.float64)
+    _matrix_kernel(np.ascontiguousarray(X), np.ascontiguousarray(Y), codes, params, weights,
+                   out)
+    return out.astype(X.dtype, copy=False)

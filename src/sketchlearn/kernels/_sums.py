@@ -1,0 +1,153 @@
+"""Kernel matrices and blocked kernel sums (NumPy: Numba; CuPy: RawKernel)."""
+
+from __future__ import annotations
+
+import numpy as np
+from array_api_compat import is_array_api_obj
+
+from .._array_api import Dispatch, get_namespace, to_compute_device
+from .._validation import check_array, check_same_n_features, check_weights
+from ._bandwidth import make_kernel
+from ._reference import kernel_matrix_reference, kernel_matvec_reference
+
+__all__ = ["kernel_matrix", "kernel_matvec", "kernel_mean"]
+
+kernel_matvec_op = Dispatch(
+    kernel_matvec_reference,
+    numba="sketchlearn.kernels._numba:kernel_matvec",
+    cupy="sketchlearn.kernels._cupy:kernel_matvec",
+)
+kernel_matrix_op = Dispatch(
+    kernel_matrix_reference,
+    numba="sketchlearn.kernels._numba:kernel_matrix",
+    cupy="sketchlearn.kernels._cupy:kernel_matrix",
+)
+
+
+def _prepare(X, Y, kernel, bandwidth, params):
+    X = check_array(X, "X")
+    Y = X if Y is None else check_array(Y, "Y")
+    check_same_n_features(X, Y)
+    return X, Y, make_kernel(kernel, bandwidth, X, None if Y is X else Y, **params)
+
+
+def kernel_matrix(X, Y=None, kernel="gaussian", *, bandwidth=None, **kernel_params):
+    """Kernel matrix ``K[i, j] = k(X[i], Y[j])``.
+
+    This materialises an ``n x m`` array: for large samples use
+    :func:`kernel_matvec` or :func:`kernel_mean`, which never do.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        NumPy or CuPy array.
+    Y : array of shape (m_samples, n_features), optional
+        Defaults to ``X``.
+    kernel : str or Kernel, default="gaussian"
+        See :func:`make_kernel`.
+    bandwidth : float, "median", "scott" or None
+        Bandwidth of a named kernel (default: median heuristic).
+    **kernel_params
+        Other parameters of a named kernel (``nu``, ``exponent``).
+
+    Returns
+    -------
+    K : array of shape (n_samples, m_samples)
+        Same library and floating dtype as ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.kernels import kernel_matrix
+    >>> K = kernel_matrix(np.array([[0.0], [2.0]]), kernel="laplace", bandwidth=1.0)
+    >>> np.round(K, 4)
+    array([[1.    , 0.1353],
+           [0.1353, 1.    ]])
+    """
+    X, Y, k = _prepare(X, Y, kernel, bandwidth, kernel_params)
+    (X, Y), xp, restore = to_compute_device(X, Y, work=X.shape[0] * Y.shape[0] * X.shape[1])
+    return restore(kernel_matrix_op(xp, X, Y, k))
+
+
+def kernel_matvec(X, Y, V, kernel="gaussian", *, bandwidth=None, **kernel_params):
+    """Kernel matrix-vector product ``K(X, Y) @ V`` without forming ``K``.
+
+    Memory is O((n + m) d) on the Numba and CuPy paths and a bounded block
+    (32 MiB) on the reference path; time is O(n m d).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Rows of the kernel matrix.
+    Y : array of shape (m_samples, n_features) or None
+        Columns; ``None`` means ``X``.
+    V : array of shape (m_samples,) or (m_samples, k)
+        Vector(s) to multiply.
+    kernel, bandwidth, **kernel_params
+        As in :func:`kernel_matrix`.
+
+    Returns
+    -------
+    KV : array of shape (n_samples,) or (n_samples, k)
+        Same shape convention as ``V``; dtype of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.kernels import kernel_matvec, kernel_matrix
+    >>> X = np.random.default_rng(0).normal(size=(300, 3))
+    >>> v = np.ones(300)
+    >>> np.allclose(kernel_matvec(X, None, v, bandwidth=1.0),
+    ...             kernel_matrix(X, bandwidth=1.0) @ v)
+    True
+    """
+    X, Y, k = _prepare(X, Y, kernel, bandwidth, kernel_params)
+    if not is_array_api_obj(V):
+        V = np.asarray(V)
+    vector = V.ndim == 1
+    V = check_array(V, "V", ensure_2d=not vector)
+    if V.shape[0] != Y.shape[0]:
+        raise ValueError(f"V has {V.shape[0]} rows but Y has {Y.shape[0]} samples.")
+    (X, Y, V), xp, restore = to_compute_device(X, Y, V, work=X.shape[0] * Y.shape[0] * X.shape[1])
+    V2 = V[:, None] if vector else V
+    out = kernel_matvec_op(xp, X, Y, xp.astype(V2, X.dtype), k)
+    return restore(out[:, 0] if vector else out)
+
+
+def kernel_mean(X, Y=None, kernel="gaussian", *, weights=None, bandwidth=None, **kernel_params):
+    """Kernel mean embedding of ``Y`` evaluated at the rows of ``X``.
+
+    ``out[i] = sum_j w_j k(X[i], Y[j])`` with uniform weights by default, computed
+    in blocks (never an ``n x m`` matrix).
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Evaluation points.
+    Y : array of shape (m_samples, n_features), optional
+        Sample whose embedding is evaluated; defaults to ``X``.
+    kernel, bandwidth, **kernel_params
+        As in :func:`kernel_matrix`.
+    weights : array of shape (m_samples,), optional
+        Probability weights of ``Y`` (non-negative, summing to one).
+
+    Returns
+    -------
+    mean : array of shape (n_samples,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.kernels import kernel_mean
+    >>> X = np.array([[0.0], [1.0]])
+    >>> np.round(kernel_mean(X, kernel="gaussian", bandwidth=1.0), 4)
+    array([0.8033, 0.8033])
+    """
+    X, Y, k = _prepare(X, Y, kernel, bandwidth, kernel_params)
+    xp = get_namespace(X, Y)
+    m = Y.shape[0]
+    if weights is None:
+        w = xp.full((m,), 1.0 / m, dtype=X.dtype)
+    else:
+        w = check_weights(weights, m, "weights", xp=xp, dtype=X.dtype)
+    return kernel_matvec(X, Y, w, kernel=k)
