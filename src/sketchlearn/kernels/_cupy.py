@@ -12,7 +12,19 @@ from functools import lru_cache
 import cupy
 import numpy as np
 
-from ._kernels import MATERN_QUAD_PEAK, MATERN_QUAD_STEP, matern_half_coefficients
+from ._kernels import (
+    GAUSSIAN,
+    IMQ,
+    MATERN,
+    MATERN_HALF,
+    MATERN_QUAD_CUTOFF,
+    MATERN_QUAD_PEAK,
+    MATERN_QUAD_STEP,
+    MATERN_TINY_T,
+    RIESZ,
+    SINC,
+    matern_half_coefficients,
+)
 from ._reference import kernel_matrix_reference, kernel_matvec_reference
 
 _THREADS = 128
@@ -20,30 +32,37 @@ _COLUMNS_PER_PASS = 4
 _SHARED_BYTES = 48 * 1024
 _MAX_HALF = 21
 
-_SOURCE = r"""
-#define GAUSSIAN 0
-#define MATERN_HALF 1
-#define MATERN 2
-#define IMQ 3
-#define SINC 4
-#define RIESZ 5
-#define MAX_HALF 21
-#define QUAD_STEP %(step)r
-#define QUAD_PEAK %(peak)r
-#define COLS %(cols)d
+_DEFINES = f"""
+#define GAUSSIAN {GAUSSIAN}
+#define MATERN_HALF {MATERN_HALF}
+#define MATERN {MATERN}
+#define IMQ {IMQ}
+#define SINC {SINC}
+#define RIESZ {RIESZ}
+#define MAX_HALF {_MAX_HALF}
+#define QUAD_STEP {MATERN_QUAD_STEP!r}
+#define QUAD_PEAK {MATERN_QUAD_PEAK!r}
+#define TINY_T {MATERN_TINY_T!r}
+#define QUAD_CUTOFF {MATERN_QUAD_CUTOFF!r}
+#define COLS {_COLUMNS_PER_PASS}
+"""
 
+_SOURCE = _DEFINES + r"""
 __device__ double matern_general(double t, double nu, double log_const) {
+    // Same quadrature and stopping rule as _kernels.matern_quadrature_nodes.
     if (t <= 0.0) return 1.0;
-    const double step = fmin(QUAD_STEP, QUAD_PEAK / sqrt(t));
+    t = fmax(t, TINY_T);
+    const double step = fmin(QUAD_STEP, QUAD_PEAK / sqrt(hypot(t, nu)));
+    const double peak = asinh(nu / t);
+    const double log_scale = fmax(0.0, nu * (log(2.0 * nu / t) - 1.0));
     double total = 0.0;
     for (int k = 0; ; ++k) {
-        double s = k * step;
-        double c = cosh(s) - 1.0;
-        double term = cosh(nu * s) * exp(-t * c);
-        total += (k == 0) ? 0.5 * term : term;
-        if (-t * c + nu * s < -40.0 && s > 1.0) break;
+        const double s = k * step, x = nu * s, h = sinh(0.5 * s);
+        const double log_term = x + log1p(exp(-2.0 * x)) - log(2.0) - 2.0 * t * h * h - log_scale;
+        total += (k == 0 ? 0.5 : 1.0) * exp(log_term);
+        if (s > peak && total > 0.0 && log_term < log(total) - QUAD_CUTOFF) break;
     }
-    return exp(log_const + nu * log(t) - t + log(total * step));
+    return exp(log_const + nu * log(t) - t + log_scale + log(total * step));
 }
 
 template <typename T>
@@ -119,7 +138,7 @@ __global__ void matrix(const T* __restrict__ X, const T* __restrict__ Y,
                        int ncomp, long long n, long long m, int d, double* __restrict__ out) {
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n * m) return;
-    const long long i = idx / m, j = idx %% m;
+    const long long i = idx / m, j = idx % m;
     // A local copy of Y[j] in double (callers route d > 64 to the reference path).
     double buf[64];
     if (d <= 64) {
@@ -129,7 +148,7 @@ __global__ void matrix(const T* __restrict__ X, const T* __restrict__ Y,
         out[idx] = nan("");
     }
 }
-""" % {"step": MATERN_QUAD_STEP, "peak": MATERN_QUAD_PEAK, "cols": _COLUMNS_PER_PASS}
+"""
 
 
 @lru_cache(maxsize=1)

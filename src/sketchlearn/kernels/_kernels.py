@@ -42,9 +42,17 @@ GAUSSIAN, MATERN_HALF, MATERN, IMQ, SINC, RIESZ = range(6)
 
 # Trapezoid rule for K_nu(x) = int_0^inf exp(-x cosh t) cosh(nu t) dt: the integrand is
 # analytic in a strip of half-width ~pi/2, so a step of 0.2 gives ~1e-16 relative error;
-# for large x its peak at t = 0 has width 1/sqrt(x), so the step shrinks to 0.7/sqrt(x).
+# its peak, at asinh(nu/x), has width (x^2 + nu^2)^(-1/4), so for large x or nu the step
+# shrinks to 0.7 (x^2 + nu^2)^(-1/4) (see matern_quadrature_step).
+# Terms are divided by their approximate peak exp(max(0, nu (log(2 nu / x) - 1))) so the sum
+# never overflows, and summed until, past the peak at asinh(nu/x), they fall below e^-40
+# of the running total. Distances below
+# MATERN_TINY_T count as MATERN_TINY_T: there 1 - k = O(t^min(2, 2 nu)) is below rounding
+# for every nu > 0.04, and cosh of the nodes stays finite.
 MATERN_QUAD_STEP = 0.2
 MATERN_QUAD_PEAK = 0.7
+MATERN_TINY_T = 1e-200
+MATERN_QUAD_CUTOFF = 40.0
 
 
 class Kernel:
@@ -447,3 +455,41 @@ def matern_half_coefficients(p: int) -> np.ndarray:
         [math.factorial(p) / math.factorial(2 * p) * math.factorial(2 * p - i)
          / (math.factorial(i) * math.factorial(p - i)) * 2.0**i for i in range(p + 1)]
     )
+
+
+def matern_quadrature_step(t: float, nu: float) -> float:
+    """Trapezoid step of the Matérn quadrature at distance ``t``."""
+    return min(MATERN_QUAD_STEP, MATERN_QUAD_PEAK / math.sqrt(math.hypot(t, nu)))
+
+
+def matern_quadrature_log_scale(t: float, nu: float) -> float:
+    """Approximate log of the peak of the integrand cosh(nu s) exp(-t (cosh s - 1))."""
+    return max(0.0, nu * (math.log(2.0 * nu / t) - 1.0))
+
+
+def matern_quadrature_log_term(s: float, t: float, nu: float, log_scale: float) -> float:
+    """log of cosh(nu s) exp(-t (cosh s - 1)) / exp(log_scale)."""
+    x = nu * s
+    log_cosh = x + math.log1p(math.exp(-2.0 * x)) - math.log(2.0)
+    return log_cosh - 2.0 * t * math.sinh(0.5 * s) ** 2 - log_scale
+
+
+def matern_quadrature_nodes(t: float, nu: float) -> int:
+    """Number of trapezoid nodes the Matérn quadrature needs at distance ``t``.
+
+    The same stopping rule as the Numba and CUDA loops; the array-API reference uses
+    it at the smallest distance of a block, whose integrand has the longest tail.
+    """
+    t = max(t, MATERN_TINY_T)
+    step = matern_quadrature_step(t, nu)
+    peak = math.asinh(nu / t)
+    log_scale = matern_quadrature_log_scale(t, nu)
+    total = 0.0
+    k = 0
+    while True:
+        s = k * step
+        log_term = matern_quadrature_log_term(s, t, nu, log_scale)
+        total += math.exp(log_term) * (0.5 if k == 0 else 1.0)
+        if s > peak and total > 0.0 and log_term < math.log(total) - MATERN_QUAD_CUTOFF:
+            return k + 1
+        k += 1

@@ -156,7 +156,7 @@ def mmd_subset(X, indices=None, *, weights=None, sample_weight=None, kernel="gau
         q = move_to(check_weights(weights, n, "weights", xp=xp), np)
         support = np.flatnonzero(q > 0)
         q_support = q[support]
-    S = X[move_to(support, xp), :] if support.shape[0] < n else X
+    S = xp.take(X, move_to(support, xp), axis=0) if support.shape[0] < n else X
     qs = xp.astype(move_to(q_support, xp), X.dtype) if support.shape[0] < n else \
         xp.astype(move_to(_dense(support, q_support, n), xp), X.dtype)
     (X, S, p, qs), xp, _ = to_compute_device(X, S, p, qs, work=n * n * X.shape[1])

@@ -16,8 +16,10 @@ from ._kernels import (
     IMQ,
     MATERN,
     MATERN_HALF,
+    MATERN_QUAD_CUTOFF,
     MATERN_QUAD_PEAK,
     MATERN_QUAD_STEP,
+    MATERN_TINY_T,
     RIESZ,
     SINC,
     matern_half_coefficients,
@@ -38,20 +40,25 @@ for _p in range(_MAX_HALF):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _matern_general(t, nu, log_const):
+    # Same quadrature and stopping rule as _kernels.matern_quadrature_nodes.
     if t <= 0.0:
         return 1.0
-    step = min(MATERN_QUAD_STEP, MATERN_QUAD_PEAK / math.sqrt(t))
+    t = max(t, MATERN_TINY_T)
+    step = min(MATERN_QUAD_STEP, MATERN_QUAD_PEAK / math.sqrt(math.hypot(t, nu)))
+    peak = math.asinh(nu / t)
+    log_scale = max(0.0, nu * (math.log(2.0 * nu / t) - 1.0))
     total = 0.0
     k = 0
     while True:
         s = k * step
-        expo = -t * (math.cosh(s) - 1.0)
-        term = math.cosh(nu * s) * math.exp(expo)
-        total += 0.5 * term if k == 0 else term
-        if expo + nu * s < -40.0 and s > 1.0:
+        x = nu * s
+        log_term = (x + math.log1p(math.exp(-2.0 * x)) - math.log(2.0)
+                    - 2.0 * t * math.sinh(0.5 * s) ** 2 - log_scale)
+        total += math.exp(log_term) * (0.5 if k == 0 else 1.0)
+        if s > peak and total > 0.0 and log_term < math.log(total) - MATERN_QUAD_CUTOFF:
             break
         k += 1
-    return math.exp(log_const + nu * math.log(t) - t + math.log(total * step))
+    return math.exp(log_const + nu * math.log(t) - t + log_scale + math.log(total * step))
 
 
 @njit(cache=True, fastmath=FASTMATH)

@@ -11,9 +11,11 @@ from ._kernels import (
     MATERN_HALF,
     MATERN_QUAD_PEAK,
     MATERN_QUAD_STEP,
+    MATERN_TINY_T,
     RIESZ,
     SINC,
     matern_half_coefficients,
+    matern_quadrature_nodes,
 )
 
 # Largest number of scalars in one block of pairwise differences (32 MiB in float64).
@@ -59,22 +61,27 @@ def kernel_block(xp, Xb, Yb, kernel):
 
 def matern_profile(xp, t, nu, log_const):
     """2^(1-nu)/Gamma(nu) t^nu K_nu(t) by the trapezoid rule on
-    K_nu(t) = int_0^inf exp(-t cosh s) cosh(nu s) ds (t = 0 gives 1)."""
+    K_nu(t) = int_0^inf exp(-t cosh s) cosh(nu s) ds (t = 0 gives 1; see the constants
+    in ``_kernels``). Every entry has its own step; all run the largest node count."""
     positive = t > 0
-    t_safe = xp.where(positive, t, xp.ones_like(t))
-    t_min = float(xp.min(t_safe))
-    step = min(MATERN_QUAD_STEP, MATERN_QUAD_PEAK / math.sqrt(float(xp.max(t_safe))))
-    # Nodes up to S where t_min (cosh S - 1) - nu S exceeds 40 (terms below e^-40 dropped).
-    s_max = 1.0
-    for _ in range(50):
-        s_max = math.acosh(1.0 + (40.0 + nu * s_max) / t_min)
-    n_nodes = int(math.ceil(s_max / step)) + 1
+    t_safe = xp.where(positive, xp.clip(t, MATERN_TINY_T, None), xp.ones_like(t))
+    big = xp.clip(t_safe, nu, None)  # hypot(t, nu) without overflow
+    hypot = big * xp.sqrt(1.0 + (xp.clip(t_safe, None, nu) / big) ** 2)
+    step = xp.clip(MATERN_QUAD_PEAK / xp.sqrt(hypot), None, MATERN_QUAD_STEP)
+    t_lo, t_hi = float(xp.min(t_safe)), float(xp.max(t_safe))
+    # The node count peaks at the smallest t or where the step starts to shrink.
+    knee = math.sqrt(max(0.0, (MATERN_QUAD_PEAK / MATERN_QUAD_STEP) ** 4 - nu**2))
+    n_nodes = max(matern_quadrature_nodes(u, nu) for u in {t_lo, t_hi, min(max(knee, t_lo), t_hi)})
+    log_t = xp.log(t_safe)
+    log_scale = xp.clip(nu * (math.log(2.0 * nu) - log_t - 1.0), 0.0, None)
     total = xp.zeros(t.shape, dtype=t.dtype)
     for k in range(n_nodes):
         s = k * step
-        weight = 0.5 if k == 0 else 1.0
-        total = total + weight * math.cosh(nu * s) * xp.exp(-t_safe * (math.cosh(s) - 1.0))
-    log_value = log_const + nu * xp.log(t_safe) - t_safe + xp.log(total * step)
+        x = nu * s
+        log_cosh = x + xp.log1p(xp.exp(-2.0 * x)) - math.log(2.0)
+        term = xp.exp(log_cosh - log_scale - 2.0 * xp.sinh(0.5 * s) ** 2 * t_safe)
+        total = total + (0.5 if k == 0 else 1.0) * term
+    log_value = log_const + nu * log_t - t_safe + log_scale + xp.log(total * step)
     return xp.where(positive, xp.exp(log_value), xp.ones_like(t))
 
 
@@ -90,17 +97,19 @@ def kernel_matvec_reference(xp, X, Y, V, kernel):
     row_block = block_rows(col_block, X.shape[1])
     rows = []
     for i0 in range(0, n, row_block):
-        acc = xp.zeros((min(n, i0 + row_block) - i0, V.shape[1]), dtype=X.dtype)
+        i1 = min(n, i0 + row_block)
+        acc = xp.zeros((i1 - i0, V.shape[1]), dtype=X.dtype)
         for j0 in range(0, m, col_block):
-            K = kernel_block(xp, X[i0:i0 + row_block, :], Y[j0:j0 + col_block, :], kernel)
-            acc = acc + K @ V[j0:j0 + col_block, :]
+            j1 = min(m, j0 + col_block)  # in-bounds slices (array API strict)
+            acc = acc + kernel_block(xp, X[i0:i1, :], Y[j0:j1, :], kernel) @ V[j0:j1, :]
         rows.append(acc)
     return xp.concat(rows, axis=0)
 
 
 def kernel_matrix_reference(xp, X, Y, kernel):
     """The full kernel matrix K(X, Y), built from bounded blocks."""
+    n = X.shape[0]
     row_block = block_rows(Y.shape[0], X.shape[1])
-    blocks = [kernel_block(xp, X[i0:i0 + row_block, :], Y, kernel)
-              for i0 in range(0, X.shape[0], row_block)]
+    blocks = [kernel_block(xp, X[i0:min(n, i0 + row_block), :], Y, kernel)
+              for i0 in range(0, n, row_block)]
     return xp.concat(blocks, axis=0)

@@ -1,0 +1,46 @@
+"""Shared fixtures: the ``xp`` namespaces every array-API test runs under."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sketchlearn._array_api import cupy_is_usable
+
+
+def pytest_collection_modifyitems(config, items):
+    if cupy_is_usable():
+        return
+    skip = pytest.mark.skip(reason="needs CuPy and a CUDA device (none seen)")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(
+    params=["numpy", "array_api_strict", pytest.param("cupy", marks=pytest.mark.gpu)]
+)
+def xp(request):
+    """Array namespace under test: NumPy, array_api_strict, and CuPy where a GPU exists."""
+    if request.param == "numpy":
+        return np
+    if request.param == "array_api_strict":
+        return pytest.importorskip("array_api_strict")
+    return pytest.importorskip("cupy")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def as_xp(xp, a, dtype=None):
+    """Copy a NumPy array into namespace ``xp``."""
+    out = xp.asarray(np.asarray(a))
+    return out if dtype is None else xp.astype(out, getattr(xp, dtype))
+
+
+def to_np(a):
+    from sketchlearn._array_api import to_numpy
+
+    return to_numpy(a)
