@@ -60,6 +60,17 @@ class Kernel:
 
     Subclasses implement :meth:`_components` (family code, parameters) and
     :meth:`power`. Calling a kernel on two arrays returns their kernel matrix.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.kernels import GaussianKernel, Kernel
+    >>> k = GaussianKernel(bandwidth=1.0)
+    >>> isinstance(k, Kernel), k.bounded
+    (True, True)
+    >>> np.round(k(np.array([[0.0], [1.0]])), 4)
+    array([[1.    , 0.6065],
+           [0.6065, 1.    ]])
     """
 
     name = "kernel"
@@ -278,8 +289,8 @@ class IMQKernel(Kernel):
     --------
     >>> import numpy as np
     >>> from sketchlearn.kernels import IMQKernel
-    >>> float(IMQKernel(1.0, nu=0.5)(np.array([[0.0]]), np.array([[1.0]]))[0, 0])
-    0.7071067811865475
+    >>> round(float(IMQKernel(1.0, nu=0.5)(np.array([[0.0]]), np.array([[1.0]]))[0, 0]), 12)
+    0.707106781187
     """
 
     name = "imq"

@@ -1,0 +1,83 @@
+import numbers
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from sketchlearn._validation import (
+    check_array,
+    check_same_n_features,
+    check_scalar,
+    check_weights,
+)
+
+from .conftest import as_xp, to_np
+
+
+def test_check_array_keeps_float32_and_casts_ints(xp):
+    X32 = as_xp(xp, np.ones((3, 2)), "float32")
+    assert check_array(X32) is X32
+    Xi = as_xp(xp, np.ones((3, 2), dtype=np.int64))
+    out = check_array(Xi)
+    assert out.dtype == xp.float64 and Xi.dtype == xp.int64  # input untouched
+
+
+def test_check_array_accepts_lists():
+    np.testing.assert_array_equal(check_array([[1, 2], [3, 4]]), [[1.0, 2.0], [3.0, 4.0]])
+
+
+@pytest.mark.parametrize("X, err, match", [
+    (np.ones(3), ValueError, r"2-D array.*reshape\(-1, 1\)"),
+    (np.ones((2, 2, 2)), ValueError, "2-D array"),
+    (np.ones((0, 2)), ValueError, "0 sample"),
+    (np.ones((2, 0)), ValueError, "0 feature"),
+    (np.array([[1.0, np.nan], [0.0, 1.0]]), ValueError, "NaN .first at row 0"),
+    (np.array([[1.0, 0.0], [np.inf, 1.0]]), ValueError, "infinity .first at row 1"),
+    (np.array([["a", "b"]]), TypeError, "real numbers"),
+    (np.ones((2, 2), dtype=complex), TypeError, "complex"),
+    (sp.csr_matrix(np.eye(2)), TypeError, "sparse"),
+    ([[1.0], [1.0, 2.0]], TypeError, "array of numbers"),
+])
+def test_check_array_errors_name_the_problem(X, err, match):
+    with pytest.raises(err, match=match):
+        check_array(X)
+
+
+def test_check_array_nonfinite_allowed_and_1d():
+    out = check_array(np.array([np.nan, 1.0]), "w", ensure_2d=False, allow_nonfinite=True)
+    assert np.isnan(out[0])
+    with pytest.raises(ValueError, match="w contains NaN .first at index 1"):
+        check_array(np.array([1.0, np.nan]), "w", ensure_2d=False)
+
+
+def test_same_n_features():
+    check_same_n_features(np.ones((2, 3)), np.ones((5, 3)))
+    with pytest.raises(ValueError, match="X has 3 features but Y has 2"):
+        check_same_n_features(np.ones((2, 3)), np.ones((5, 2)))
+
+
+def test_check_weights(xp):
+    w = check_weights(as_xp(xp, [0.25, 0.75]), 2, xp=xp)
+    np.testing.assert_allclose(to_np(w), [0.25, 0.75])
+    np.testing.assert_allclose(to_np(check_weights([1, 3], 2, normalize=True)), [0.25, 0.75])
+    with pytest.raises(ValueError, match="sums to 4, not 1"):
+        check_weights([1.0, 3.0], 2)
+    with pytest.raises(ValueError, match="negative"):
+        check_weights([-0.5, 1.5], 2)
+    with pytest.raises(ValueError, match="sums to 0"):
+        check_weights([0.0, 0.0], 2, normalize=True)
+    with pytest.raises(ValueError, match="length 3, but the data has 2"):
+        check_weights([0.2, 0.3, 0.5], 2)
+
+
+@pytest.mark.parametrize("value, kwargs, err, match", [
+    (0.0, {"lower": 0, "lower_inclusive": False}, ValueError, r"in \(0, inf\]"),
+    (2, {"upper": 1}, ValueError, r"in \[-inf, 1\]"),
+    (True, {}, TypeError, "real number"),
+    (1.5, {"kind": numbers.Integral}, TypeError, "an integer"),
+    (float("nan"), {}, ValueError, "finite"),
+])
+def test_check_scalar(value, kwargs, err, match):
+    with pytest.raises(err, match=match):
+        check_scalar(value, "p", **kwargs)
+    assert check_scalar(0.5, "p", lower=0, upper=1) == 0.5
