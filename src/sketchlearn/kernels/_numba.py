@@ -1,7 +1,8 @@
 """Numba kernels for NumPy inputs: kernel values computed on the fly, never stored.
 
-``kernel_value`` is the single scalar evaluation every Numba path uses (here and in
-``sketchlearn.thinning``); it mirrors ``_reference.kernel_block`` term by term.
+``kernel_row`` evaluates one point against a range of rows (the fast path of every
+kernel sum, here and in ``sketchlearn.thinning``); ``kernel_value`` evaluates one
+pair. Both mirror ``_reference.kernel_block`` term by term.
 """
 
 from __future__ import annotations
@@ -100,26 +101,94 @@ def kernel_value(X, i, Y, j, codes, params, weights):
     return out
 
 
+@njit(cache=True, fastmath=FASTMATH)
+def kernel_row(x, Y, j0, j1, codes, params, weights, sq, out):
+    """``out[:j1 - j0] = k(x, Y[j0:j1])`` for one float64 point ``x``.
+
+    Squared distances go to the buffer ``sq`` first; each kernel component is then
+    applied in its own loop, so the family branch sits outside the inner loops
+    (which stay short and vectorisable). This is the fast path of every Numba
+    kernel sum; ``kernel_value`` is for single pairs.
+    """
+    m = j1 - j0
+    d = Y.shape[1]
+    for jj in range(m):
+        acc = 0.0
+        for t in range(d):
+            diff = x[t] - np.float64(Y[j0 + jj, t])
+            acc += diff * diff
+        sq[jj] = acc
+        out[jj] = 0.0
+    for c in range(codes.shape[0]):
+        code = codes[c]
+        w = weights[c]
+        nu = params[c, 1]
+        a = params[c, 2]
+        if code == GAUSSIAN:
+            for jj in range(m):
+                out[jj] += w * math.exp(-a * sq[jj])
+        elif code == MATERN_HALF:
+            p = int(params[c, 3])
+            for jj in range(m):
+                r = a * math.sqrt(sq[jj])
+                poly = _HALF_COEFFS[p, p]
+                for q in range(p - 1, -1, -1):
+                    poly = poly * r + _HALF_COEFFS[p, q]
+                out[jj] += w * math.exp(-r) * poly
+        elif code == MATERN:
+            for jj in range(m):
+                out[jj] += w * _matern_general(a * math.sqrt(sq[jj]), nu, params[c, 3])
+        elif code == IMQ:
+            for jj in range(m):
+                out[jj] += w * (1.0 + a * sq[jj]) ** (-nu)
+        elif code == SINC:
+            for jj in range(m):
+                value = 1.0
+                for t in range(d):
+                    u = a * (x[t] - np.float64(Y[j0 + jj, t]))
+                    if u != 0.0:
+                        value *= math.sin(u) / u
+                out[jj] += w * value
+        elif code == RIESZ:
+            for jj in range(m):
+                out[jj] -= w * (a * math.sqrt(sq[jj])) ** nu
+        else:
+            for jj in range(m):
+                out[jj] = math.nan
+
+
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
 def _matvec_kernel(X, Y, V, codes, params, weights, out):
     n, m, k = X.shape[0], Y.shape[0], V.shape[1]
+    d = X.shape[1]
     for ib in prange((n + TILE_I - 1) // TILE_I):
         i0 = ib * TILE_I
         i1 = min(n, i0 + TILE_I)
+        x = np.empty(d)
+        sq = np.empty(TILE_J)
+        row = np.empty(TILE_J)
         for j0 in range(0, m, TILE_J):
             j1 = min(m, j0 + TILE_J)
             for i in range(i0, i1):
-                for j in range(j0, j1):
-                    v = kernel_value(X, i, Y, j, codes, params, weights)
-                    for c in range(k):
-                        out[i, c] += v * V[j, c]
+                for t in range(d):
+                    x[t] = X[i, t]
+                kernel_row(x, Y, j0, j1, codes, params, weights, sq, row)
+                for c in range(k):
+                    acc = 0.0
+                    for jj in range(j1 - j0):
+                        acc += row[jj] * V[j0 + jj, c]
+                    out[i, c] += acc
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
 def _matrix_kernel(X, Y, codes, params, weights, out):
+    m, d = Y.shape[0], X.shape[1]
     for i in prange(X.shape[0]):
-        for j in range(Y.shape[0]):
-            out[i, j] = kernel_value(X, i, Y, j, codes, params, weights)
+        x = np.empty(d)
+        for t in range(d):
+            x[t] = X[i, t]
+        sq = np.empty(m)
+        kernel_row(x, Y, 0, m, codes, params, weights, sq, out[i])
 
 
 def kernel_matvec(xp, X, Y, V, kernel):

@@ -1,0 +1,389 @@
+"""Kernel thinning (KT-SPLIT + KT-SWAP) and Compress++ on top of the halving kernels.
+
+Every operation on the data goes through :class:`~sketchlearn._array_api.Dispatch`
+(Numba for NumPy, the array-API reference otherwise); the bookkeeping of row numbers
+and the random draws stays on the host, so a seed gives the same coreset on every
+backend.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+
+from .._array_api import Dispatch, get_namespace, move_to, to_compute_device, to_numpy
+from .._random import as_generator
+from .._validation import check_array, check_scalar, check_weights
+from ..kernels import Kernel, SumKernel, make_kernel
+from ..kernels._sums import kernel_matvec_op
+from ._reference import halve_round_reference, swap_pass_reference
+
+__all__ = ["kernel_thin", "compress_thin", "split_kernel"]
+
+halve_round_op = Dispatch(halve_round_reference,
+                          numba="sketchlearn.thinning._numba:halve_round")
+swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:swap_pass")
+
+VARIANTS = ("kt+", "target", "power")
+# compress="auto" switches to Compress++ above this many points (KT costs O(n^2)).
+COMPRESS_AUTO_MIN = 2**14 + 1
+# Compress++ computes mmd_ to the full input only up to this many points (O(n^2) time).
+COMPRESS_EXACT_MMD_MAX = 2**14
+
+
+def split_kernel(kernel: Kernel, variant: str, n_features: int, alpha: float = 0.5) -> Kernel:
+    """The kernel KT-SPLIT uses for ``variant`` (target, power or KT+).
+
+    ``"target"`` uses ``kernel`` itself; ``"power"`` its ``alpha``-power kernel;
+    ``"kt+"`` the sum of both, each divided by its sup norm. Kernels without a
+    closed-form power (IMQ) run ``"kt+"`` as target KT, with a warning, and refuse
+    ``"power"``.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}.")
+    if variant == "target":
+        return kernel
+    try:
+        powered = kernel.power(alpha, n_features)
+    except ValueError as exc:
+        if variant == "power":
+            raise ValueError(f"variant='power' needs a power kernel: {exc} Use variant="
+                             "'target' (which suffices for analytic kernels).") from exc
+        warnings.warn(f"{exc} Running target kernel thinning instead of KT+.", UserWarning,
+                      stacklevel=3)
+        return kernel
+    if variant == "power":
+        return powered
+    return SumKernel([kernel, powered], [1.0 / kernel.sup_norm, 1.0 / powered.sup_norm])
+
+
+def _log_term(n: int, delta: float) -> float:
+    """2 log(2 / delta_i) with the constant failure probability delta_i = delta / n."""
+    return 2.0 * math.log(2.0 * n / delta)
+
+
+def _resample(weights: np.ndarray, size: int, rng) -> np.ndarray:
+    """Systematic resampling: ``size`` row numbers drawn in proportion to ``weights``."""
+    grid = (rng.random() + np.arange(size)) / size
+    rows = np.searchsorted(np.cumsum(weights), grid, side="right")
+    return np.minimum(rows, weights.shape[0] - 1)
+
+
+def _split_sequence(n: int, size: int, weights, rng) -> np.ndarray:
+    """The ``size`` rows (in input order) that KT-SPLIT halves."""
+    if weights is not None:
+        return np.sort(_resample(weights, size, rng))
+    if size == n:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def _halve_rounds(xp, X, seq, rounds, kernel, log_term, rng, progress):
+    """``rounds`` rounds of halving of ``seq``: 2^rounds candidate coresets (rows)."""
+    seqs = seq[None, :]
+    for _ in range(rounds):
+        u = rng.random((seqs.shape[0], seqs.shape[1] // 2))
+        seqs = halve_round_op(xp, X, seqs, u, kernel, log_term)
+        if progress is not None:
+            progress.update(1)
+    return seqs
+
+
+def _kernel_mean(xp, X, pool, target, w, kernel):
+    """sum_j w_j k(X[pool_z], X[target_j]) for every z, blocked (no pool x target matrix)."""
+    P = xp.take(X, move_to(pool, xp), axis=0)
+    T = xp.take(X, move_to(target, xp), axis=0)
+    W = xp.reshape(xp.astype(move_to(w, xp), X.dtype), (-1, 1))
+    return to_numpy(kernel_matvec_op(xp, P, T, W, kernel))[:, 0].astype(np.float64)
+
+
+def _coreset_scores(xp, X, pool, candidates_pos, mean_k, kernel):
+    """MMD^2 up to a constant for each row of ``candidates_pos`` (positions in pool)."""
+    scores = []
+    for pos in candidates_pos:
+        S = xp.take(X, move_to(pool[pos], xp), axis=0)
+        s = pos.shape[0]
+        ones = xp.ones((s, 1), dtype=X.dtype)
+        qq = float(xp.sum(kernel_matvec_op(xp, S, S, ones, kernel))) / s**2
+        scores.append(qq - 2.0 * float(np.sum(mean_k[pos])) / s)
+    return np.array(scores)
+
+
+def _thin(xp, X, seq, pool, pool_weights, n_out, kernel, split_k, delta, unique, rng,
+          progress):
+    """KT on the split sequence ``seq``, swapped over ``pool`` against its weights.
+
+    ``seq`` holds positions into ``pool``. Returns the positions (into ``pool``) of the
+    coreset, the kernel mean of the target over the pool and the coreset's score.
+    """
+    rounds = int(math.floor(math.log2(seq.shape[0] / n_out)))
+    cands = _halve_rounds(xp, X, pool[seq], rounds, split_k, _log_term(seq.shape[0], delta),
+                          rng, progress)
+    # Candidates come back as row numbers (pool rows are distinct): map to positions.
+    position = np.empty(int(pool.max()) + 1, dtype=np.int64)
+    position[pool] = np.arange(pool.shape[0])
+    cand_pos = position[cands]
+    baseline = seq[(1 << rounds) - 1::1 << rounds][:n_out]
+    all_pos = np.vstack([cand_pos, baseline[None, :]])
+    mean_k = _kernel_mean(xp, X, pool, pool, pool_weights, kernel)
+    scores = _coreset_scores(xp, X, pool, all_pos, mean_k, kernel)
+    best = all_pos[int(np.argmin(scores))]
+    pos = np.asarray(swap_pass_op(xp, X, pool, best, mean_k, kernel, unique), dtype=np.int64)
+    return pos, mean_k
+
+
+def _finish_mmd(xp, X, rows, mean_k_rows, pp, kernel):
+    """MMD between the uniform measure on X[rows] and the target, from its kernel mean."""
+    s = rows.shape[0]
+    S = xp.take(X, move_to(rows, xp), axis=0)
+    qq = float(xp.sum(kernel_matvec_op(xp, S, S, xp.ones((s, 1), dtype=X.dtype), kernel))) / s**2
+    return math.sqrt(max(qq - 2.0 * float(np.sum(mean_k_rows)) / s + pp, 0.0))
+
+
+def _check_common(X, n_out, delta, sample_weight, kernel, bandwidth, kernel_params):
+    X = check_array(X, "X", min_samples=2)
+    n = X.shape[0]
+    if n_out is None:
+        n_out = math.isqrt(n)
+    check_scalar(n_out, "n_out", kind=numbers.Integral, lower=1, upper=n)
+    check_scalar(delta, "delta", lower=0, upper=1, lower_inclusive=False,
+                 upper_inclusive=False)
+    weights = None
+    if sample_weight is not None:
+        weights = to_numpy(check_weights(sample_weight, n, "sample_weight", xp=get_namespace(X),
+                                         normalize=True)).astype(np.float64)
+    if bandwidth == "median" and isinstance(kernel, str):
+        bandwidth = None
+    k = make_kernel(kernel, bandwidth, X, **kernel_params)
+    if not k.bounded:
+        raise ValueError("Kernel thinning needs a bounded kernel (not Riesz/energy).")
+    return X, int(n_out), weights, k
+
+
+def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant="kt+",
+                alpha=0.5, delta=0.5, unique=False, sample_weight=None, random_state=None,
+                verbose=0, return_mmd=False, **kernel_params):
+    """Kernel thinning: ``n_out`` rows of ``X`` whose uniform measure is close in MMD.
+
+    KT-SPLIT halves the input ``m = floor(log2(n / n_out))`` times with the
+    self-balancing walk (split kernel chosen by ``variant``), giving ``2^m`` candidate
+    coresets; KT-SWAP keeps the best of them and of standard thinning (every
+    ``2^m``-th point) by MMD to the input, then greedily swaps each point for the
+    input point that most lowers the MMD. Time O(n^2 d), memory O(n d).
+
+    When ``n`` is not ``n_out 2^m``, KT-SPLIT runs on ``n_out 2^m`` rows drawn
+    uniformly without replacement (kept in input order); the other rows (fewer than
+    half) still belong to the target measure of KT-SWAP and can be swapped in. With
+    ``sample_weight`` the split sequence is drawn by systematic resampling from the
+    weights and KT-SWAP targets the weighted measure.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Input points (NumPy or CuPy), at least 2.
+    n_out : int, optional
+        Size of the coreset, 1 <= n_out <= n; default ``floor(sqrt(n))``.
+    kernel : str or Kernel, default="gaussian"
+        Target kernel (see :func:`sketchlearn.kernels.make_kernel`); bounded.
+    bandwidth : float, "median" or "scott", default="median"
+        Bandwidth of a named kernel.
+    variant : {"kt+", "target", "power"}, default="kt+"
+        Split kernel: target plus power kernel (KT+), the target kernel, or the
+        ``alpha``-power kernel.
+    alpha : float, default=0.5
+        Power of the power kernel (1/2: square-root kernel).
+    delta : float in (0, 1), default=0.5
+        Failure probability; each halving step uses ``delta_i = delta / n``.
+    unique : bool, default=False
+        Forbid repeated rows in the coreset.
+    sample_weight : array of shape (n_samples,), optional
+        Non-negative weights of the input points (normalised internally).
+    random_state : int, Generator, RandomState or None
+        Seed.
+    verbose : int, default=0
+        Show a progress bar over halving rounds when > 0.
+    return_mmd : bool, default=False
+        Also return the MMD of the coreset to the (weighted) input.
+    **kernel_params
+        Other parameters of a named kernel (``nu``).
+
+    Returns
+    -------
+    indices : ndarray of shape (n_out,)
+        Row numbers of the coreset (sorted; repeats possible unless ``unique``).
+    mmd : float
+        Only with ``return_mmd=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.thinning import kernel_thin
+    >>> from sketchlearn.metrics import mmd_subset
+    >>> X = np.random.default_rng(0).normal(size=(1024, 2))
+    >>> idx, value = kernel_thin(X, 32, bandwidth=1.0, random_state=0, return_mmd=True)
+    >>> idx.shape
+    (32,)
+    >>> bool(np.isclose(value, mmd_subset(X, idx, bandwidth=1.0)))
+    True
+    """
+    X, n_out, weights, k = _check_common(X, n_out, delta, sample_weight, kernel, bandwidth,
+                                         kernel_params)
+    check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False)
+    split_k = split_kernel(k, variant, X.shape[1], alpha)
+    rng = as_generator(random_state)
+    n = X.shape[0]
+    (X,), xp, _ = to_compute_device(X, work=float(n) * n * X.shape[1])
+    rounds = int(math.floor(math.log2(n / n_out)))
+    seq = _split_sequence(n, n_out << rounds, weights, rng)
+    pool = np.arange(n)
+    w = np.full(n, 1.0 / n) if weights is None else weights
+    progress = _progress(verbose, rounds, "kernel halving")
+    try:
+        pos, mean_k = _thin(xp, X, seq, pool, w, n_out, k, split_k, delta, unique, rng,
+                            progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    indices = np.sort(pos)
+    if not return_mmd:
+        return indices
+    return indices, _finish_mmd(xp, X, indices, mean_k[indices], float(w @ mean_k), k)
+
+
+def _progress(verbose, total, desc):
+    if not verbose or total == 0:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="round")
+
+
+def _compress_block(xp, X, rows, g, split_k, log_term, rng, progress):
+    """Compress: a block of 4^g 4^j rows -> 2^g 2^j rows, level by level.
+
+    Blocks of 4^g rows are kept as they are; each level concatenates four
+    compressed blocks and halves them (returning the left or the right half with
+    probability 1/2: the symmetrised halving of Compress++).
+    """
+    blocks = rows.reshape(-1, 4**g)
+    while blocks.shape[0] > 1:
+        merged = blocks.reshape(blocks.shape[0] // 4, -1)
+        u = rng.random((merged.shape[0], merged.shape[1] // 2))
+        halves = halve_round_op(xp, X, merged, u, split_k, log_term)
+        pick = rng.integers(2, size=merged.shape[0])
+        blocks = halves[2 * np.arange(merged.shape[0]) + pick]
+        if progress is not None:
+            progress.update(1)
+    return blocks[0]
+
+
+def _compress_all(xp, X, rows, g, split_k, log_term, rng, progress):
+    """Compress every row: returns (points, mass) lists, one entry per block.
+
+    The largest block of 4^g 4^j rows (a random subset, in input order) is
+    compressed; the rest is compressed the same way, recursively, and blocks below
+    4^g rows are kept whole. Each output point carries mass block_size/output_size.
+    """
+    out = []
+    while rows.shape[0] > 0:
+        if rows.shape[0] < 4**g:
+            out.append((rows, 1.0))
+            break
+        size = 4**g * 4 ** int(math.floor(math.log(rows.shape[0] / 4**g, 4)))
+        keep = np.zeros(rows.shape[0], dtype=bool)
+        keep[rng.choice(rows.shape[0], size=size, replace=False)] = True
+        block = _compress_block(xp, X, rows[keep], g, split_k, log_term, rng, progress)
+        out.append((block, size / block.shape[0]))
+        rows = rows[~keep]
+    return out
+
+
+def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
+                  variant="kt+", alpha=0.5, delta=0.5, unique=False, random_state=None,
+                  verbose=0, return_mmd=False, **kernel_params):
+    """Compress++: near-linear-time kernel thinning to ``n_out`` rows.
+
+    Compress halves recursively (blocks of ``4^g`` rows are merged four at a time
+    and halved), turning ``n' = 4^g 4^j`` rows into ``2^g sqrt(n')``; kernel
+    thinning then takes these to ``n_out``. Time O(4^g n log n) kernel evaluations,
+    memory O(n d).
+
+    Rows beyond the largest ``n' <= n`` of that form are not dropped: they are
+    compressed the same way (recursively, in smaller blocks) and enter the target
+    measure of the final KT-SWAP with their weight, so every input row counts; the
+    KT-SPLIT candidates come from the main block. ``g`` is raised when needed so that
+    the main block yields at least ``n_out`` points.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Input points.
+    n_out : int, optional
+        Coreset size, default ``floor(sqrt(n))``.
+    g : int, default=4
+        Oversampling: Compress keeps ``2^g`` times more points than ``sqrt(n)``.
+    kernel, bandwidth, variant, alpha, delta, unique, random_state, verbose, **kernel_params
+        As in :func:`kernel_thin`.
+    return_mmd : bool, default=False
+        Also return the MMD of the coreset to the input (computed exactly only for
+        ``n <= 2**14``, an O(n^2) sum; NaN above).
+
+    Returns
+    -------
+    indices : ndarray of shape (n_out,)
+        Row numbers of the coreset (sorted).
+    mmd : float
+        Only with ``return_mmd=True``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.thinning import compress_thin
+    >>> X = np.random.default_rng(0).normal(size=(4096, 2))
+    >>> compress_thin(X, 64, g=2, bandwidth=1.0, random_state=0).shape
+    (64,)
+    """
+    X, n_out, _, k = _check_common(X, n_out, delta, None, kernel, bandwidth, kernel_params)
+    check_scalar(g, "g", kind=numbers.Integral, lower=0)
+    check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False)
+    split_k = split_kernel(k, variant, X.shape[1], alpha)
+    rng = as_generator(random_state)
+    n = X.shape[0]
+    (X,), xp, _ = to_compute_device(X, work=float(n) * 4**g * X.shape[1])
+    # Enough oversampling for the main block to yield n_out points.
+    main = 4 ** int(math.floor(math.log(n, 4)))
+    while g > 0 and 4**g > main:
+        g -= 1
+    while 2**g * math.isqrt(main) < n_out and 4**g < main:
+        g += 1
+    main_blocks = max(0, int(round(math.log(main / 4**g, 4))))
+    rounds = int(math.floor(math.log2(max(1, 2**g * math.isqrt(main) // n_out))))
+    progress = _progress(verbose, main_blocks + rounds, "Compress++ halving")
+    try:
+        log_term = _log_term(n, delta)
+        parts = _compress_all(xp, X, np.arange(n), g, split_k, log_term, rng, progress)
+        pool = np.concatenate([rows for rows, _ in parts])
+        mass = np.concatenate([np.full(rows.shape[0], m) for rows, m in parts]) / n
+        first = parts[0][0].shape[0]
+        if first < n_out:  # tiny inputs: the whole pool is the split sequence
+            seq = np.arange(pool.shape[0])[: n_out << int(math.log2(pool.shape[0] // n_out))]
+        else:
+            r = int(math.floor(math.log2(first / n_out)))
+            seq = np.sort(rng.choice(first, size=n_out << r, replace=False))
+        pos, mean_k = _thin(xp, X, seq, pool, mass, n_out, k, split_k, delta, unique, rng,
+                            progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    indices = np.sort(pool[pos])
+    if not return_mmd:
+        return indices
+    if n > COMPRESS_EXACT_MMD_MAX:
+        return indices, math.nan
+    full_mean = _kernel_mean(xp, X, indices, np.arange(n), np.full(n, 1.0 / n), k)
+    pp = float(np.mean(_kernel_mean(xp, X, np.arange(n), np.arange(n), np.full(n, 1.0 / n),
+                                    k)))
+    return indices, _finish_mmd(xp, X, indices, full_mean, pp, k)

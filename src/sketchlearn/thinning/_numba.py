@@ -1,0 +1,215 @@
+"""Numba kernels for kernel halving and KT-SWAP (kernel values computed on the fly).
+
+Memory is O(n d): no kernel matrix is stored. Each halving walk is sequential over
+its pairs; the sum over the points already placed runs in parallel when the walk is
+long, and independent walks of one round run in parallel over walks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from ..kernels._numba import FASTMATH, kernel_row, kernel_value
+
+# Below this many placed points, a pair's sums run on one thread, and below
+# _PARALLEL_POOL_MIN candidates a swap step does: starting a parallel region costs
+# more than it saves (measured on 2 cores).
+_PARALLEL_SUM_MIN = 8192
+_PARALLEL_POOL_MIN = 2**16
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _threshold(b2, sigma2, log_term):
+    """Threshold a and updated sigma^2 of the self-balancing walk for one pair."""
+    a = max(math.sqrt(b2 * sigma2 * log_term), b2)
+    if a > 0.0:
+        sigma2 += b2 * max(0.0, 1.0 + (b2 - 2.0 * a) * sigma2 / (a * a))
+    else:
+        a = 1.0  # b = 0: both points are the same in the RKHS; any choice is fine
+    return a, sigma2
+
+
+_CHUNK = 512
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _balance(x1, x2, left_x, right_x, j0, j1, codes, params, weights, sq, k1, k2):
+    """sum over placed rows j0..j1 of (k(x1,.) - k(x2,.)) on the right minus the left."""
+    total = 0.0
+    kernel_row(x1, right_x, j0, j1, codes, params, weights, sq, k1)
+    kernel_row(x2, right_x, j0, j1, codes, params, weights, sq, k2)
+    for jj in range(j1 - j0):
+        total += k1[jj] - k2[jj]
+    kernel_row(x1, left_x, j0, j1, codes, params, weights, sq, k1)
+    kernel_row(x2, left_x, j0, j1, codes, params, weights, sq, k2)
+    for jj in range(j1 - j0):
+        total -= k1[jj] - k2[jj]
+    return total
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _balance_parallel(x1, x2, left_x, right_x, t, codes, params, weights):
+    alpha = 0.0
+    for c in prange((t + _CHUNK - 1) // _CHUNK):
+        j0 = c * _CHUNK
+        j1 = min(t, j0 + _CHUNK)
+        sq = np.empty(_CHUNK)
+        k1 = np.empty(_CHUNK)
+        k2 = np.empty(_CHUNK)
+        alpha += _balance(x1, x2, left_x, right_x, j0, j1, codes, params, weights, sq, k1, k2)
+    return alpha
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_parallel):
+    """Halve ``seq`` (row numbers of X, even length) into ``left`` and ``right``.
+
+    The coordinates of the points placed so far are kept contiguous (``left_x``,
+    ``right_x``), so each step's kernel sums stream through memory.
+    """
+    half = seq.shape[0] // 2
+    d = X.shape[1]
+    left_x = np.empty((half, d))
+    right_x = np.empty((half, d))
+    x1 = np.empty(d)
+    x2 = np.empty(d)
+    sq = np.empty(half)
+    k1 = np.empty(half)
+    k2 = np.empty(half)
+    sigma2 = 0.0
+    for t in range(half):
+        i1, i2 = seq[2 * t], seq[2 * t + 1]
+        for c in range(d):
+            x1[c] = X[i1, c]
+            x2[c] = X[i2, c]
+        b2 = (kernel_value(X, i1, X, i1, codes, params, weights)
+              + kernel_value(X, i2, X, i2, codes, params, weights)
+              - 2.0 * kernel_value(X, i1, X, i2, codes, params, weights))
+        a, sigma2 = _threshold(b2, sigma2, log_term)
+        if inner_parallel and t >= _PARALLEL_SUM_MIN:
+            alpha = _balance_parallel(x1, x2, left_x, right_x, t, codes, params, weights)
+        else:
+            alpha = _balance(x1, x2, left_x, right_x, 0, t, codes, params, weights, sq, k1, k2)
+        # psi = sum(left) - sum(right) in the RKHS; <psi, k(x1,.) - k(x2,.)> = -alpha.
+        if u[t] <= 0.5 * (1.0 - alpha / a):
+            left[t], right[t] = i2, i1
+            for c in range(d):
+                left_x[t, c] = x2[c]
+                right_x[t, c] = x1[c]
+        else:
+            left[t], right[t] = i1, i2
+            for c in range(d):
+                left_x[t, c] = x1[c]
+                right_x[t, c] = x2[c]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _halve_round(X, seqs, u, codes, params, weights, log_term, out):
+    """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves."""
+    for r in prange(seqs.shape[0]):
+        _halve_walk(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
+                    out[2 * r + 1], False)
+
+
+def halve_round(xp, X, seqs, u, kernel, log_term):
+    """One round of kernel halving of each row of ``seqs`` (see the reference)."""
+    codes, params, weights = kernel.spec()
+    X = np.ascontiguousarray(X)
+    seqs = np.ascontiguousarray(seqs, dtype=np.int64)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    out = np.empty((2 * seqs.shape[0], seqs.shape[1] // 2), dtype=np.int64)
+    if seqs.shape[0] >= numba.get_num_threads():
+        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out)
+    else:  # few long walks: parallelise the sums inside each walk
+        for r in range(seqs.shape[0]):
+            _halve_walk(X, seqs[r], u[r], codes, params, weights, float(log_term),
+                        out[2 * r], out[2 * r + 1], True)
+    return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _column_chunk(P, x, ch, codes, params, weights, out):
+    j0 = ch * _CHUNK
+    j1 = min(P.shape[0], j0 + _CHUNK)
+    sq = np.empty(_CHUNK)
+    kernel_row(x, P, j0, j1, codes, params, weights, sq, out[j0:j1])
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _kernel_column_parallel(P, x, codes, params, weights, out):
+    for ch in prange((P.shape[0] + _CHUNK - 1) // _CHUNK):
+        _column_chunk(P, x, ch, codes, params, weights, out)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _kernel_column(P, j, codes, params, weights, out, parallel):
+    """out[z] = k(P[z], P[j]) for every row z of P."""
+    x = P[j].copy()
+    if parallel:
+        _kernel_column_parallel(P, x, codes, params, weights, out)
+    else:
+        for ch in range((P.shape[0] + _CHUNK - 1) // _CHUNK):
+            _column_chunk(P, x, ch, codes, params, weights, out)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _swap_scores(kdiag, ks, kcol, mean_k, size, excluded, out):
+    for z in range(out.shape[0]):
+        if excluded[z]:
+            out[z] = np.inf
+        else:
+            out[z] = kdiag[z] + 2.0 * (ks[z] - kcol[z]) - 2.0 * size * mean_k[z]
+
+
+@njit(cache=True)
+def _swap_pass(P, coreset_pos, mean_k, ks, kdiag, unique, codes, params, weights):
+    """Greedy pass: each slot in turn takes the pool point that most lowers MMD."""
+    size = coreset_pos.shape[0]
+    n_pool = P.shape[0]
+    count = np.zeros(n_pool, dtype=np.int64)
+    for s in range(size):
+        count[coreset_pos[s]] += 1
+    kcol = np.empty(n_pool)
+    knew = np.empty(n_pool)
+    scores = np.empty(n_pool)
+    excluded = np.zeros(n_pool, dtype=np.bool_)
+    parallel = n_pool >= _PARALLEL_POOL_MIN
+    for s in range(size):
+        old = coreset_pos[s]
+        _kernel_column(P, old, codes, params, weights, kcol, parallel)
+        if unique:
+            for z in range(n_pool):
+                excluded[z] = count[z] - (1 if z == old else 0) > 0
+        _swap_scores(kdiag, ks, kcol, mean_k, size, excluded, scores)
+        best = old
+        best_score = scores[old]
+        for z in range(n_pool):
+            if scores[z] < best_score:
+                best, best_score = z, scores[z]
+        if best != old:
+            _kernel_column(P, best, codes, params, weights, knew, parallel)
+            for z in range(n_pool):
+                ks[z] += knew[z] - kcol[z]
+            count[old] -= 1
+            count[best] += 1
+            coreset_pos[s] = best
+    return coreset_pos
+
+
+def swap_pass(xp, X, pool, coreset_pos, mean_k, kernel, unique):
+    """KT-SWAP's greedy pass (see the reference for the objective)."""
+    from ..kernels._numba import kernel_matvec
+
+    codes, params, weights = kernel.spec()
+    X = np.ascontiguousarray(X)
+    pool = np.ascontiguousarray(pool, dtype=np.int64)
+    pos = np.array(coreset_pos, dtype=np.int64)
+    P = np.ascontiguousarray(X[pool], dtype=np.float64)
+    ks = kernel_matvec(np, P, P[pos], np.ones((pos.shape[0], 1)), kernel)[:, 0]
+    kdiag = np.full(pool.shape[0], kernel.diagonal_value)
+    return _swap_pass(P, pos, np.asarray(mean_k, dtype=np.float64), ks, kdiag,
+                      bool(unique), codes, params, weights)
