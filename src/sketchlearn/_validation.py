@@ -166,7 +166,9 @@ def check_weights(w, n: int, name: str = "sample_weight", *, xp=None, dtype=None
         raise ValueError(f"{name} has negative entries; weights must be non-negative.")
     total = float(wxp.sum(w))
     if total <= 0:
-        raise ValueError(f"{name} sums to 0; at least one weight must be positive.")
+        raise ValueError(
+            f"{name} sums to 0 (all weights are zero); at least one must be positive."
+        )
     if dtype is not None and w.dtype != dtype:
         w = wxp.astype(w, dtype)
     if normalize:

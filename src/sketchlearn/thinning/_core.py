@@ -19,13 +19,15 @@ from .._random import as_generator
 from .._validation import check_array, check_scalar, check_weights
 from ..kernels import Kernel, SumKernel, make_kernel
 from ..kernels._sums import kernel_matvec_op
-from ._reference import halve_round_reference, swap_pass_reference
+from ._reference import coreset_sums_reference, halve_round_reference, swap_pass_reference
 
 __all__ = ["kernel_thin", "compress_thin", "split_kernel"]
 
 halve_round_op = Dispatch(halve_round_reference,
                           numba="sketchlearn.thinning._numba:halve_round")
 swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:swap_pass")
+coreset_sums_op = Dispatch(coreset_sums_reference,
+                           numba="sketchlearn.thinning._numba:coreset_sums")
 
 VARIANTS = ("kt+", "target", "power")
 # compress="auto" switches to Compress++ above this many points (KT costs O(n^2)).
@@ -102,14 +104,9 @@ def _kernel_mean(xp, X, pool, target, w, kernel):
 
 def _coreset_scores(xp, X, pool, candidates_pos, mean_k, kernel):
     """MMD^2 up to a constant for each row of ``candidates_pos`` (positions in pool)."""
-    scores = []
-    for pos in candidates_pos:
-        S = xp.take(X, move_to(pool[pos], xp), axis=0)
-        s = pos.shape[0]
-        ones = xp.ones((s, 1), dtype=X.dtype)
-        qq = float(xp.sum(kernel_matvec_op(xp, S, S, ones, kernel))) / s**2
-        scores.append(qq - 2.0 * float(np.sum(mean_k[pos])) / s)
-    return np.array(scores)
+    s = candidates_pos.shape[1]
+    qq = coreset_sums_op(xp, X, pool[candidates_pos], kernel) / s**2
+    return qq - 2.0 * mean_k[candidates_pos].sum(axis=1) / s
 
 
 def _thin(xp, X, seq, pool, pool_weights, n_out, kernel, split_k, delta, unique, rng,
@@ -155,8 +152,8 @@ def _check_common(X, n_out, delta, sample_weight, kernel, bandwidth, kernel_para
     if sample_weight is not None:
         weights = to_numpy(check_weights(sample_weight, n, "sample_weight", xp=get_namespace(X),
                                          normalize=True)).astype(np.float64)
-    if bandwidth == "median" and isinstance(kernel, str):
-        bandwidth = None
+    if isinstance(kernel, Kernel) and isinstance(bandwidth, str) and bandwidth == "median":
+        bandwidth = None  # the default; a Kernel object carries its own bandwidth
     k = make_kernel(kernel, bandwidth, X, **kernel_params)
     if not k.bounded:
         raise ValueError("Kernel thinning needs a bounded kernel (not Riesz/energy).")

@@ -213,3 +213,30 @@ def swap_pass(xp, X, pool, coreset_pos, mean_k, kernel, unique):
     kdiag = np.full(pool.shape[0], kernel.diagonal_value)
     return _swap_pass(P, pos, np.asarray(mean_k, dtype=np.float64), ks, kdiag,
                       bool(unique), codes, params, weights)
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _coreset_sums(X, rows, codes, params, weights, out):
+    s, d = rows.shape[1], X.shape[1]
+    for c in prange(rows.shape[0]):
+        S = np.empty((s, d))
+        for a in range(s):
+            for t in range(d):
+                S[a, t] = X[rows[c, a], t]
+        sq = np.empty(s)
+        kr = np.empty(s)
+        total = 0.0
+        for a in range(s):
+            kernel_row(S[a], S, 0, s, codes, params, weights, sq, kr)
+            for b in range(s):
+                total += kr[b]
+        out[c] = total
+
+
+def coreset_sums(xp, X, rows, kernel):
+    """sum_{a,b} k(X[rows[c,a]], X[rows[c,b]]) for every row c, in parallel over rows."""
+    codes, params, weights = kernel.spec()
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    out = np.empty(rows.shape[0])
+    _coreset_sums(np.ascontiguousarray(X), rows, codes, params, weights, out)
+    return out

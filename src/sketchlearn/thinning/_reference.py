@@ -64,6 +64,15 @@ def halve_round_reference(xp, X, seqs, u, kernel, log_term):
     return out
 
 
+def coreset_sums_reference(xp, X, rows, kernel):
+    """sum_{a,b} k(X[rows[c,a]], X[rows[c,b]]) for every row c of ``rows``."""
+    out = []
+    for row in to_numpy(rows).astype(np.int64):
+        S = xp.take(X, move_to(row, xp), axis=0)
+        out.append(float(xp.sum(kernel_block(xp, S, S, kernel))))
+    return np.array(out)
+
+
 def swap_pass_reference(xp, X, pool, coreset_pos, mean_k, kernel, unique):
     """KT-SWAP's greedy pass over the slots of a coreset.
 
