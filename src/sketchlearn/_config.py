@@ -55,7 +55,9 @@ def set_config(device: str | None = None, gpu_min_work: int | None = None) -> No
     Parameters
     ----------
     device : {"cpu", "gpu", "auto"}, optional
-        Where NumPy inputs are computed (see :mod:`sketchlearn._config`).
+        Where NumPy inputs are computed: ``"cpu"`` (Numba), ``"gpu"`` (moved to
+        CuPy, results back as NumPy) or ``"auto"`` (GPU for large problems when
+        CuPy sees a device).
         ``None`` leaves the setting unchanged.
     gpu_min_work : int, optional
         Smallest amount of work for which ``device="auto"`` moves to the GPU.

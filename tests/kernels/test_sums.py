@@ -109,3 +109,15 @@ def test_gpu_config_moves_numpy_work_and_returns_numpy(rng):
         out = kernel_mean(X, bandwidth=1.0)
     assert isinstance(out, np.ndarray)
     np.testing.assert_allclose(out, kernel_mean(X, bandwidth=1.0), rtol=1e-11)
+
+
+@pytest.mark.parametrize("n", [10, 64, 200, 333])
+def test_symmetric_numba_matvec_equals_reference(n, rng):
+    from sketchlearn.kernels import MaternKernel
+    from sketchlearn.kernels._sums import kernel_matvec_op
+
+    X, V = rng.normal(size=(n, 3)), rng.normal(size=(n, 2))
+    k = MaternKernel(1.0, 1.5)
+    fast = kernel_matvec_op.implementation("numba")(np, X, X, V, k)  # Y is X: upper triangle
+    ref = kernel_matvec_op.implementation("reference")(np, X, X.copy(), V, k)
+    np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12 * np.abs(V).sum())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -181,6 +182,41 @@ def _matvec_kernel(X, Y, V, codes, params, weights, out):
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _symmetric_matvec_kernel(X, V, codes, params, weights, partial):
+    """K(X, X) @ V from the tiles on and above the diagonal (half the evaluations).
+
+    Tile rows ``b`` and ``n_tiles - 1 - b`` go to the same task so every task has
+    about the same work; each thread accumulates into its own ``partial[thread]``.
+    """
+    n, k, d = X.shape[0], V.shape[1], X.shape[1]
+    n_tiles = (n + TILE_I - 1) // TILE_I
+    for task in prange((n_tiles + 1) // 2):
+        tid = numba.get_thread_id()
+        out = partial[tid]
+        x = np.empty(d)
+        sq = np.empty(n)
+        row = np.empty(n)
+        for which in range(2):
+            ib = task if which == 0 else n_tiles - 1 - task
+            if which == 1 and ib == task:
+                break
+            i0 = ib * TILE_I
+            i1 = min(n, i0 + TILE_I)
+            for i in range(i0, i1):
+                for t in range(d):
+                    x[t] = X[i, t]
+                # Row i against columns i..n-1: the diagonal once, the rest twice.
+                kernel_row(x, X, i, n, codes, params, weights, sq, row)
+                for c in range(k):
+                    acc = row[0] * V[i, c]
+                    vi = V[i, c]
+                    for jj in range(1, n - i):
+                        acc += row[jj] * V[i + jj, c]
+                        out[i + jj, c] += row[jj] * vi
+                    out[i, c] += acc
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
 def _matrix_kernel(X, Y, codes, params, weights, out):
     m, d = Y.shape[0], X.shape[1]
     for i in prange(X.shape[0]):
@@ -192,8 +228,17 @@ def _matrix_kernel(X, Y, codes, params, weights, out):
 
 
 def kernel_matvec(xp, X, Y, V, kernel):
-    """Numba version of ``kernel_matvec_reference``: O(n + m) memory, parallel over rows."""
+    """Numba version of ``kernel_matvec_reference``: O(n + m) memory, parallel over rows.
+
+    When ``Y is X`` only the upper triangle is evaluated (half the work).
+    """
     codes, params, weights = kernel.spec()
+    if Y is X and X.shape[0] >= 2 * TILE_I:
+        partial = np.zeros((numba.get_num_threads(), X.shape[0], V.shape[1]))
+        _symmetric_matvec_kernel(np.ascontiguousarray(X),
+                                 np.ascontiguousarray(V, dtype=np.float64), codes, params,
+                                 weights, partial)
+        return partial.sum(axis=0).astype(X.dtype, copy=False)
     out = np.zeros((X.shape[0], V.shape[1]), dtype=np.float64)
     _matvec_kernel(np.ascontiguousarray(X), np.ascontiguousarray(Y),
                    np.ascontiguousarray(V, dtype=np.float64), codes, params, weights, out)

@@ -97,7 +97,8 @@ def _halve_rounds(xp, X, seq, rounds, kernel, log_term, rng, progress):
 def _kernel_mean(xp, X, pool, target, w, kernel):
     """sum_j w_j k(X[pool_z], X[target_j]) for every z, blocked (no pool x target matrix)."""
     P = xp.take(X, move_to(pool, xp), axis=0)
-    T = xp.take(X, move_to(target, xp), axis=0)
+    same = pool.shape == target.shape and np.array_equal(pool, target)
+    T = P if same else xp.take(X, move_to(target, xp), axis=0)  # P: symmetric fast path
     W = xp.reshape(xp.astype(move_to(w, xp), X.dtype), (-1, 1))
     return to_numpy(kernel_matvec_op(xp, P, T, W, kernel))[:, 0].astype(np.float64)
 
