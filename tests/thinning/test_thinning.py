@@ -303,3 +303,22 @@ def test_cupy_gives_the_numpy_coreset(rng):
     expected = kernel_thin(X, 16, bandwidth=1.0, random_state=2)
     np.testing.assert_array_equal(
         to_np(kernel_thin(cupy.asarray(X), 16, bandwidth=1.0, random_state=2)), expected)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+def test_cupy_halving_and_swap_equal_numba(kernel, rng):
+    cupy = pytest.importorskip("cupy")
+    X = rng.normal(size=(96, 3))
+    seqs = np.stack([rng.permutation(96)[:64], rng.permutation(96)[:64]])
+    u = rng.random((2, 32))
+    fast = halve_round_op.implementation("numba")(np, X, seqs, u, kernel, 6.0)
+    gpu = halve_round_op.implementation("cupy")(cupy, cupy.asarray(X), seqs, u, kernel, 6.0)
+    np.testing.assert_array_equal(gpu, fast)
+    mean_k = kernel(X).mean(axis=1)
+    for unique in (False, True):
+        a = swap_pass_op.implementation("numba")(np, X, np.arange(96), fast[0][:12].copy(),
+                                                 mean_k, kernel, unique)
+        b = swap_pass_op.implementation("cupy")(cupy, cupy.asarray(X), np.arange(96),
+                                                fast[0][:12].copy(), mean_k, kernel, unique)
+        np.testing.assert_array_equal(b, a)

@@ -24,8 +24,10 @@ from ._reference import coreset_sums_reference, halve_round_reference, swap_pass
 __all__ = ["kernel_thin", "compress_thin", "split_kernel"]
 
 halve_round_op = Dispatch(halve_round_reference,
-                          numba="sketchlearn.thinning._numba:halve_round")
-swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:swap_pass")
+                          numba="sketchlearn.thinning._numba:halve_round",
+                          cupy="sketchlearn.thinning._cupy:halve_round")
+swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:swap_pass",
+                        cupy="sketchlearn.thinning._cupy:swap_pass")
 coreset_sums_op = Dispatch(coreset_sums_reference,
                            numba="sketchlearn.thinning._numba:coreset_sums")
 
