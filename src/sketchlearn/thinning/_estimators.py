@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 from array_api_compat import is_numpy_array
@@ -160,7 +161,10 @@ class KernelThinning(BaseEstimator):
                              "compress='never' (kernel thinning of the weighted sample).")
         bandwidth = None if isinstance(self.kernel, Kernel) else self.bandwidth
         self.kernel_ = make_kernel(self.kernel, bandwidth, X)
-        self.split_kernel_ = split_kernel(self.kernel_, self.variant, X.shape[1], self.alpha)
+        with warnings.catch_warnings():  # the thinning function below warns once
+            warnings.simplefilter("ignore", UserWarning)
+            self.split_kernel_ = split_kernel(self.kernel_, self.variant, X.shape[1],
+                                              self.alpha)
         common = dict(kernel=self.kernel_, bandwidth=None, variant=self.variant,
                       alpha=self.alpha, delta=self.delta, unique=self.unique,
                       random_state=self.random_state, verbose=self.verbose, return_mmd=True)
