@@ -262,14 +262,16 @@ def _progress(verbose, total, desc):
 
 
 def _compress_block(xp, X, rows, g, split_k, log_term, rng, progress):
-    """Compress: a block of 4^g 4^j rows -> 2^g 2^j rows, level by level.
+    """Compress a block of 4^g 4^j rows to 2^(g+1) 2^j rows (2^g 2^j when j = 0).
 
     Blocks of 4^g rows are kept as they are; each level concatenates four
     compressed blocks and halves them (returning the left or the right half with
-    probability 1/2: the symmetrised halving of Compress++).
+    probability 1/2: the symmetrised halving of Compress++). The last four blocks
+    are concatenated without halving, so the final kernel thinning sees twice the
+    points of plain Compress (goodpoints' default of four bins does the same).
     """
     blocks = rows.reshape(-1, 4**g)
-    while blocks.shape[0] > 1:
+    while blocks.shape[0] > 4:
         merged = blocks.reshape(blocks.shape[0] // 4, -1)
         u = rng.random((merged.shape[0], merged.shape[1] // 2))
         halves = halve_round_op(xp, X, merged, u, split_k, log_term)
@@ -277,7 +279,7 @@ def _compress_block(xp, X, rows, g, split_k, log_term, rng, progress):
         blocks = halves[2 * np.arange(merged.shape[0]) + pick]
         if progress is not None:
             progress.update(1)
-    return blocks[0]
+    return blocks.reshape(-1)
 
 
 def _compress_all(xp, X, rows, g, split_k, log_term, rng, progress):
@@ -307,8 +309,9 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     """Compress++: near-linear-time kernel thinning to ``n_out`` rows.
 
     Compress halves recursively (blocks of ``4^g`` rows are merged four at a time
-    and halved), turning ``n' = 4^g 4^j`` rows into ``2^g sqrt(n')``; kernel
-    thinning then takes these to ``n_out``. Time O(4^g n log n) kernel evaluations,
+    and halved), turning each quarter of ``n' = 4^g 4^j`` rows into
+    ``2^g sqrt(n'/4)`` rows, ``2^(g+1) sqrt(n')`` in all; kernel thinning then takes
+    these to ``n_out``. Time O(4^g n log n) kernel evaluations,
     memory O(n d).
 
     Rows beyond the largest ``n' <= n`` of that form are not dropped: they are
@@ -359,8 +362,8 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
         g -= 1
     while 2**g * math.isqrt(main) < n_out and 4**g < main:
         g += 1
-    main_blocks = max(0, int(round(math.log(main / 4**g, 4))))
-    rounds = int(math.floor(math.log2(max(1, 2**g * math.isqrt(main) // n_out))))
+    main_blocks = max(0, int(round(math.log(main / 4**g, 4))) - 1)
+    rounds = int(math.floor(math.log2(max(1, 2 ** (g + 1) * math.isqrt(main) // n_out))))
     progress = _progress(verbose, main_blocks + rounds, "Compress++ halving")
     try:
         log_term = _log_term(n, delta)
