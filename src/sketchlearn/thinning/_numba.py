@@ -38,7 +38,10 @@ _CHUNK = 512
 
 @njit(cache=True, fastmath=FASTMATH)
 def _balance(x1, x2, left_x, right_x, j0, j1, codes, params, weights, sq, k1, k2):
-    """sum over placed rows j0..j1 of (k(x1,.) - k(x2,.)) on the right minus the left."""
+    """sum over placed rows j0..j1 of (k(x1,.) - k(x2,.)) on the right minus the left.
+
+    ``left_x``/``right_x`` hold the placed points as columns (shape ``(d, half)``).
+    """
     total = 0.0
     kernel_row(x1, right_x, j0, j1, codes, params, weights, sq, k1)
     kernel_row(x2, right_x, j0, j1, codes, params, weights, sq, k2)
@@ -73,8 +76,8 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
     """
     half = seq.shape[0] // 2
     d = X.shape[1]
-    left_x = np.empty((half, d))
-    right_x = np.empty((half, d))
+    left_x = np.empty((d, half))  # placed points as columns (see kernel_row)
+    right_x = np.empty((d, half))
     x1 = np.empty(d)
     x2 = np.empty(d)
     sq = np.empty(half)
@@ -98,13 +101,13 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
         if u[t] <= 0.5 * (1.0 - alpha / a):
             left[t], right[t] = i2, i1
             for c in range(d):
-                left_x[t, c] = x2[c]
-                right_x[t, c] = x1[c]
+                left_x[c, t] = x2[c]
+                right_x[c, t] = x1[c]
         else:
             left[t], right[t] = i1, i2
             for c in range(d):
-                left_x[t, c] = x1[c]
-                right_x[t, c] = x2[c]
+                left_x[c, t] = x1[c]
+                right_x[c, t] = x2[c]
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
@@ -132,28 +135,28 @@ def halve_round(xp, X, seqs, u, kernel, log_term):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _column_chunk(P, x, ch, codes, params, weights, out):
+def _column_chunk(PT, x, ch, codes, params, weights, out):
     j0 = ch * _CHUNK
-    j1 = min(P.shape[0], j0 + _CHUNK)
+    j1 = min(PT.shape[1], j0 + _CHUNK)
     sq = np.empty(_CHUNK)
-    kernel_row(x, P, j0, j1, codes, params, weights, sq, out[j0:j1])
+    kernel_row(x, PT, j0, j1, codes, params, weights, sq, out[j0:j1])
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _kernel_column_parallel(P, x, codes, params, weights, out):
-    for ch in prange((P.shape[0] + _CHUNK - 1) // _CHUNK):
-        _column_chunk(P, x, ch, codes, params, weights, out)
+def _kernel_column_parallel(PT, x, codes, params, weights, out):
+    for ch in prange((PT.shape[1] + _CHUNK - 1) // _CHUNK):
+        _column_chunk(PT, x, ch, codes, params, weights, out)
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _kernel_column(P, j, codes, params, weights, out, parallel):
-    """out[z] = k(P[z], P[j]) for every row z of P."""
-    x = P[j].copy()
+def _kernel_column(PT, j, codes, params, weights, out, parallel):
+    """out[z] = k(P[z], P[j]) for every point z of P (given as PT = P.T)."""
+    x = PT[:, j].copy()
     if parallel:
-        _kernel_column_parallel(P, x, codes, params, weights, out)
+        _kernel_column_parallel(PT, x, codes, params, weights, out)
     else:
-        for ch in range((P.shape[0] + _CHUNK - 1) // _CHUNK):
-            _column_chunk(P, x, ch, codes, params, weights, out)
+        for ch in range((PT.shape[1] + _CHUNK - 1) // _CHUNK):
+            _column_chunk(PT, x, ch, codes, params, weights, out)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -166,10 +169,10 @@ def _swap_scores(kdiag, ks, kcol, mean_k, size, excluded, out):
 
 
 @njit(cache=True)
-def _swap_pass(P, coreset_pos, mean_k, ks, kdiag, unique, codes, params, weights):
+def _swap_pass(PT, coreset_pos, mean_k, ks, kdiag, unique, codes, params, weights):
     """Greedy pass: each slot in turn takes the pool point that most lowers MMD."""
     size = coreset_pos.shape[0]
-    n_pool = P.shape[0]
+    n_pool = PT.shape[1]
     count = np.zeros(n_pool, dtype=np.int64)
     for s in range(size):
         count[coreset_pos[s]] += 1
@@ -180,7 +183,7 @@ def _swap_pass(P, coreset_pos, mean_k, ks, kdiag, unique, codes, params, weights
     parallel = n_pool >= _PARALLEL_POOL_MIN
     for s in range(size):
         old = coreset_pos[s]
-        _kernel_column(P, old, codes, params, weights, kcol, parallel)
+        _kernel_column(PT, old, codes, params, weights, kcol, parallel)
         if unique:
             for z in range(n_pool):
                 excluded[z] = count[z] - (1 if z == old else 0) > 0
@@ -191,7 +194,7 @@ def _swap_pass(P, coreset_pos, mean_k, ks, kdiag, unique, codes, params, weights
             if scores[z] < best_score:
                 best, best_score = z, scores[z]
         if best != old:
-            _kernel_column(P, best, codes, params, weights, knew, parallel)
+            _kernel_column(PT, best, codes, params, weights, knew, parallel)
             for z in range(n_pool):
                 ks[z] += knew[z] - kcol[z]
             count[old] -= 1
@@ -211,7 +214,8 @@ def swap_pass(xp, X, pool, coreset_pos, mean_k, kernel, unique):
     P = np.ascontiguousarray(X[pool], dtype=np.float64)
     ks = kernel_matvec(np, P, P[pos], np.ones((pos.shape[0], 1)), kernel)[:, 0]
     kdiag = np.full(pool.shape[0], kernel.diagonal_value)
-    return _swap_pass(P, pos, np.asarray(mean_k, dtype=np.float64), ks, kdiag,
+    return _swap_pass(np.ascontiguousarray(P.T), pos, np.asarray(mean_k, dtype=np.float64),
+                      ks, kdiag,
                       bool(unique), codes, params, weights)
 
 
@@ -219,15 +223,18 @@ def swap_pass(xp, X, pool, coreset_pos, mean_k, kernel, unique):
 def _coreset_sums(X, rows, codes, params, weights, out):
     s, d = rows.shape[1], X.shape[1]
     for c in prange(rows.shape[0]):
-        S = np.empty((s, d))
+        ST = np.empty((d, s))  # the candidate's points as columns (see kernel_row)
         for a in range(s):
             for t in range(d):
-                S[a, t] = X[rows[c, a], t]
+                ST[t, a] = X[rows[c, a], t]
         sq = np.empty(s)
         kr = np.empty(s)
+        x = np.empty(d)
         total = 0.0
         for a in range(s):
-            kernel_row(S[a], S, 0, s, codes, params, weights, sq, kr)
+            for t in range(d):
+                x[t] = ST[t, a]
+            kernel_row(x, ST, 0, s, codes, params, weights, sq, kr)
             for b in range(s):
                 total += kr[b]
         out[c] = total
