@@ -121,3 +121,13 @@ def test_symmetric_numba_matvec_equals_reference(n, rng):
     fast = kernel_matvec_op.implementation("numba")(np, X, X, V, k)  # Y is X: upper triangle
     ref = kernel_matvec_op.implementation("reference")(np, X, X.copy(), V, k)
     np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-12 * np.abs(V).sum())
+
+
+def test_exponential_of_the_sums_is_accurate():
+    from sketchlearn.kernels._numba import SUM_EXP_FLOOR, _exp_for_sums
+
+    x = -np.r_[0.0, np.logspace(-12, np.log10(-SUM_EXP_FLOOR), 2000), 40.0 + 1e-9, 500.0]
+    got = np.array([_exp_for_sums(v) for v in x])
+    inside = x >= SUM_EXP_FLOOR
+    np.testing.assert_allclose(got[inside], np.exp(x[inside]), rtol=2e-14)
+    assert np.all(got[~inside] == 0.0) and np.exp(SUM_EXP_FLOOR) < 4.3e-18
