@@ -18,6 +18,7 @@ three paths compute the same function.
 
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 
@@ -55,7 +56,7 @@ MATERN_TINY_T = 1e-200
 MATERN_QUAD_CUTOFF = 40.0
 
 
-class Kernel:
+class Kernel(abc.ABC):
     """Base class of kernel functions ``k(x, y)``; see :mod:`sketchlearn.kernels`.
 
     Subclasses implement :meth:`_components` (family code, parameters) and
@@ -88,9 +89,9 @@ class Kernel:
         return kernel_matrix(X, Y, kernel=self)
 
     # -- description shared by all backends ----------------------------------------
+    @abc.abstractmethod
     def _components(self):
         """List of ``(code, bandwidth, nu_or_exponent, weight)``."""
-        raise NotImplementedError  # abstract: every concrete kernel overrides it
 
     def spec(self):
         """Numeric description ``(codes, params, weights)`` used by every backend.
