@@ -17,7 +17,12 @@ from sketchlearn.kernels import (
 )
 from sketchlearn.metrics import mmd_subset
 from sketchlearn.thinning import KernelThinning, compress_thin, kernel_thin
-from sketchlearn.thinning._core import halve_round_op, split_kernel, swap_pass_op
+from sketchlearn.thinning._core import (
+    halve_round_op,
+    refine_halves_op,
+    split_kernel,
+    swap_pass_op,
+)
 
 from ..conftest import as_xp, to_np
 
@@ -59,6 +64,28 @@ def test_numba_halving_and_swap_equal_the_reference(kernel, rng):
         b = swap_pass_op.implementation("reference")(np, X, np.arange(96), start.copy(),
                                                      mean_k, kernel, unique)
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kernel", [GaussianKernel(1.5), MaternKernel(1.2, 1.5)], ids=repr)
+def test_compress_refinement_numba_equals_reference_and_improves(kernel, rng):
+    X = rng.normal(size=(192, 2))
+    merged = rng.permutation(192).reshape(3, 64)
+    u = rng.random((3, 32))
+    halves = halve_round_op(np, X, merged, u, kernel, 6.0)
+    position = np.empty(192, dtype=np.int64)
+    position[merged] = np.arange(64)[None, :]
+    pick = np.array([0, 1, 1])
+    fast = refine_halves_op.implementation("numba")(np, X, merged, position[halves], pick,
+                                                    kernel)
+    ref = refine_halves_op.implementation("reference")(np, X, merged, position[halves], pick,
+                                                        kernel)
+    np.testing.assert_array_equal(fast, ref)
+    for w in range(3):
+        block = X[merged[w]]
+        kept = fast[w]
+        assert len(set(kept.tolist())) == 32  # no repeats
+        start = brute_mmd(block, position[halves[2 * w + pick[w]]], kernel)
+        assert brute_mmd(block, kept, kernel) <= start + 1e-12
 
 
 def test_swap_never_increases_mmd(rng):

@@ -19,7 +19,12 @@ from .._random import as_generator
 from .._validation import check_array, check_scalar, check_weights
 from ..kernels import Kernel, SumKernel, make_kernel
 from ..kernels._sums import kernel_matvec_op
-from ._reference import coreset_sums_reference, halve_round_reference, swap_pass_reference
+from ._reference import (
+    coreset_sums_reference,
+    halve_round_reference,
+    refine_halves_reference,
+    swap_pass_reference,
+)
 
 __all__ = ["kernel_thin", "compress_thin", "split_kernel"]
 
@@ -30,6 +35,8 @@ swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:
                         cupy="sketchlearn.thinning._cupy:swap_pass")
 coreset_sums_op = Dispatch(coreset_sums_reference,
                            numba="sketchlearn.thinning._numba:coreset_sums")
+refine_halves_op = Dispatch(refine_halves_reference,
+                            numba="sketchlearn.thinning._numba:refine_halves")
 
 VARIANTS = ("kt+", "target", "power")
 # compress="auto" switches to Compress++ above this many points (KT costs O(n^2)).
@@ -261,28 +268,34 @@ def _progress(verbose, total, desc):
     return tqdm(total=total, desc=desc, unit="round")
 
 
-def _compress_block(xp, X, rows, g, split_k, log_term, rng, progress):
+def _compress_block(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
     """Compress a block of 4^g 4^j rows to 2^(g+1) 2^j rows (2^g 2^j when j = 0).
 
     Blocks of 4^g rows are kept as they are; each level concatenates four
-    compressed blocks and halves them (returning the left or the right half with
-    probability 1/2: the symmetrised halving of Compress++). The last four blocks
-    are concatenated without halving, so the final kernel thinning sees twice the
-    points of plain Compress (goodpoints' default of four bins does the same).
+    compressed blocks and halves them with kernel thinning: the halving walk
+    (split kernel), one of the two halves at random (symmetrised halving), then
+    KT-SWAP inside the block (target kernel: that half or the alternate points,
+    whichever is closer, and a swap pass without repeats), as goodpoints' Compress
+    does. The last four blocks are concatenated without
+    halving, so the final kernel thinning sees twice the points of plain Compress
+    (goodpoints' default of four bins does the same).
     """
     blocks = rows.reshape(-1, 4**g)
+    position = np.empty(X.shape[0], dtype=np.int64)
     while blocks.shape[0] > 4:
         merged = blocks.reshape(blocks.shape[0] // 4, -1)
         u = rng.random((merged.shape[0], merged.shape[1] // 2))
         halves = halve_round_op(xp, X, merged, u, split_k, log_term)
+        position[merged] = np.arange(merged.shape[1])[None, :]
         pick = rng.integers(2, size=merged.shape[0])
-        blocks = halves[2 * np.arange(merged.shape[0]) + pick]
+        kept = refine_halves_op(xp, X, merged, position[halves], pick, kernel)
+        blocks = np.take_along_axis(merged, kept, axis=1)
         if progress is not None:
             progress.update(1)
     return blocks.reshape(-1)
 
 
-def _compress_all(xp, X, rows, g, split_k, log_term, rng, progress):
+def _compress_all(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
     """Compress every row: returns (points, mass) lists, one entry per block.
 
     The largest block of 4^g 4^j rows (a random subset, in input order) is
@@ -297,7 +310,8 @@ def _compress_all(xp, X, rows, g, split_k, log_term, rng, progress):
         size = 4**g * 4 ** int(math.floor(math.log(rows.shape[0] / 4**g, 4)))
         keep = np.zeros(rows.shape[0], dtype=bool)
         keep[rng.choice(rows.shape[0], size=size, replace=False)] = True
-        block = _compress_block(xp, X, rows[keep], g, split_k, log_term, rng, progress)
+        block = _compress_block(xp, X, rows[keep], g, split_k, kernel, log_term, rng,
+                                progress)
         out.append((block, size / block.shape[0]))
         rows = rows[~keep]
     return out
@@ -367,7 +381,7 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     progress = _progress(verbose, main_blocks + rounds, "Compress++ halving")
     try:
         log_term = _log_term(n, delta)
-        parts = _compress_all(xp, X, np.arange(n), g, split_k, log_term, rng, progress)
+        parts = _compress_all(xp, X, np.arange(n), g, split_k, k, log_term, rng, progress)
         pool = np.concatenate([rows for rows, _ in parts])
         mass = np.concatenate([np.full(rows.shape[0], m) for rows, m in parts]) / n
         first = parts[0][0].shape[0]

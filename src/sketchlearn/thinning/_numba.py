@@ -247,3 +247,103 @@ def coreset_sums(xp, X, rows, kernel):
     out = np.empty(rows.shape[0])
     _coreset_sums(np.ascontiguousarray(X), rows, codes, params, weights, out)
     return out
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _refine_block(X, rows, half, codes, params, weights, out):
+    """KT-SWAP inside one Compress block (see ``refine_halves_reference``): the better
+    of ``half`` and the alternate points by MMD to the block, then one greedy swap
+    pass over the block (no repeats). Positions are within ``rows``.
+    """
+    L, d = rows.shape[0], X.shape[1]
+    h = L // 2
+    BT = np.empty((d, L))
+    for a in range(L):
+        for t in range(d):
+            BT[t, a] = X[rows[a], t]
+    sq = np.empty(L)
+    kr = np.empty(L)
+    x = np.empty(d)
+    mean_k = np.empty(L)
+    for a in range(L):
+        for t in range(d):
+            x[t] = BT[t, a]
+        kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+        total = 0.0
+        for b in range(L):
+            total += kr[b]
+        mean_k[a] = total / L
+    cands = np.empty((2, h), dtype=np.int64)
+    cands[0] = half
+    for s in range(h):
+        cands[1, s] = 2 * s + 1
+    best_score = np.inf
+    best = 0
+    for c in range(2):
+        qq = 0.0
+        lin = 0.0
+        for s in range(h):
+            a = cands[c, s]
+            for t in range(d):
+                x[t] = BT[t, a]
+            kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+            for s2 in range(h):
+                qq += kr[cands[c, s2]]
+            lin += mean_k[a]
+        score = qq / (h * h) - 2.0 * lin / h
+        if score < best_score:
+            best_score, best = score, c
+    pos = cands[best].copy()
+    ks = np.zeros(L)
+    count = np.zeros(L, dtype=np.int64)
+    for s in range(h):
+        a = pos[s]
+        count[a] += 1
+        for t in range(d):
+            x[t] = BT[t, a]
+        kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+        for z in range(L):
+            ks[z] += kr[z]
+    kcol = np.empty(L)
+    for s in range(h):
+        old = pos[s]
+        for t in range(d):
+            x[t] = BT[t, old]
+        kernel_row(x, BT, 0, L, codes, params, weights, sq, kcol)
+        k0 = kcol[old]
+        best_z = old
+        best_val = k0 + 2.0 * (ks[old] - kcol[old]) - 2.0 * h * mean_k[old]
+        for z in range(L):
+            if count[z] - (1 if z == old else 0) > 0:
+                continue
+            val = k0 + 2.0 * (ks[z] - kcol[z]) - 2.0 * h * mean_k[z]
+            if val < best_val:
+                best_z, best_val = z, val
+        if best_z != old:
+            for t in range(d):
+                x[t] = BT[t, best_z]
+            kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+            for z in range(L):
+                ks[z] += kr[z] - kcol[z]
+            count[old] -= 1
+            count[best_z] += 1
+            pos[s] = best_z
+    for s in range(h):
+        out[s] = pos[s]
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _refine_round(X, merged, halves_pos, pick, codes, params, weights, out):
+    for w in prange(merged.shape[0]):
+        _refine_block(X, merged[w], halves_pos[2 * w + pick[w]], codes, params, weights,
+                      out[w])
+
+
+def refine_halves(xp, X, merged, halves_pos, pick, kernel):
+    """Numba version of ``refine_halves_reference``, parallel over blocks."""
+    codes, params, weights = kernel.spec()
+    out = np.empty((merged.shape[0], merged.shape[1] // 2), dtype=np.int64)
+    _refine_round(np.ascontiguousarray(X), np.ascontiguousarray(merged, dtype=np.int64),
+                  np.ascontiguousarray(halves_pos, dtype=np.int64),
+                  np.ascontiguousarray(pick, dtype=np.int64), codes, params, weights, out)
+    return out

@@ -73,6 +73,34 @@ def coreset_sums_reference(xp, X, rows, kernel):
     return np.array(out)
 
 
+def refine_halves_reference(xp, X, merged, halves_pos, pick, kernel):
+    """KT-SWAP inside each Compress block (a row of ``merged``).
+
+    The two halves of a block are always equally far from it in MMD (each differs
+    from the block by half their difference), so half ``pick[w]`` is taken at random
+    (``halves_pos[2w + pick[w]]``, positions in the block: the symmetrised halving of
+    Compress++); it is kept unless the alternate points (positions 1, 3, 5, ...)
+    are closer to the block, and then improved by one swap pass over the block with
+    no repeats. Returns the positions of the refined halves, one row per block.
+    """
+    from ..kernels._sums import kernel_matvec_op
+
+    merged = to_numpy(merged).astype(np.int64)
+    halves_pos = to_numpy(halves_pos).astype(np.int64)
+    out = []
+    for w, rows in enumerate(merged):
+        L, h = rows.shape[0], rows.shape[0] // 2
+        P = xp.take(X, move_to(rows, xp), axis=0)
+        ones = xp.full((L, 1), 1.0 / L, dtype=X.dtype)
+        mean_k = to_numpy(kernel_matvec_op(xp, P, P, ones, kernel))[:, 0].astype(np.float64)
+        cands = np.stack([halves_pos[2 * w + int(pick[w])], np.arange(1, L, 2)])
+        qq = coreset_sums_reference(xp, X, rows[cands], kernel)
+        scores = qq / h**2 - 2.0 * mean_k[cands].sum(axis=1) / h
+        out.append(swap_pass_reference(xp, X, rows, cands[int(np.argmin(scores))], mean_k,
+                                       kernel, True))
+    return np.array(out, dtype=np.int64)
+
+
 def swap_pass_reference(xp, X, pool, coreset_pos, mean_k, kernel, unique):
     """KT-SWAP's greedy pass over the slots of a coreset.
 
