@@ -145,8 +145,7 @@ def _thin(xp, X, seq, pool, pool_weights, n_out, kernel, split_k, delta, unique,
 def _finish_mmd(xp, X, rows, mean_k_rows, pp, kernel):
     """MMD between the uniform measure on X[rows] and the target, from its kernel mean."""
     s = rows.shape[0]
-    S = xp.take(X, move_to(rows, xp), axis=0)
-    qq = float(xp.sum(kernel_matvec_op(xp, S, S, xp.ones((s, 1), dtype=X.dtype), kernel))) / s**2
+    qq = float(coreset_sums_op(xp, X, rows[None, :], kernel)[0]) / s**2
     return math.sqrt(max(qq - 2.0 * float(np.sum(mean_k_rows)) / s + pp, 0.0))
 
 

@@ -295,39 +295,14 @@ def _refine_block(X, rows, half, codes, params, weights, out):
             best_score, best = score, c
     pos = cands[best].copy()
     ks = np.zeros(L)
-    count = np.zeros(L, dtype=np.int64)
     for s in range(h):
-        a = pos[s]
-        count[a] += 1
         for t in range(d):
-            x[t] = BT[t, a]
+            x[t] = BT[t, pos[s]]
         kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
         for z in range(L):
             ks[z] += kr[z]
-    kcol = np.empty(L)
-    for s in range(h):
-        old = pos[s]
-        for t in range(d):
-            x[t] = BT[t, old]
-        kernel_row(x, BT, 0, L, codes, params, weights, sq, kcol)
-        k0 = kcol[old]
-        best_z = old
-        best_val = k0 + 2.0 * (ks[old] - kcol[old]) - 2.0 * h * mean_k[old]
-        for z in range(L):
-            if count[z] - (1 if z == old else 0) > 0:
-                continue
-            val = k0 + 2.0 * (ks[z] - kcol[z]) - 2.0 * h * mean_k[z]
-            if val < best_val:
-                best_z, best_val = z, val
-        if best_z != old:
-            for t in range(d):
-                x[t] = BT[t, best_z]
-            kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
-            for z in range(L):
-                ks[z] += kr[z] - kcol[z]
-            count[old] -= 1
-            count[best_z] += 1
-            pos[s] = best_z
+    kdiag = np.full(L, kernel_value(X, rows[0], X, rows[0], codes, params, weights))
+    pos = _swap_pass(BT, pos, mean_k, ks, kdiag, True, codes, params, weights)
     for s in range(h):
         out[s] = pos[s]
 
