@@ -1,0 +1,492 @@
+"""Gauss-Markov estimation (OLS, WLS, GLS, feasible GLS) by orthogonal factorizations.
+
+The estimate is never computed from the normal equations. The model is whitened
+(``sigma`` and ``sample_weight``), the intercept column is split off with one
+Householder reflection (a "centering" that is exact for any whitening), the
+remaining columns are scaled by powers of two (exact) and factored by
+column-pivoted Householder QR (NumPy) or an SVD (other namespaces, e.g. CuPy).
+Standard errors come from the triangular factor's inverse, never from inverting
+``R^T R``. On NumPy, float64 solutions are polished by iterative refinement of
+the augmented system ``[I A; A^T 0] [r; x] = [y; 0]`` with residuals in extended
+precision (``numpy.longdouble``), which recovers the digits an ill-conditioned
+problem such as NIST's Filip loses to the factorization.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn.utils import Bunch
+
+from .._array_api import get_namespace, is_cupy_namespace, is_numpy_namespace
+from .._validation import check_array, check_scalar
+
+__all__ = ["gauss_markov", "make_whitener", "ar1_coefficient"]
+
+_MAX_REFINE_STEPS = 4
+
+
+# ---------------------------------------------------------------------------
+# whitening: sigma = L L^T  ->  apply L^{-1}
+# ---------------------------------------------------------------------------
+
+class _DiagonalWhitener:
+    """Rows scaled by ``1 / sqrt(variance)`` (WLS and known heteroscedastic variances)."""
+
+    def __init__(self, scale):
+        self.scale = scale
+
+    def __call__(self, M):
+        return self.scale[:, None] * M if M.ndim == 2 else self.scale * M
+
+
+class _CholeskyWhitener:
+    """Dense SPD covariance: solve with its lower Cholesky factor."""
+
+    def __init__(self, L, xp):
+        self.L, self.xp = L, xp
+
+    def __call__(self, M):
+        if is_numpy_namespace(self.xp):
+            return scipy.linalg.solve_triangular(self.L, M, lower=True, check_finite=False)
+        if is_cupy_namespace(self.xp):
+            from cupyx.scipy.linalg import solve_triangular
+
+            return solve_triangular(self.L, M, lower=True)
+        return self.xp.linalg.solve(self.L, M)
+
+
+class _AR1Whitener:
+    """Stationary AR(1) errors, ``corr(e_s, e_t) = rho^|s-t|``: the Prais-Winsten transform."""
+
+    def __init__(self, rho, xp):
+        self.rho, self.xp = rho, xp
+
+    def __call__(self, M):
+        xp = self.xp
+        first = math.sqrt(1.0 - self.rho**2) * M[:1, ...]
+        rest = M[1:, ...] - self.rho * M[:-1, ...]
+        return xp.concat([first, rest], axis=0)
+
+
+def make_whitener(sigma, n, *, xp=np, dtype=None, sample_weight=None, rho=None):
+    """Return ``W`` with ``W(M) = L^{-1} M`` for the error covariance ``sigma = L L^T``.
+
+    Parameters
+    ----------
+    sigma : None, "ar1", callable, array of shape (n,) or (n, n)
+        None: independent errors of equal variance (OLS, or WLS with
+        ``sample_weight``). A vector: the errors' variances. A matrix: their SPD
+        covariance. ``"ar1"``: stationary AR(1) errors with coefficient ``rho``. A
+        callable is called as ``sigma(n)`` and must return a vector or a matrix.
+    n : int
+        Number of observations.
+    xp : namespace
+        Array namespace of the data.
+    dtype : dtype, optional
+        Floating dtype of the data.
+    sample_weight : array of shape (n,), optional
+        Non-negative weights; an observation with weight ``w`` has error variance
+        ``variance / w``. Only with ``sigma=None`` or a vector.
+    rho : float in (-1, 1), optional
+        AR(1) coefficient when ``sigma="ar1"``.
+
+    Returns
+    -------
+    whiten : callable or None
+        None when there is nothing to whiten (OLS).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.linear_model import make_whitener
+    >>> W = make_whitener(np.array([1.0, 4.0]), 2)
+    >>> W(np.array([2.0, 2.0]))
+    array([2., 1.])
+    """
+    if callable(sigma) and not isinstance(sigma, str):
+        sigma = sigma(n)
+        if sigma is None or isinstance(sigma, str):
+            raise TypeError("A callable sigma must return a vector or a matrix of covariances.")
+    if isinstance(sigma, str):
+        if sigma != "ar1":
+            raise ValueError(f"sigma={sigma!r} is not understood; the only string is 'ar1'.")
+        if sample_weight is not None:
+            raise ValueError("sample_weight cannot be combined with sigma='ar1'; pass one of "
+                             "them.")
+        rho = check_scalar(rho, "rho", lower=-1, upper=1, lower_inclusive=False,
+                           upper_inclusive=False)
+        return _AR1Whitener(float(rho), xp)
+    weight = None
+    if sample_weight is not None:
+        weight = check_array(sample_weight, "sample_weight", ensure_2d=False)
+        if weight.shape[0] != n:
+            raise ValueError(f"sample_weight has length {weight.shape[0]}, but the data has "
+                             f"{n} samples.")
+        if bool(xp.any(weight < 0)):
+            raise ValueError("sample_weight has negative entries; weights must be >= 0.")
+        if not bool(xp.any(weight > 0)):
+            raise ValueError("sample_weight is all zero; at least one weight must be positive.")
+        weight = xp.astype(xp.asarray(weight), dtype) if dtype is not None else weight
+    if sigma is None:
+        return None if weight is None else _DiagonalWhitener(xp.sqrt(weight))
+    S = check_array(sigma, "sigma", ensure_2d=False) if getattr(sigma, "ndim", np.ndim(sigma)) \
+        == 1 else check_array(sigma, "sigma")
+    if dtype is not None:
+        S = xp.astype(xp.asarray(S), dtype)
+    if S.ndim == 1:
+        if S.shape[0] != n:
+            raise ValueError(f"sigma has {S.shape[0]} variances, but the data has {n} samples.")
+        if not bool(xp.all(S > 0)):
+            raise ValueError("sigma (a vector of error variances) must be strictly positive.")
+        scale = 1.0 / xp.sqrt(S)
+        return _DiagonalWhitener(scale if weight is None else scale * xp.sqrt(weight))
+    if S.shape != (n, n):
+        raise ValueError(f"sigma has shape {tuple(S.shape)}; a covariance matrix for {n} "
+                         f"samples must be ({n}, {n}).")
+    if weight is not None:
+        raise ValueError("sample_weight cannot be combined with a covariance matrix sigma; "
+                         "fold the weights into sigma (sigma / sqrt(outer(w, w))).")
+    asym = float(xp.max(xp.abs(S - S.T)))
+    if asym > 1e-10 * max(float(xp.max(xp.abs(S))), 1e-300):
+        raise ValueError(f"sigma is not symmetric (max |sigma - sigma.T| = {asym:.3g}); a "
+                         "covariance matrix must be symmetric positive definite.")
+    try:
+        if is_numpy_namespace(xp):
+            L = scipy.linalg.cholesky(S, lower=True, check_finite=False)
+        else:
+            L = xp.linalg.cholesky(S)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as exc:
+        raise ValueError("sigma is not positive definite (its Cholesky factorization failed); "
+                         "a covariance matrix must be symmetric positive definite.") from exc
+    if not bool(xp.all(xp.isfinite(L))):
+        raise ValueError("sigma is not positive definite (its Cholesky factorization failed); "
+                         "a covariance matrix must be symmetric positive definite.")
+    return _CholeskyWhitener(L, xp)
+
+
+def ar1_coefficient(residuals) -> float:
+    """Lag-one autocorrelation of a residual series, ``sum r_t r_{t-1} / sum r_t^2``.
+
+    Used by feasible GLS with ``sigma="ar1"``; clipped to ``(-0.999, 0.999)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.linear_model import ar1_coefficient
+    >>> round(ar1_coefficient(np.array([1.0, -1.0, 1.0, -1.0])), 2)
+    -0.75
+    """
+    xp = get_namespace(residuals)
+    r = residuals
+    denom = float(xp.sum(r * r))
+    if denom == 0.0:
+        return 0.0
+    rho = float(xp.sum(r[1:] * r[:-1])) / denom
+    return min(max(rho, -0.999), 0.999)
+
+
+# ---------------------------------------------------------------------------
+# the solver
+# ---------------------------------------------------------------------------
+
+def _power_of_two_scales(A, xp):
+    """Column scales 2^k near each column's norm (exact to divide by); 1 for zero columns."""
+    norms = xp.linalg.vector_norm(A, axis=0)
+    safe = xp.where(norms > 0, norms, xp.ones_like(norms))
+    return xp.where(norms > 0, 2.0 ** xp.round(xp.log2(safe)), xp.ones_like(norms))
+
+
+def _householder(v, xp):
+    """Vector ``u`` and scalars with ``(I - u u^T / beta) v = alpha e_1``."""
+    nv = float(xp.linalg.vector_norm(v))
+    v0 = float(v[0])
+    alpha = -math.copysign(nv, v0)
+    e0 = xp.zeros_like(v)
+    e0 = xp.where(xp.arange(v.shape[0]) == 0, xp.ones_like(v), e0)
+    u = v - alpha * e0
+    beta = float(xp.sum(u * u)) / 2.0
+    return u, beta, alpha
+
+
+def _reflect(u, beta, M):
+    """Apply ``I - u u^T / beta`` to a vector or the columns of a matrix."""
+    if M.ndim == 1:
+        return M - u * (float(u @ M) / beta)
+    return M - u[:, None] * ((u @ M) / beta)[None, :]
+
+
+def _rank_tolerance(rcond, n, p, dtype):
+    if rcond is not None:
+        return float(rcond)
+    return max(n, p) * float(np.finfo(np.dtype(str(dtype).split(".")[-1])).eps)
+
+
+def _solve_reduced_numpy(A2, z2, tol):
+    """Pivoted QR of ``A2`` (columns of norm about 1); full rank or report the rank."""
+    Q2, R2, piv = scipy.linalg.qr(A2, mode="economic", pivoting=True, check_finite=False)
+    diag = np.abs(np.diag(R2))
+    rank = int(np.sum(diag > tol))
+    return Q2, R2, piv, rank
+
+
+def _min_norm(B, z, rank, xp):
+    """Minimum-norm least squares ``B b = z`` keeping the top ``rank`` singular values."""
+    U, s, Vt = xp.linalg.svd(B, full_matrices=False)
+    U, s, Vt = U[:, :rank], s[:rank], Vt[:rank, :]
+    b = Vt.T @ ((U.T @ z) / s)
+    Vs = Vt.T / s[None, :]
+    return b, Vs @ Vs.T, U
+
+
+def _refine(Ap, yw, Qf, Rf, x, r):
+    """Iterative refinement of ``min ||yw - Ap x||`` through its augmented system.
+
+    Residuals ``f = yw - r - Ap x`` and ``g = -Ap^T r`` are formed in
+    ``numpy.longdouble``; corrections use the computed QR factors ``Ap = Qf Rf``.
+    Stops when a correction no longer shrinks or is below rounding level.
+    """
+    ld = np.longdouble
+    A_ld, y_ld = Ap.astype(ld), yw.astype(ld)
+    last = np.inf
+    for _ in range(_MAX_REFINE_STEPS):
+        r_ld = r.astype(ld)
+        f = (y_ld - r_ld - A_ld @ x.astype(ld)).astype(np.float64)
+        g = (-(A_ld.T @ r_ld)).astype(np.float64)
+        h = scipy.linalg.solve_triangular(Rf, g, trans="T", check_finite=False)
+        d = Qf.T @ f - h
+        dx = scipy.linalg.solve_triangular(Rf, d, check_finite=False)
+        size = float(np.max(np.abs(dx)))
+        if not np.isfinite(size) or size >= last:
+            break
+        x = x + dx
+        r = r + (f - Qf @ d)
+        last = size
+        if size <= 4 * np.finfo(np.float64).eps * float(np.max(np.abs(x))):
+            break
+    return x
+
+
+def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
+    """Solve ``min ||yw - v c - Xw b||`` (``v`` None: no intercept).
+
+    Returns ``b``, ``c``, unit-scale covariances (multiply by sigma^2) of ``b``,
+    of ``c`` and between them, the numerical rank (intercept included) and the
+    leverages (squared row norms of an orthonormal basis of the fitted space).
+    """
+    n, p = Xw.shape
+    numpy_path = is_numpy_namespace(xp)
+    scale = _power_of_two_scales(Xw, xp)
+    A = Xw / scale[None, :]
+    if v is not None:
+        u, beta, r00 = _householder(v, xp)
+        HA, Hy = _reflect(u, beta, A), _reflect(u, beta, yw)
+        r0, z0, A2, z2 = HA[0, :], float(Hy[0]), HA[1:, :], Hy[1:]
+    else:
+        A2, z2 = A, yw
+    if numpy_path:
+        Q2, R2, piv, rank = _solve_reduced_numpy(A2, z2, tol) if p else (None, None, None, 0)
+    else:
+        s = xp.linalg.svd(A2, compute_uv=False) if p else xp.zeros(0)
+        rank = int(xp.sum(s > tol))
+    full = rank == p
+    if p == 0:
+        b_s, cov_s = xp.zeros(0, dtype=A.dtype), xp.zeros((0, 0), dtype=A.dtype)
+        basis = xp.zeros((A2.shape[0], 0), dtype=A.dtype)
+    elif full and numpy_path:
+        Rinv = scipy.linalg.solve_triangular(R2, np.eye(p), check_finite=False)
+        bp = Rinv @ (Q2.T @ z2)
+        b_s = np.empty(p)
+        b_s[piv] = bp
+        cov_s = np.empty((p, p))
+        cov_s[np.ix_(piv, piv)] = Rinv @ Rinv.T
+        basis = Q2
+    elif full:
+        b_s, cov_s, basis = _min_norm(A2, z2, p, xp)
+    else:
+        # minimum norm in the user's units, so unscale before the SVD
+        b, cov_b, basis = _min_norm(A2 * scale[None, :], z2, rank, xp)
+        b_s, cov_s = b * scale, cov_b * (scale[:, None] * scale[None, :])
+    if v is not None:
+        c = (z0 - float(r0 @ b_s)) / r00
+        var_c = (1.0 + float(r0 @ (cov_s @ r0))) / r00**2
+        cov_cb_s = -(cov_s @ r0) / r00
+        # orthonormal basis of the fitted space: H1 [e1, [0; basis]]
+        M = xp.concat([xp.zeros((1, basis.shape[1]), dtype=A.dtype), basis], axis=0)
+        e1 = xp.where(xp.arange(n) == 0, xp.ones_like(v), xp.zeros_like(v))
+        Qf = _reflect(u, beta, xp.concat([e1[:, None], M], axis=1))
+    else:
+        c, var_c, cov_cb_s, Qf = 0.0, 0.0, None, basis
+    if refine and numpy_path and full and p and Xw.dtype == np.float64:
+        # refine [c, b_s[piv]] on the unreduced system Ap = [v, A[:, piv]] = Qf Rf
+        if v is not None:
+            Ap = np.column_stack([v, A[:, piv]])
+            Rf = np.zeros((p + 1, p + 1))
+            Rf[0, 0], Rf[0, 1:], Rf[1:, 1:] = r00, r0[piv], R2
+            x0 = np.concatenate([[c], b_s[piv]])
+        else:
+            Ap, Rf, x0 = A[:, piv], R2, b_s[piv]
+        r = yw - Ap @ x0
+        x = _refine(Ap, yw, Qf, Rf, x0, r)
+        if v is not None:
+            c, x = float(x[0]), x[1:]
+        b_s = np.empty(p)
+        b_s[piv] = x
+    b = b_s / scale
+    cov_b = cov_s / (scale[:, None] * scale[None, :])
+    cov_cb = None if cov_cb_s is None else cov_cb_s / scale
+    leverage = xp.sum(Qf * Qf, axis=1)
+    return Bunch(coef=b, intercept=c, cov_unit=cov_b, intercept_var_unit=var_c,
+                 intercept_cov_unit=cov_cb, rank=rank + (v is not None), leverage=leverage,
+                 basis=Qf)
+
+
+def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rho=None,
+                 rcond=None, refine=True, max_iter=20, tol=1e-8):
+    """Best linear unbiased estimate of a linear model (OLS, WLS, GLS, feasible GLS).
+
+    Fits ``y = intercept + X coef + e`` with ``Cov(e) = sigma2 * Sigma`` by least
+    squares on the whitened model, through a column-pivoted Householder QR (an SVD
+    for non-NumPy arrays), never the normal equations. See
+    :class:`GaussMarkovRegressor` for the estimator with inference methods.
+
+    Parameters
+    ----------
+    X : array of shape (n_samples, n_features)
+        Design matrix (no constant column needed when ``fit_intercept``).
+    y : array of shape (n_samples,)
+        Responses.
+    sigma : None, "ar1", callable, array of shape (n,) or (n, n), default=None
+        Error covariance up to the scale ``sigma2`` (estimated): None for equal
+        variances, a vector of variances, an SPD matrix, ``"ar1"`` for AR(1)
+        errors (``rho`` known, or estimated by feasible GLS when ``rho`` is None),
+        or a callable ``sigma(n)`` returning a vector or matrix.
+    sample_weight : array of shape (n,), optional
+        WLS weights: observation ``i`` has error variance ``sigma2 / w_i``.
+    fit_intercept : bool, default=True
+        Estimate an intercept (not penalised, not scaled).
+    rho : float in (-1, 1), optional
+        AR(1) coefficient with ``sigma="ar1"``; None estimates it (feasible GLS,
+        iterated from the OLS residuals until it changes by less than ``tol``).
+    rcond : float, optional
+        Rank tolerance: after whitening, removing the intercept direction and
+        scaling each column to unit norm, a pivoted-QR diagonal entry below
+        ``rcond`` marks a dependent column. Default ``max(n, p) * eps`` of the
+        data's dtype.
+    refine : bool, default=True
+        Polish float64 NumPy solutions by iterative refinement in extended
+        precision (``O(n p)`` extra work per step).
+    max_iter : int, default=20
+        Feasible-GLS iterations.
+    tol : float, default=1e-8
+        Feasible-GLS convergence tolerance on ``rho``.
+
+    Returns
+    -------
+    result : Bunch
+        ``coef``, ``intercept``, ``cov_params`` (covariance of ``coef``),
+        ``bse``, ``intercept_bse``, ``sigma2`` (unbiased), ``residuals``
+        (``y - intercept - X coef``), ``whitened_residuals``, ``rank`` (the
+        intercept counts), ``dof_resid``, ``leverage`` (diagonal of the whitened
+        hat matrix), ``rho`` (AR(1) only), ``n_iter`` (number of fits: 1 unless
+        feasible GLS iterates), and
+        ``intercept_cov`` (covariance between the intercept and ``coef``),
+        ``whitened_tss`` (total sum of squares of the whitened responses, centered
+        when there is an intercept) and ``basis`` (orthonormal basis of the
+        whitened fitted space, ``n x rank``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.linear_model import gauss_markov
+    >>> X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    >>> res = gauss_markov(X, 1.0 + 2.0 * X[:, 0] + np.array([0.1, -0.1, -0.1, 0.1]))
+    >>> print(np.round(res.coef, 6), round(res.intercept, 6), round(res.sigma2, 6))
+    [2.] 1.0 0.02
+    """
+    X = check_array(X, "X")
+    y = check_array(y, "y", ensure_2d=False)
+    xp = get_namespace(X, y)
+    n, p = X.shape
+    if y.shape[0] != n:
+        raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
+    work_dtype = xp.float64 if is_numpy_namespace(xp) else X.dtype
+    tol_rank = _rank_tolerance(rcond, n, p, X.dtype)
+    Xd, yd = xp.astype(X, work_dtype), xp.astype(y, work_dtype)
+    estimate_rho = isinstance(sigma, str) and sigma == "ar1" and rho is None
+    rho_now = 0.0 if estimate_rho else rho
+    n_iter = 0
+    while True:
+        whiten = make_whitener(sigma, n, xp=xp, dtype=work_dtype, sample_weight=sample_weight,
+                               rho=rho_now)
+        ones = xp.ones(n, dtype=work_dtype)
+        if whiten is None:
+            Xw, yw, v = Xd, yd, ones if fit_intercept else None
+        else:
+            Xw, yw, v = whiten(Xd), whiten(yd), whiten(ones) if fit_intercept else None
+        fit = _fit_whitened(Xw, yw, v, tol=tol_rank, refine=refine, xp=xp)
+        residuals = yd - Xd @ fit.coef - fit.intercept
+        n_iter += 1
+        if not estimate_rho:
+            break
+        rho_new = ar1_coefficient(residuals)
+        if abs(rho_new - rho_now) < tol or n_iter >= max_iter:
+            if abs(rho_new - rho_now) >= tol:
+                warnings.warn(f"Feasible GLS did not converge in {max_iter} iterations (rho "
+                              f"changed by {abs(rho_new - rho_now):.2e} > tol={tol:g}).",
+                              RuntimeWarning, stacklevel=2)
+            break
+        rho_now = rho_new
+    if fit.rank < p + bool(fit_intercept):
+        warnings.warn(
+            f"The design is rank deficient (numerical rank {fit.rank} of "
+            f"{p + bool(fit_intercept)} columns, tolerance rcond={tol_rank:.3g}); returning the "
+            "minimum-norm solution. Remove collinear or constant columns for unique estimates.",
+            RuntimeWarning, stacklevel=2)
+    wres = yw - Xw @ fit.coef - (fit.intercept * v if v is not None else 0.0)
+    if is_numpy_namespace(xp) and refine:
+        # the residual cancels most digits of y: form it in extended precision
+        ld = np.longdouble
+        wres_ld = yw.astype(ld) - Xw.astype(ld) @ fit.coef.astype(ld)
+        if v is not None:
+            wres_ld -= ld(fit.intercept) * v.astype(ld)
+        rss = float(np.sum(wres_ld * wres_ld))
+    else:
+        rss = float(xp.sum(wres * wres))
+    dof = n - fit.rank
+    if dof > 0:
+        sigma2 = rss / dof
+    else:
+        warnings.warn(f"No residual degrees of freedom (n_samples={n}, rank={fit.rank}); "
+                      "sigma2, standard errors and intervals are NaN.", RuntimeWarning,
+                      stacklevel=2)
+        sigma2 = float("nan")
+    if v is not None:
+        centered = yw - v * (float(v @ yw) / float(v @ v))
+        tss = float(xp.sum(centered * centered))
+    else:
+        tss = float(xp.sum(yw * yw))
+    cov = sigma2 * fit.cov_unit
+    out_dtype = X.dtype
+    return Bunch(
+        coef=xp.astype(fit.coef, out_dtype),
+        intercept=float(fit.intercept),
+        cov_params=xp.astype(cov, out_dtype),
+        bse=xp.astype(xp.sqrt(xp.abs(xp.linalg.diagonal(cov))), out_dtype),
+        intercept_bse=math.sqrt(sigma2 * fit.intercept_var_unit) if fit_intercept else 0.0,
+        intercept_cov=(None if fit.intercept_cov_unit is None
+                       else xp.astype(sigma2 * fit.intercept_cov_unit, out_dtype)),
+        sigma2=sigma2,
+        residuals=xp.astype(residuals, out_dtype),
+        whitened_residuals=xp.astype(wres, out_dtype),
+        rank=fit.rank,
+        dof_resid=dof,
+        leverage=xp.astype(fit.leverage, out_dtype),
+        rho=rho_now if isinstance(sigma, str) else None,
+        n_iter=n_iter,
+        whitened_tss=tss,
+        basis=fit.basis,
+    )
