@@ -31,6 +31,7 @@ def check_array(
     allow_nonfinite: bool = False,
     min_samples: int = 1,
     min_features: int = 1,
+    keep_longdouble: bool = False,
 ):
     """Validate a numeric data array and return it as floating point.
 
@@ -46,6 +47,9 @@ def check_array(
         Accept NaN and infinity.
     min_samples, min_features : int
         Smallest accepted number of rows and columns.
+    keep_longdouble : bool
+        Return NumPy ``longdouble`` input unchanged (for the extended-precision
+        paths that accept it) instead of casting it to float64.
 
     Returns
     -------
@@ -71,8 +75,9 @@ def check_array(
         except (ValueError, TypeError) as exc:
             raise TypeError(f"{name} must be an array of numbers: {exc}") from exc
     xp = get_namespace(X)
+    extended = keep_longdouble and isinstance(X, np.ndarray) and X.dtype == np.longdouble
     try:
-        numeric = xp.isdtype(X.dtype, ("bool", "integral", "real floating"))
+        numeric = extended or xp.isdtype(X.dtype, ("bool", "integral", "real floating"))
     except (TypeError, ValueError):  # object and string dtypes
         numeric = False
     if not numeric:
@@ -103,7 +108,7 @@ def check_array(
             f"{name} has {X.shape[1]} feature(s) (shape {tuple(X.shape)}); at least "
             f"{min_features} needed."
         )
-    if X.dtype != xp.float32 and X.dtype != xp.float64:
+    if X.dtype != xp.float32 and X.dtype != xp.float64 and not extended:
         X = xp.astype(X, xp.float64)
     if not allow_nonfinite and X.shape[0] > 0:
         finite = xp.isfinite(X)

@@ -1,18 +1,32 @@
-"""Linear estimators: Gauss-Markov (OLS/WLS/GLS), extended Gauss-Markov, and
-linear stochastic approximation."""
+"""Linear estimators: Gauss-Markov (OLS/WLS/GLS, feasible GLS) to certified accuracy,
+extended Gauss-Markov (least variance under a bias bound), and linear stochastic
+approximation (streaming least squares, TD(0))."""
 
 from ._estimators import (
     ExtendedGaussMarkovCV,
     ExtendedGaussMarkovRegressor,
     GaussMarkovRegressor,
+    LinearStochasticApproximation,
+    LSARegressor,
+    TD0Evaluator,
 )
 from ._extended import filter_factors, shrinkage_factors
 from ._gauss_markov import ar1_coefficient, gauss_markov, make_whitener
+from ._lsa import StepSizeWarning, linear_stochastic_approximation, stability_bound
 
 __all__ = [
     "GaussMarkovRegressor",
     "ExtendedGaussMarkovRegressor",
     "ExtendedGaussMarkovCV",
+    "LinearStochasticApproximation",
+    "LSARegressor",
+    "TD0Evaluator",
+    "gauss_markov",
+    "make_whitener",
+    "ar1_coefficient",
     "filter_factors",
     "shrinkage_factors",
-    "gauss_markov", "make_whitener", "ar1_coefficient"]
+    "linear_stochastic_approximation",
+    "stability_bound",
+    "StepSizeWarning",
+]

@@ -38,31 +38,42 @@ def tau_max(norm: str, rank: int) -> float:
 
 
 def _frobenius_lambda(s2, tau):
-    """``lam > 0`` with ``sum (lam / (s2 + lam))^2 = tau^2`` (increasing in ``lam``)."""
+    """``lam > 0`` with ``sum (lam / (s2 + lam))^2 = tau^2`` (increasing in ``lam``).
+
+    Bracket: at ``lam = tau / (2 ||1/s2||)`` the norm is below ``tau / 2``; at
+    ``lam = 4 sum(s2) / (r - tau^2)`` the squared norm exceeds ``(r + tau^2) / 2``.
+    """
     def excess(log_lam):
         lam = math.exp(log_lam)
         return float(np.sum((lam / (s2 + lam)) ** 2)) - tau**2
 
-    lo, hi = math.log(float(s2.min())) - 40.0, math.log(float(s2.max())) + 40.0
+    lo = math.log(tau / (2.0 * float(np.linalg.norm(1.0 / s2))))
+    hi = math.log(4.0 * float(np.sum(s2)) / (s2.size - tau**2))
     return math.exp(scipy.optimize.brentq(excess, lo, hi, xtol=1e-14, rtol=1e-15,
                                           maxiter=500))
 
 
 def _nuclear_c(s2, tau):
-    """``c > 0`` with ``sum max(0, 1 - c s2) = tau``: exact, over the sorted ``s2``."""
+    """``c > 0`` with ``sum max(0, 1 - c s2) = tau``.
+
+    Exact: with the ``k`` smallest ``s2`` active, ``c = (k - tau) / sum of them``,
+    valid when the ``k``-th is active and the next is not.
+    """
     s2_sorted = np.sort(s2)  # ascending: the smallest singular values are shrunk first
     partial = np.cumsum(s2_sorted)
     for k in range(1, s2_sorted.size + 1):
         c = (k - tau) / partial[k - 1]
-        upper = math.inf if k == s2_sorted.size else 1.0 / s2_sorted[k]
-        if c > 0 and c * s2_sorted[k - 1] <= 1.0 + 1e-12 and c <= upper * (1.0 + 1e-12):
+        next_inactive = k == s2_sorted.size or c * s2_sorted[k] >= 1.0 - 1e-12
+        if c > 0 and c * s2_sorted[k - 1] <= 1.0 + 1e-12 and next_inactive:
             return c
-    # rounding pushed every exact candidate off its interval: solve the monotone equation
+
+    # rounding pushed every candidate off its interval: solve the monotone equation
     def excess(log_c):
         return float(np.sum(np.maximum(0.0, 1.0 - math.exp(log_c) * s2))) - tau
 
-    lo, hi = -math.log(float(s2.max())) - 40.0, -math.log(float(s2.min()))
-    return math.exp(scipy.optimize.brentq(excess, lo, hi, xtol=1e-15, maxiter=500))
+    lo = math.log((s2.size - tau) / (2.0 * float(np.sum(s2))))
+    return math.exp(scipy.optimize.brentq(excess, lo, -math.log(float(s2.min())),
+                                          xtol=1e-15, maxiter=500))
 
 
 def filter_factors(s, norm: str, tau: float):

@@ -201,22 +201,70 @@ def _power_of_two_scales(A, xp):
 
 
 def _householder(v, xp):
-    """Vector ``u`` and scalars with ``(I - u u^T / beta) v = alpha e_1``."""
-    nv = float(xp.linalg.vector_norm(v))
-    v0 = float(v[0])
-    alpha = -math.copysign(nv, v0)
-    e0 = xp.zeros_like(v)
-    e0 = xp.where(xp.arange(v.shape[0]) == 0, xp.ones_like(v), e0)
+    """Vector ``u`` and scalars with ``(I - u u^T / beta) v = alpha e_1``.
+
+    The scalars stay 0-d arrays of ``v``'s dtype (long double keeps its digits).
+    """
+    nv = xp.linalg.vector_norm(v)
+    alpha = -nv if bool(v[0] >= 0) else nv
+    e0 = xp.where(xp.arange(v.shape[0]) == 0, xp.ones_like(v), xp.zeros_like(v))
     u = v - alpha * e0
-    beta = float(xp.sum(u * u)) / 2.0
+    beta = xp.sum(u * u) / 2
     return u, beta, alpha
 
 
 def _reflect(u, beta, M):
     """Apply ``I - u u^T / beta`` to a vector or the columns of a matrix."""
     if M.ndim == 1:
-        return M - u * (float(u @ M) / beta)
+        return M - u * ((u @ M) / beta)
     return M - u[:, None] * ((u @ M) / beta)[None, :]
+
+
+def _pivoted_qr_longdouble(A):
+    """Householder QR with column pivoting in ``numpy.longdouble`` (LAPACK has none).
+
+    Returns the thin ``Q`` (n x k), ``R`` (k x p) and the pivot order, ``k = min(n, p)``.
+    ``O(n p^2)`` NumPy operations: meant for the small, badly conditioned problems
+    where the extra digits matter.
+    """
+    A = np.array(A, dtype=np.longdouble, copy=True)
+    n, p = A.shape
+    k = min(n, p)
+    piv = np.arange(p)
+    reflections = []
+    for j in range(k):
+        m = j + int(np.argmax(np.sum(A[j:, j:] ** 2, axis=0)))
+        if m != j:
+            A[:, [j, m]] = A[:, [m, j]]
+            piv[[j, m]] = piv[[m, j]]
+        x = A[j:, j]
+        nx = np.sqrt(np.sum(x * x))
+        if nx == 0:
+            reflections.append(None)
+            continue
+        u = x.copy()
+        u[0] += nx if x[0] >= 0 else -nx
+        beta = np.sum(u * u) / 2
+        A[j:, j:] -= np.outer(u, (u @ A[j:, j:]) / beta)
+        reflections.append(u)
+    R = np.triu(A[:k, :])
+    Q = np.zeros((n, k), dtype=np.longdouble)
+    Q[np.arange(k), np.arange(k)] = 1
+    for j in reversed(range(k)):
+        u = reflections[j]
+        if u is not None:
+            Q[j:, :] -= np.outer(u, (u @ Q[j:, :]) / (np.sum(u * u) / 2))
+    return Q, R, piv
+
+
+def _solve_upper(R, B):
+    """Back substitution ``R X = B`` (upper triangular) in R's dtype, any float type."""
+    if R.dtype != np.longdouble:
+        return scipy.linalg.solve_triangular(R, B, check_finite=False)
+    X = np.array(B, dtype=np.longdouble, copy=True)
+    for i in reversed(range(R.shape[0])):
+        X[i] = (X[i] - R[i, i + 1:] @ X[i + 1:]) / R[i, i]
+    return X
 
 
 def _rank_tolerance(rcond, n, p, dtype):
@@ -227,7 +275,10 @@ def _rank_tolerance(rcond, n, p, dtype):
 
 def _solve_reduced_numpy(A2, z2, tol):
     """Pivoted QR of ``A2`` (columns of norm about 1); full rank or report the rank."""
-    Q2, R2, piv = scipy.linalg.qr(A2, mode="economic", pivoting=True, check_finite=False)
+    if A2.dtype == np.longdouble:
+        Q2, R2, piv = _pivoted_qr_longdouble(A2)
+    else:
+        Q2, R2, piv = scipy.linalg.qr(A2, mode="economic", pivoting=True, check_finite=False)
     diag = np.abs(np.diag(R2))
     rank = int(np.sum(diag > tol))
     return Q2, R2, piv, rank
@@ -284,7 +335,7 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
     if v is not None:
         u, beta, r00 = _householder(v, xp)
         HA, Hy = _reflect(u, beta, A), _reflect(u, beta, yw)
-        r0, z0, A2, z2 = HA[0, :], float(Hy[0]), HA[1:, :], Hy[1:]
+        r0, z0, A2, z2 = HA[0, :], Hy[0], HA[1:, :], Hy[1:]
     else:
         A2, z2 = A, yw
     if numpy_path:
@@ -297,13 +348,21 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
         b_s, cov_s = xp.zeros(0, dtype=A.dtype), xp.zeros((0, 0), dtype=A.dtype)
         basis = xp.zeros((A2.shape[0], 0), dtype=A.dtype)
     elif full and numpy_path:
-        Rinv = scipy.linalg.solve_triangular(R2, np.eye(p), check_finite=False)
+        Rinv = _solve_upper(R2, np.eye(p, dtype=A.dtype))
         bp = Rinv @ (Q2.T @ z2)
-        b_s = np.empty(p)
+        b_s = np.empty(p, dtype=A.dtype)
         b_s[piv] = bp
-        cov_s = np.empty((p, p))
+        cov_s = np.empty((p, p), dtype=A.dtype)
         cov_s[np.ix_(piv, piv)] = Rinv @ Rinv.T
         basis = Q2
+    elif numpy_path and A.dtype == np.longdouble:
+        # no long-double SVD: the minimum-norm solution of a rank-deficient design
+        # is computed in float64
+        b, cov_b, basis = _min_norm((A2 * scale[None, :]).astype(np.float64),
+                                    z2.astype(np.float64), rank, xp)
+        b_s = b.astype(A.dtype) * scale
+        cov_s = cov_b.astype(A.dtype) * (scale[:, None] * scale[None, :])
+        basis = basis.astype(A.dtype)
     elif full:
         b_s, cov_s, basis = _min_norm(A2, z2, p, xp)
     else:
@@ -311,8 +370,8 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
         b, cov_b, basis = _min_norm(A2 * scale[None, :], z2, rank, xp)
         b_s, cov_s = b * scale, cov_b * (scale[:, None] * scale[None, :])
     if v is not None:
-        c = (z0 - float(r0 @ b_s)) / r00
-        var_c = (1.0 + float(r0 @ (cov_s @ r0))) / r00**2
+        c = (z0 - r0 @ b_s) / r00
+        var_c = (1 + r0 @ (cov_s @ r0)) / r00**2
         cov_cb_s = -(cov_s @ r0) / r00
         # orthonormal basis of the fitted space: H1 [e1, [0; basis]]
         M = xp.concat([xp.zeros((1, basis.shape[1]), dtype=A.dtype), basis], axis=0)
@@ -326,7 +385,7 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
             Ap = np.column_stack([v, A[:, piv]])
             Rf = np.zeros((p + 1, p + 1))
             Rf[0, 0], Rf[0, 1:], Rf[1:, 1:] = r00, r0[piv], R2
-            x0 = np.concatenate([[c], b_s[piv]])
+            x0 = np.concatenate([[float(c)], b_s[piv]])
         else:
             Ap, Rf, x0 = A[:, piv], R2, b_s[piv]
         r = yw - Ap @ x0
@@ -407,13 +466,19 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     >>> print(np.round(res.coef, 6), round(res.intercept, 6), round(res.sigma2, 6))
     [2.] 1.0 0.02
     """
-    X = check_array(X, "X")
-    y = check_array(y, "y", ensure_2d=False)
+    X = check_array(X, "X", keep_longdouble=True)
+    y = check_array(y, "y", ensure_2d=False, keep_longdouble=True)
     xp = get_namespace(X, y)
     n, p = X.shape
     if y.shape[0] != n:
         raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
-    work_dtype = xp.float64 if is_numpy_namespace(xp) else X.dtype
+    extended = X.dtype == np.longdouble or y.dtype == np.longdouble
+    if extended:
+        X, y = X.astype(np.longdouble), y.astype(np.longdouble)
+        if not (sigma is None or isinstance(sigma, str) or getattr(sigma, "ndim", 1) == 1):
+            raise ValueError("Long double input works with sigma=None, a vector of variances "
+                             "or 'ar1'; a covariance matrix needs float64 data.")
+    work_dtype = xp.float64 if is_numpy_namespace(xp) and not extended else X.dtype
     tol_rank = _rank_tolerance(rcond, n, p, X.dtype)
     Xd, yd = xp.astype(X, work_dtype), xp.astype(y, work_dtype)
     estimate_rho = isinstance(sigma, str) and sigma == "ar1" and rho is None
@@ -447,13 +512,14 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
             "minimum-norm solution. Remove collinear or constant columns for unique estimates.",
             RuntimeWarning, stacklevel=2)
     wres = yw - Xw @ fit.coef - (fit.intercept * v if v is not None else 0.0)
-    if is_numpy_namespace(xp) and refine:
+    if is_numpy_namespace(xp) and (refine or extended):
         # the residual cancels most digits of y: form it in extended precision
         ld = np.longdouble
         wres_ld = yw.astype(ld) - Xw.astype(ld) @ fit.coef.astype(ld)
         if v is not None:
             wres_ld -= ld(fit.intercept) * v.astype(ld)
-        rss = float(np.sum(wres_ld * wres_ld))
+        rss = np.sum(wres_ld * wres_ld)
+        rss = rss if extended else float(rss)
     else:
         rss = float(xp.sum(wres * wres))
     dof = n - fit.rank
@@ -473,10 +539,12 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     out_dtype = X.dtype
     return Bunch(
         coef=xp.astype(fit.coef, out_dtype),
-        intercept=float(fit.intercept),
+        intercept=fit.intercept[()] if extended else float(fit.intercept),
         cov_params=xp.astype(cov, out_dtype),
         bse=xp.astype(xp.sqrt(xp.abs(xp.linalg.diagonal(cov))), out_dtype),
-        intercept_bse=math.sqrt(sigma2 * fit.intercept_var_unit) if fit_intercept else 0.0,
+        intercept_bse=(np.sqrt(sigma2 * fit.intercept_var_unit)[()] if extended
+                       else math.sqrt(sigma2 * float(fit.intercept_var_unit))) if fit_intercept
+        else 0.0,
         intercept_cov=(None if fit.intercept_cov_unit is None
                        else xp.astype(sigma2 * fit.intercept_cov_unit, out_dtype)),
         sigma2=sigma2,

@@ -1,0 +1,118 @@
+"""Numba kernels for linear stochastic approximation (the per-sample loop).
+
+Each chain is sequential over its samples; independent chains (Richardson-Romberg
+pairs, bootstrap ensembles) run in parallel. Rank-one samples cost O(p) a step and
+dense ones O(p^2). The state (iterate, running average) is float64 for float32 and
+float64 data alike; see :mod:`sketchlearn.linear_model._lsa` for the reference.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+# No nnan/ninf: the kernels test for non-finite iterates.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _rank_one_chain(U, V, c, idx, th, av, t0, step, burn_in):
+    """Advance one chain in place; return -1, or where it became non-finite."""
+    p = th.shape[0]
+    T = idx.shape[0]
+    for j in range(T):
+        i = idx[j]
+        r = 0.0
+        for q in range(p):
+            r += V[i, q] * th[q]
+        r -= c[i]
+        if not math.isfinite(r):
+            return j
+        g = step * r
+        for q in range(p):
+            th[q] -= g * U[i, q]
+        t = t0 + j + 1
+        if t > burn_in:
+            m = float(t - burn_in)
+            for q in range(p):
+                av[q] += (th[q] - av[q]) / m
+    for q in range(p):
+        if not math.isfinite(th[q]):
+            return T - 1
+    return -1
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _dense_chain(A, b, idx, th, av, t0, step, burn_in, r):
+    """Dense version of :func:`_rank_one_chain`; ``r`` is scratch of length p."""
+    p = th.shape[0]
+    T = idx.shape[0]
+    for j in range(T):
+        i = idx[j]
+        finite = True
+        for a in range(p):
+            s = 0.0
+            for q in range(p):
+                s += A[i, a, q] * th[q]
+            s -= b[i, a]
+            r[a] = s
+            if not math.isfinite(s):
+                finite = False
+        if not finite:
+            return j
+        for a in range(p):
+            th[a] -= step * r[a]
+        t = t0 + j + 1
+        if t > burn_in:
+            m = float(t - burn_in)
+            for q in range(p):
+                av[q] += (th[q] - av[q]) / m
+    for q in range(p):
+        if not math.isfinite(th[q]):
+            return T - 1
+    return -1
+
+
+@njit(cache=True, parallel=True)
+def _rank_one_chains(U, V, c, index, theta, avg, t0, steps, burn_in, status):
+    for k in prange(index.shape[0]):
+        status[k] = _rank_one_chain(U, V, c, index[k], theta[k], avg[k], t0, steps[k],
+                                    burn_in)
+
+
+@njit(cache=True, parallel=True)
+def _dense_chains(A, b, index, theta, avg, t0, steps, burn_in, status):
+    for k in prange(index.shape[0]):
+        r = np.empty(theta.shape[1])
+        status[k] = _dense_chain(A, b, index[k], theta[k], avg[k], t0, steps[k], burn_in, r)
+
+
+def _state(theta, avg):
+    return (np.array(theta, dtype=np.float64, order="C", copy=True),
+            np.array(avg, dtype=np.float64, order="C", copy=True))
+
+
+def lsa_rank_one(xp, U, V, c, index, theta, avg, t0, steps, burn_in):
+    """Numba version of :func:`~sketchlearn.linear_model._lsa.lsa_rank_one_reference`."""
+    theta, avg = _state(theta, avg)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    status = np.full(index.shape[0], -1, dtype=np.int64)
+    dtype = np.float32 if U.dtype == np.float32 else np.float64
+    _rank_one_chains(np.ascontiguousarray(U, dtype=dtype), np.ascontiguousarray(V, dtype=dtype),
+                     np.ascontiguousarray(c, dtype=dtype), index, theta, avg, np.int64(t0),
+                     np.ascontiguousarray(steps, dtype=np.float64), np.int64(burn_in), status)
+    return theta, avg, status
+
+
+def lsa_dense(xp, A, b, index, theta, avg, t0, steps, burn_in):
+    """Numba version of :func:`~sketchlearn.linear_model._lsa.lsa_dense_reference`."""
+    theta, avg = _state(theta, avg)
+    index = np.ascontiguousarray(index, dtype=np.int64)
+    status = np.full(index.shape[0], -1, dtype=np.int64)
+    dtype = np.float32 if A.dtype == np.float32 else np.float64
+    _dense_chains(np.ascontiguousarray(A, dtype=dtype), np.ascontiguousarray(b, dtype=dtype),
+                  index, theta, avg, np.int64(t0), np.ascontiguousarray(steps, dtype=np.float64),
+                  np.int64(burn_in), status)
+    return theta, avg, status
