@@ -1,4 +1,5 @@
-"""Numba kernels for linear stochastic approximation (the per-sample loop).
+"""Numba kernels: linear stochastic approximation (the per-sample loop) and the
+doubled-precision residuals of least-squares iterative refinement.
 
 Each chain is sequential over its samples; independent chains (Richardson-Romberg
 pairs, bootstrap ensembles) run in parallel. Rank-one samples cost O(p) a step and
@@ -116,3 +117,59 @@ def lsa_dense(xp, A, b, index, theta, avg, t0, steps, burn_in):
                   index, theta, avg, np.int64(t0), np.ascontiguousarray(steps, dtype=np.float64),
                   np.int64(burn_in), status)
     return theta, avg, status
+
+
+# --------------------------------------------------------------------------------
+# Doubled-precision residuals for iterative refinement (Gauss-Markov). Error-free
+# transformations (Knuth's TwoSum, Dekker's TwoProduct with Veltkamp splitting)
+# need IEEE rounding of every operation, so these kernels run WITHOUT fastmath.
+# --------------------------------------------------------------------------------
+
+_SPLITTER = 134217729.0  # 2^27 + 1
+
+
+@njit(cache=True, inline="always")
+def _two_sum(a, b):
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+@njit(cache=True, inline="always")
+def _two_prod(a, b):
+    p = a * b
+    t = _SPLITTER * a
+    ah = t - (t - a)
+    al = a - ah
+    t = _SPLITTER * b
+    bh = t - (t - b)
+    bl = b - bh
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+@njit(cache=True, parallel=True)
+def refinement_residuals(A, y, r, x):
+    """``f = y - r - A x`` and ``g = -A^T r`` as if in twice the float64 precision.
+
+    Each entry is a compensated sum (Ogita, Rump & Oishi's Dot2) rounded once to
+    float64; ``A`` is (n, k) C- or F-ordered float64.
+    """
+    n, k = A.shape
+    f = np.empty(n)
+    for i in prange(n):
+        s, c = _two_sum(y[i], -r[i])
+        for j in range(k):
+            h, e = _two_prod(A[i, j], -x[j])
+            s, q = _two_sum(s, h)
+            c += q + e
+        f[i] = s + c
+    g = np.empty(k)
+    for j in prange(k):
+        s = 0.0
+        c = 0.0
+        for i in range(n):
+            h, e = _two_prod(A[i, j], -r[i])
+            s, q = _two_sum(s, h)
+            c += q + e
+        g[j] = s + c
+    return f, g
