@@ -480,7 +480,7 @@ def _centered_svd(X, y, fit_intercept, xp):
     U, s, Vt = xp.linalg.svd(Xc, full_matrices=False)
     keep = s > max(X.shape) * float(np.finfo(np.dtype(str(X.dtype).split(".")[-1])).eps) * \
         (float(s[0]) if s.shape[0] else 0.0)
-    r = int(xp.sum(keep))
+    r = int(xp.sum(xp.astype(keep, xp.int32)))
     return U[:, :r], s[:r], Vt[:r, :], x_mean, y_mean, yc
 
 

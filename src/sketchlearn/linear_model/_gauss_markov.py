@@ -400,8 +400,8 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
     if numpy_path:
         Q2, R2, piv, rank = _solve_reduced_numpy(A2, z2, tol) if p else (None, None, None, 0)
     else:
-        s = xp.linalg.svd(A2, compute_uv=False) if p else xp.zeros(0)
-        rank = int(xp.sum(s > tol))
+        s = xp.linalg.svdvals(A2) if p else xp.zeros(0)
+        rank = int(xp.sum(xp.astype(s > tol, xp.int32)))
     full = rank == p
     if p == 0:
         b_s, cov_s = xp.zeros(0, dtype=A.dtype), xp.zeros((0, 0), dtype=A.dtype)
@@ -518,7 +518,7 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     n, p = X.shape
     if y.shape[0] != n:
         raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
-    extended = X.dtype == np.longdouble or y.dtype == np.longdouble
+    extended = is_numpy_namespace(xp) and np.longdouble in (X.dtype, y.dtype)
     if extended:
         X, y = X.astype(np.longdouble), y.astype(np.longdouble)
         if not (sigma is None or isinstance(sigma, str) or getattr(sigma, "ndim", 1) == 1):
