@@ -47,7 +47,7 @@ def _validate_xy(estimator, X, y, reset, *, keep_longdouble=False):
     extended-precision Gauss-Markov path); other input becomes float64 or float32.
     """
     if not is_cupy_array(X):
-        extended = keep_longdouble and getattr(X, "dtype", None) == np.longdouble
+        extended = keep_longdouble and isinstance(X, np.ndarray) and X.dtype == np.longdouble
         dtype = None if extended else [np.float64, np.float32]
         if y is None:
             return validate_data(estimator, X, dtype=dtype, reset=reset), None
