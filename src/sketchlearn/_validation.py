@@ -15,6 +15,8 @@ from ._array_api import get_namespace, move_to
 
 __all__ = [
     "check_array",
+    "is_host_array",
+    "validate_estimator_data",
     "check_same_n_features",
     "check_weights",
     "check_scalar",
@@ -216,3 +218,69 @@ def check_scalar(
         right = ("inf" if upper is None else f"{upper}") + ("]" if upper_inclusive else ")")
         raise ValueError(f"{name} must be in {left}, {right}, got {value!r}.")
     return value
+
+
+def is_host_array(X) -> bool:
+    """True for NumPy arrays and anything that is not an array-API array (lists,
+    pandas, scipy.sparse): input scikit-learn's ``validate_data`` handles."""
+    return array_api_compat.is_numpy_array(X) or not hasattr(X, "__array_namespace__")
+
+
+def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bool = False,
+                            keep_longdouble: bool = False, ensure_min_samples: int = 1):
+    """Validate an estimator's ``X`` (2-D) and optional ``y`` (1-D) on any device.
+
+    Host input (NumPy, lists, pandas) goes through scikit-learn's ``validate_data``
+    (feature names, ``n_features_in_``, its error messages, which its estimator
+    checks expect); CuPy and other array-API arrays through :func:`check_array`,
+    staying on their device, with ``n_features_in_`` set or checked the same way.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The estimator being fitted or applied.
+    X : array-like of shape (n_samples, n_features)
+        Data.
+    y : array-like of shape (n_samples,), optional
+        Targets; cast to ``X``'s dtype.
+    reset : bool
+        True in ``fit`` (record ``n_features_in_``), False afterwards (check it).
+    y_required : bool
+        Raise scikit-learn's "requires y" error when ``y`` is None.
+    keep_longdouble : bool
+        Let NumPy ``longdouble`` data through uncast (extended-precision paths).
+    ensure_min_samples : int
+        Fewest rows accepted.
+
+    Returns
+    -------
+    X, y : arrays
+        float32 or float64 (or long double when kept); ``y`` None when not given.
+    """
+    name = type(estimator).__name__
+    if y_required and y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+    if is_host_array(X):
+        from sklearn.utils.validation import validate_data
+
+        extended = keep_longdouble and isinstance(X, np.ndarray) and X.dtype == np.longdouble
+        dtype = None if extended else [np.float64, np.float32]
+        if y is None:
+            return validate_data(estimator, X, dtype=dtype, reset=reset,
+                                 ensure_min_samples=ensure_min_samples), None
+        X, y = validate_data(estimator, X, y, dtype=dtype, y_numeric=True, reset=reset,
+                             ensure_min_samples=ensure_min_samples)
+        return X, y.astype(X.dtype, copy=False)
+    X = check_array(X, "X", min_samples=ensure_min_samples)
+    if reset:
+        estimator.n_features_in_ = X.shape[1]
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                         f"{estimator.n_features_in_} features as input.")
+    if y is None:
+        return X, None
+    y = check_array(y, "y", ensure_2d=False)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must match.")
+    xp = get_namespace(X, y)
+    return X, xp.astype(y, X.dtype)

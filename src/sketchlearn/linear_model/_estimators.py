@@ -9,14 +9,14 @@ import numbers
 
 import numpy as np
 import scipy.stats
-from array_api_compat import is_cupy_array, is_numpy_array
+from array_api_compat import is_cupy_array
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, is_cupy_namespace, move_to, to_compute_device, to_numpy
 from .._random import as_generator
-from .._validation import check_array, check_scalar
+from .._validation import check_array, check_scalar, validate_estimator_data
 from ._extended import NORMS, filter_factors, tau_max
 from ._gauss_markov import gauss_markov
 from ._lsa import (
@@ -38,27 +38,6 @@ __all__ = [
     "LSARegressor",
     "TD0Evaluator",
 ]
-
-
-def _validate_xy(estimator, X, y, reset, *, keep_longdouble=False):
-    """NumPy input through scikit-learn's validate_data; other namespaces (CuPy) directly.
-
-    ``keep_longdouble`` lets NumPy ``longdouble`` data through uncast (the
-    extended-precision Gauss-Markov path); other input becomes float64 or float32.
-    """
-    if not is_cupy_array(X):
-        extended = keep_longdouble and isinstance(X, np.ndarray) and X.dtype == np.longdouble
-        dtype = None if extended else [np.float64, np.float32]
-        if y is None:
-            return validate_data(estimator, X, dtype=dtype, reset=reset), None
-        return validate_data(estimator, X, y, dtype=dtype, y_numeric=True, reset=reset)
-    X = check_array(X, "X")
-    if reset:
-        estimator.n_features_in_ = X.shape[1]
-    elif X.shape[1] != estimator.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(estimator).__name__} was "
-                         f"fitted with {estimator.n_features_in_}.")
-    return X, (None if y is None else check_array(y, "y", ensure_2d=False))
 
 
 def _linear_operator(n, matvec, xp):
@@ -206,10 +185,8 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
             Fitted estimator.
         """
         self._validate_params()
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None.")
-        X, y = _validate_xy(self, X, y, reset=True, keep_longdouble=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True,
+                                       keep_longdouble=True)
         xp = get_namespace(X)
         if sample_weight is not None and not is_cupy_array(sample_weight):
             sample_weight = xp.asarray(np.asarray(sample_weight, dtype=np.float64))
@@ -266,7 +243,7 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
             Predictions.
         """
         check_is_fitted(self)
-        X, _ = _validate_xy(self, X, None, reset=False, keep_longdouble=True)
+        X, _ = validate_estimator_data(self, X, reset=False, keep_longdouble=True)
         xp = get_namespace(X)
         return X @ xp.astype(self.coef_, X.dtype) + self.intercept_
 
@@ -341,7 +318,7 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         q = self._t_quantile(alpha)
-        X, _ = _validate_xy(self, X, None, reset=False)
+        X, _ = validate_estimator_data(self, X, reset=False)
         xp = get_namespace(X)
         cov = xp.astype(self.cov_params_, X.dtype)
         var = self.sigma2_ + xp.sum((X @ cov) * X, axis=1)
@@ -573,10 +550,7 @@ class ExtendedGaussMarkovRegressor(RegressorMixin, BaseEstimator):
             Fitted estimator.
         """
         self._validate_params()
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None.")
-        X, y = _validate_xy(self, X, y, reset=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
         xp = get_namespace(X)
         U, s, Vt, x_mean, y_mean, yc = _centered_svd(X, y, self.fit_intercept, xp)
         s_host = to_numpy(s).astype(np.float64)
@@ -608,7 +582,7 @@ class ExtendedGaussMarkovRegressor(RegressorMixin, BaseEstimator):
             Predictions.
         """
         check_is_fitted(self)
-        X, _ = _validate_xy(self, X, None, reset=False)
+        X, _ = validate_estimator_data(self, X, reset=False)
         xp = get_namespace(X)
         return X @ xp.astype(self.coef_, X.dtype) + self.intercept_
 
@@ -710,10 +684,7 @@ class ExtendedGaussMarkovCV(ExtendedGaussMarkovRegressor):
         bad = [nm for nm in norms if nm not in NORMS]
         if not norms or bad:
             raise ValueError(f"norms must be a non-empty subset of {NORMS}; got {norms!r}.")
-        if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y "
-                             "is None.")
-        X, y = _validate_xy(self, X, y, reset=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
         xp = get_namespace(X)
         U, s, Vt, x_mean, y_mean, yc = _centered_svd(X, y, self.fit_intercept, xp)
         n = X.shape[0]
@@ -808,10 +779,6 @@ def _common_constraints():
         "block_length": [Interval(numbers.Integral, 1, None, closed="left")],
         "random_state": ["random_state", np.random.Generator],
     }
-
-
-def _is_host(X) -> bool:
-    return is_numpy_array(X) or not hasattr(X, "__array_namespace__")
 
 
 class _BaseLSA(BaseEstimator):
@@ -1048,32 +1015,6 @@ LinearStochasticApproximation.__doc__ = LinearStochasticApproximation.__doc__.re
     "{common}", _COMMON_DOC)
 
 
-def _validate_Xy(est, X, y, *, reset, name_y="y", require_y=False):
-    """Validate ``X`` (2-D) and ``y`` (1-D); NumPy via validate_data, CuPy via check_array."""
-    if require_y and y is None:
-        raise ValueError(f"{type(est).__name__} requires y to be passed, but the target y is "
-                         "None.")
-    if _is_host(X):
-        if y is None:
-            return validate_data(est, X, dtype=[np.float64, np.float32], reset=reset), None
-        X, y = validate_data(est, X, y, dtype=[np.float64, np.float32], y_numeric=True,
-                             reset=reset)
-        return X, y.astype(X.dtype, copy=False)
-    X = check_array(X, "X")
-    if reset:
-        est.n_features_in_ = X.shape[1]
-    elif X.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {X.shape[1]} features, but {type(est).__name__} is expecting "
-                         f"{est.n_features_in_} features as input.")
-    if y is None:
-        return X, None
-    y = check_array(y, name_y, ensure_2d=False)
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} samples but {name_y} has {y.shape[0]}.")
-    xp = get_namespace(X, y)
-    return X, xp.astype(y, X.dtype)
-
-
 class LSARegressor(RegressorMixin, _BaseLSA):
     """Streaming least squares by linear stochastic approximation.
 
@@ -1173,7 +1114,7 @@ class LSARegressor(RegressorMixin, _BaseLSA):
         self : LSARegressor
         """
         self._validate_params()
-        X, y = _validate_Xy(self, X, y, reset=True, require_y=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
         samples = self._samples(X, y)
         xp = samples.xp
         theta, boot = self._run(samples, xp.zeros(samples.n_features, dtype=xp.float64),
@@ -1204,7 +1145,7 @@ class LSARegressor(RegressorMixin, _BaseLSA):
         """
         self._validate_params()
         first = not hasattr(self, "_lsa_state")
-        X, y = _validate_Xy(self, X, y, reset=first, require_y=True)
+        X, y = validate_estimator_data(self, X, y, reset=first, y_required=True)
         samples = self._samples(X, y)
         xp = samples.xp
         theta, _ = self._run(samples, xp.zeros(samples.n_features, dtype=xp.float64),
@@ -1224,7 +1165,7 @@ class LSARegressor(RegressorMixin, _BaseLSA):
         y_pred : array of shape (n_samples,)
         """
         check_is_fitted(self, "coef_")
-        X, _ = _validate_Xy(self, X, None, reset=False)
+        X, _ = validate_estimator_data(self, X, reset=False)
         xp = get_namespace(X)
         coef = xp.astype(move_to(self.coef_, xp), X.dtype)
         return xp.matmul(X, coef) + self.intercept_
@@ -1381,7 +1322,7 @@ class TD0Evaluator(_BaseLSA):
         self : TD0Evaluator
         """
         self._validate_params()
-        X, y = _validate_Xy(self, X, y, reset=True, require_y=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
         if X_next is None and X.shape[0] < 2:
             raise ValueError(f"X has {X.shape[0]} sample(s): TD(0) on a trajectory needs at "
                              "least 2 states (one transition), or pass X_next.")
@@ -1419,7 +1360,7 @@ class TD0Evaluator(_BaseLSA):
         """
         self._validate_params()
         first = not hasattr(self, "_lsa_state")
-        X, y = _validate_Xy(self, X, y, reset=first, require_y=True)
+        X, y = validate_estimator_data(self, X, y, reset=first, y_required=True)
         pending = None if first else getattr(self, "_pending", None)
         samples, pending = self._transitions(X, y, X_next, pending)
         xp = samples.xp
@@ -1440,7 +1381,7 @@ class TD0Evaluator(_BaseLSA):
         values : array of shape (n_samples,)
         """
         check_is_fitted(self, "coef_")
-        X, _ = _validate_Xy(self, X, None, reset=False)
+        X, _ = validate_estimator_data(self, X, reset=False)
         xp = get_namespace(X)
         return xp.matmul(X, xp.astype(move_to(self.coef_, xp), X.dtype))
 
@@ -1458,7 +1399,7 @@ class TD0Evaluator(_BaseLSA):
         score : float
         """
         check_is_fitted(self, "coef_")
-        X, y = _validate_Xy(self, X, y, reset=False, require_y=True)
+        X, y = validate_estimator_data(self, X, y, reset=False, y_required=True)
         xp = get_namespace(X)
         v = self.predict(X)
         if X_next is None:

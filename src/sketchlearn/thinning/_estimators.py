@@ -10,10 +10,10 @@ import numpy as np
 from array_api_compat import is_numpy_array
 from sklearn.base import BaseEstimator
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to
-from .._validation import check_array
+from .._validation import validate_estimator_data
 from ..kernels import Kernel, make_kernel
 from ._core import COMPRESS_AUTO_MIN, VARIANTS, compress_thin, kernel_thin, split_kernel
 
@@ -123,12 +123,7 @@ class KernelThinning(BaseEstimator):
         self.verbose = verbose
 
     def _validate_X(self, X):
-        if is_numpy_array(X) or not hasattr(X, "__array_namespace__"):
-            X = validate_data(self, X, dtype=[np.float64, np.float32], ensure_min_samples=2)
-            return X
-        X = check_array(X, "X", min_samples=2)  # CuPy and other array-API arrays
-        self.n_features_in_ = X.shape[1]
-        return X
+        return validate_estimator_data(self, X, reset=True, ensure_min_samples=2)[0]
 
     def fit(self, X, y=None, sample_weight=None):
         """Choose the coreset.
