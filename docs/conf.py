@@ -59,6 +59,11 @@ nitpick_ignore = [
     # (_templates/autosummary/estimator.rst) leaves out the metadata-routing
     # methods, whose docstrings point at scikit-learn's own labels and glossary.
     ("py:class", "sklearn.pipeline.Pipeline"),
+    # In RegressorMixin.score and TransformerMixin.set_output, inherited.
+    ("std:ref", "r2_score"),
+    ("py:func", "sklearn.metrics.r2_score"),
+    ("py:class", "sklearn.multioutput.MultiOutputRegressor"),
+    ("std:ref", "set_output"),
 ]
 
 # -- autodoc / autosummary / numpydoc --------------------------------------------------

@@ -120,7 +120,7 @@ def load_nist_strd(name, *, dtype=np.float64):
 
     Returns
     -------
-    data : :class:`~sklearn.utils.Bunch`
+    data : sklearn.utils.Bunch
         With the fields
 
         X : ndarray of shape (n_samples, n_features), float64

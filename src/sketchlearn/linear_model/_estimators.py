@@ -1052,7 +1052,7 @@ class LSARegressor(RegressorMixin, _BaseLSA):
         Their intercepts.
     n_features_in_ : int
         Number of features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit (when X has string column names).
 
     Examples
@@ -1239,7 +1239,7 @@ class TD0Evaluator(_BaseLSA):
         Weights of the bootstrap chains (when ``n_bootstrap > 0``).
     n_features_in_ : int
         Number of features.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit (when X has string column names).
 
     Examples
