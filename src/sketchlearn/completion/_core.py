@@ -1,0 +1,670 @@
+"""Matrix completion: the algorithms, written once against the array API.
+
+The per-row loops (restricted least-squares solves, sparse products, predictions
+at the observed entries) are :class:`~sketchlearn._array_api.Dispatch` operations
+with an array-API reference (the oracle), a Numba version for NumPy arrays and a
+CuPy version for CuPy arrays. Everything else (QR and SVD of thin matrices, the
+convergence tests) is array-API code that runs on the caller's device.
+
+The results are always factors ``(U, s, V)``, with orthonormal columns in ``U``
+(``m x r``) and ``V`` (``n x r``) and non-negative ``s`` (``r``), so the completed
+matrix ``(U * s) @ V.T`` is never formed unless asked for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .._array_api import Dispatch, is_cupy_namespace, move_to, to_numpy
+from .._random import as_generator
+from ._observed import Observed, as_observed, dense_from_observed, observed_mask_dense
+
+__all__ = ["altmin_complete", "soft_impute", "svt_complete"]
+
+# --------------------------------------------------------------------------- references
+
+
+def _predict_observed_reference(xp, indptr, indices, rows, U, V):
+    """``out[q] = U[rows[q]] . V[indices[q]]`` for every observed entry ``q``."""
+    return xp.sum(xp.take(U, rows, axis=0) * xp.take(V, indices, axis=0), axis=1)
+
+
+def _spmm_reference(xp, indptr, indices, data, D):
+    """CSR times dense: ``out[i] = sum_{q in row i} data[q] D[indices[q]]``."""
+    ptr = to_numpy(indptr).tolist()
+    out = []
+    for i in range(len(ptr) - 1):
+        s, e = ptr[i], ptr[i + 1]
+        if e == s:
+            out.append(xp.zeros(D.shape[1], dtype=D.dtype))
+        else:
+            w = xp.reshape(data[s:e], (-1, 1))
+            out.append(xp.sum(w * xp.take(D, indices[s:e], axis=0), axis=0))
+    return xp.stack(out)
+
+
+def _cg_rows_reference(xp, indptr, indices, data, X0, V, lam, n_iter):
+    """Warm-started Jacobi-preconditioned CG, ``n_iter`` steps, on every row's
+    normal equations ``(V_i^T V_i + lam I) x = V_i^T data_i`` (``V_i``: the rows of
+    ``V`` at the observed columns of row ``i``), started at ``X0[i]``."""
+    ptr = to_numpy(indptr).tolist()
+    out = []
+    for i in range(len(ptr) - 1):
+        s, e = ptr[i], ptr[i + 1]
+        x = X0[i, :]
+        Vi = xp.take(V, indices[s:e], axis=0)
+        di = data[s:e]
+
+        def apply(v, Vi=Vi):
+            return xp.matmul(xp.matmul(Vi, v), Vi) + lam * v
+
+        r = xp.matmul(di - xp.matmul(Vi, x), Vi) - lam * x
+        d = xp.sum(Vi * Vi, axis=0) + lam
+        dmean = float(xp.mean(d))
+        safe = xp.where(d > 0, d, xp.ones_like(d))
+        z = xp.where(d > 0, r / safe, xp.zeros_like(r))
+        p = z
+        rz = float(xp.sum(r * z))
+        for _ in range(n_iter):
+            if not rz > 0.0:
+                break
+            ap = apply(p)
+            pap = float(xp.sum(p * ap))
+            if not pap > 1e-10 * dmean * float(xp.sum(p * p)):  # null direction: stop
+                break
+            a = rz / pap
+            x = x + a * p
+            r = r - a * ap
+            z = xp.where(d > 0, r / safe, xp.zeros_like(r))
+            rz_new = float(xp.sum(r * z))
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+        out.append(x)
+    return xp.stack(out)
+
+
+def _solve_rows_reference(xp, indptr, indices, data, V, lam):
+    """Exact per-row ridge solves ``(V_i^T V_i + lam I) x = V_i^T data_i``; a row with
+    a singular system gets a tiny ridge, a row with nothing gets 0."""
+    ptr = to_numpy(indptr).tolist()
+    k = V.shape[1]
+    eye = xp.eye(k, dtype=V.dtype)
+    jitter = 1e-12 if V.dtype == xp.float64 else 1e-6
+    out = []
+    for i in range(len(ptr) - 1):
+        s, e = ptr[i], ptr[i + 1]
+        Vi = xp.take(V, indices[s:e], axis=0)
+        G = xp.matmul(xp.matrix_transpose(Vi), Vi) + lam * eye
+        trace = float(xp.sum(xp.linalg.diagonal(G)))
+        if trace == 0.0:
+            out.append(xp.zeros(k, dtype=V.dtype))
+            continue
+        rhs = xp.reshape(xp.matmul(data[s:e], Vi), (k, 1))
+        eps = 0.0
+        for _ in range(8):
+            Gi = G + eps * eye
+            try:
+                xp.linalg.cholesky(Gi)
+                break
+            except Exception:  # not positive definite: numpy's LinAlgError and kin
+                eps = jitter * trace / k if eps == 0.0 else eps * 100.0
+        out.append(xp.reshape(xp.linalg.solve(Gi, rhs), (k,)))
+    return xp.stack(out)
+
+
+predict_observed = Dispatch(
+    _predict_observed_reference,
+    numba="sketchlearn.completion._numba:predict_observed",
+    cupy="sketchlearn.completion._cupy:predict_observed",
+)
+spmm = Dispatch(
+    _spmm_reference,
+    numba="sketchlearn.completion._numba:spmm",
+    cupy="sketchlearn.completion._cupy:spmm",
+)
+cg_rows = Dispatch(
+    _cg_rows_reference,
+    numba="sketchlearn.completion._numba:cg_rows",
+    cupy="sketchlearn.completion._cupy:cg_rows",
+)
+solve_rows = Dispatch(
+    _solve_rows_reference,
+    numba="sketchlearn.completion._numba:solve_rows",
+    cupy="sketchlearn.completion._cupy:solve_rows",
+)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def blas_single_thread(xp):
+    """Context limiting BLAS to one thread for NumPy data (no-op otherwise).
+
+    The iterations work on thin matrices (``m x k`` Gram matrices, ``k x k``
+    factorizations, products with sparse residuals in Numba): multi-threaded BLAS
+    gains nothing there, and its threads compete with Numba's (scikit-learn's
+    KMeans limits BLAS inside its loop for the same reason). On a loaded machine the
+    competition costs a time slice per call.
+    """
+    if is_cupy_namespace(xp) or not _is_numpy(xp):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _single_blas(func):
+    """Run ``func(obs, ...)`` under :func:`blas_single_thread` for ``obs.xp``."""
+
+    @functools.wraps(func)
+    def wrapper(obs, *args, **kwargs):
+        with blas_single_thread(obs.xp):
+            return func(obs, *args, **kwargs)
+
+    return wrapper
+
+
+def _is_numpy(xp):
+    from .._array_api import is_numpy_namespace
+
+    return is_numpy_namespace(xp)
+
+
+
+def _progress(n, verbose, desc):
+    if not verbose:
+        return range(n)
+    from tqdm.auto import tqdm
+
+    return tqdm(range(n), desc=desc)
+
+
+def default_rank(shape, cap=10) -> int:
+    return max(1, min(cap, shape[0], shape[1]))
+
+
+def check_rank(rank, shape, name="rank") -> int:
+    m, n = shape
+    if rank is None:
+        return default_rank(shape)
+    rank = int(rank)
+    if rank < 1:
+        raise ValueError(f"{name} must be at least 1, got {rank}.")
+    if rank > min(m, n):
+        raise ValueError(f"{name}={rank} is larger than min(n_rows, n_cols) = {min(m, n)} for "
+                         f"a {m} x {n} matrix; choose {name} <= {min(m, n)}.")
+    return rank
+
+
+def predict(obs: Observed, U, V):
+    """Values of ``U @ V.T`` at the observed entries, in CSR order."""
+    return predict_observed(obs.xp, obs.indptr, obs.cols, obs.rows, U, V)
+
+
+def _svd_small(xp, A):
+    """Thin SVD of a dense matrix (any namespace); a tall-and-thin one goes through
+    :func:`thin_qr` and the SVD of its small ``R`` factor."""
+    m, r = A.shape
+    if m >= 4 * r and m > 64:
+        Q, R = thin_qr(xp, A)
+        W, s, Zt = xp.linalg.svd(R, full_matrices=False)
+        return xp.matmul(Q, W), s, Zt
+    return xp.linalg.svd(A, full_matrices=False)
+
+
+def _chol_qr_once(xp, A):
+    G = xp.matmul(xp.matrix_transpose(A), A)
+    L = xp.linalg.cholesky(G)  # raises on a singular G
+    d = xp.linalg.diagonal(L)
+    if not bool(xp.all(d > 0)) or float(xp.min(d)) < 1e-6 * float(xp.max(d)):
+        raise ValueError("ill-conditioned")
+    Qt = xp.linalg.solve(L, xp.matrix_transpose(A))
+    return xp.matrix_transpose(Qt), xp.matrix_transpose(L)
+
+
+def thin_qr(xp, A):
+    """Thin QR of a tall matrix by Cholesky QR, twice (CholeskyQR2: orthogonal to
+    working precision for condition numbers below about 1e6), falling back to
+    Householder QR. A Gram matrix and a small solve instead of LAPACK's tall QR:
+    several times faster on few cores."""
+    try:
+        Q1, R1 = _chol_qr_once(xp, A)
+        Q, R2 = _chol_qr_once(xp, Q1)
+        return Q, xp.matmul(R2, R1)
+    except Exception:  # singular or ill-conditioned: numpy LinAlgError, ValueError
+        return xp.linalg.qr(A)
+
+
+def orthonormalize(xp, A):
+    return thin_qr(xp, A)[0]
+
+
+def top_svd(obs: Observed, k: int, scale: float, rng, values=None):
+    """Top ``k`` singular triplets of ``scale * P_Omega(X)`` (``values`` replaces the
+    observed values when given, in CSR order).
+
+    Dense LAPACK SVD for small or nearly square-rank problems, ARPACK (SciPy) or
+    CuPy's ``svds`` on the sparse matrix otherwise; the sparse matrix is never
+    densified when large.
+    """
+    xp = obs.xp
+    m, n = obs.shape
+    vals = obs.vals if values is None else values
+    data = vals * scale
+    if k >= min(m, n) - 1 or m * n <= 40_000:
+        dense = dense_from_observed(
+            Observed(xp, obs.shape, obs.rows, obs.cols, data, obs.indptr, obs.rows_c,
+                     obs.cols_c, obs.to_csc_order(data), obs.indptr_c, obs.perm_c),
+            xp.zeros((m, n), dtype=data.dtype))
+        U, s, Vt = _svd_small(xp, dense)
+        return U[:, :k], s[:k], xp.matrix_transpose(Vt[:k, :])
+    if is_cupy_namespace(xp):
+        import cupyx.scipy.sparse as csp
+        from cupyx.scipy.sparse.linalg import svds as csvds
+
+        A = csp.csr_matrix((data, obs.cols, obs.indptr), shape=(m, n))
+        U, s, Vt = csvds(A, k=k, which="LM")
+    else:
+        import scipy.sparse as sp
+        from scipy.sparse.linalg import svds
+
+        A = sp.csr_matrix((to_numpy(data), to_numpy(obs.cols), to_numpy(obs.indptr)),
+                          shape=(m, n))
+        v0 = rng.standard_normal(min(m, n))
+        U, s, Vt = svds(A, k=k, v0=v0.astype(A.dtype), solver="arpack")
+        U, s, Vt = (move_to(np.ascontiguousarray(a), xp) for a in (U, s, Vt))
+    order = xp.argsort(-s)
+    U = xp.take(U, order, axis=1)
+    s = xp.take(s, order)
+    Vt = xp.take(Vt, order, axis=0)
+    return (xp.astype(U, data.dtype), xp.astype(s, data.dtype),
+            xp.astype(xp.matrix_transpose(Vt), data.dtype))
+
+
+def factors_to_svd(xp, A, B):
+    """``A @ B.T = U diag(s) V^T`` with orthonormal ``U``, ``V`` (QR + a small SVD)."""
+    Qa, Ra = thin_qr(xp, A)
+    Qb, Rb = thin_qr(xp, B)
+    W, s, Zt = _svd_small(xp, xp.matmul(Ra, xp.matrix_transpose(Rb)))
+    return xp.matmul(Qa, W), s, xp.matmul(Qb, xp.matrix_transpose(Zt))
+
+
+def _rms(xp, v) -> float:
+    return float(xp.sqrt(xp.mean(v * v)))
+
+
+# --------------------------------------------------------------------------- AltMin
+
+
+@_single_blas
+def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_clip, rng,
+            verbose):
+    xp = obs.xp
+    m, n = obs.shape
+    k = rank
+    p_hat = obs.nnz / (m * n)
+    U0, s0, V0 = top_svd(obs, k, 1.0 / p_hat, rng)
+    if init_clip is not None:
+        # Incoherence-preserving start (Jain, Netrapalli & Sanghavi 2013): rows of the
+        # left singular vectors longer than init_clip * sqrt(k / m) (their RMS length
+        # is sqrt(k / m)) are shortened to that length, then re-orthonormalised.
+        norms = xp.sqrt(xp.sum(U0 * U0, axis=1))
+        cap = init_clip * math.sqrt(k / m)
+        factor = xp.where(norms > cap, cap / xp.where(norms > 0, norms, 1.0), 1.0)
+        U0 = orthonormalize(xp, U0 * xp.reshape(xp.astype(factor, U0.dtype), (-1, 1)))
+    root = xp.sqrt(xp.maximum(s0, xp.asarray(0, dtype=s0.dtype)))
+    U = U0 * root
+    # First half-step solved exactly (once), then approximate warm-started solves.
+    V = solve_rows(xp, obs.indptr_c, obs.rows_c, obs.vals_c, U, alpha)
+    rms_vals = _rms(xp, obs.vals) or 1.0
+    res_prev = math.inf
+    res = math.inf
+    change = math.inf
+    n_iter = 0
+    converged = False
+    for it in _progress(max_iter, verbose, "AltMin"):
+        n_iter = it + 1
+        if solver == "cg":
+            U = cg_rows(xp, obs.indptr, obs.cols, obs.vals, U, V, alpha, cg_iter)
+            V = cg_rows(xp, obs.indptr_c, obs.rows_c, obs.vals_c, V, U, alpha, cg_iter)
+        else:
+            U = solve_rows(xp, obs.indptr, obs.cols, obs.vals, V, alpha)
+            V = solve_rows(xp, obs.indptr_c, obs.rows_c, obs.vals_c, U, alpha)
+        # Balance the factors (same product): keeps both half-steps equally conditioned.
+        Uo, s, Vo = factors_to_svd(xp, U, V)
+        root = xp.sqrt(s)
+        U, V = Uo * root, Vo * root
+        res = _rms(xp, obs.vals - predict(obs, U, V))
+        if verbose > 1:
+            print(f"AltMin sweep {n_iter}: observed RMSE {res:.3e}")
+        if math.isfinite(res_prev) and res_prev > 0:
+            change = abs(res_prev - res) / res_prev
+        if res <= tol * rms_vals or change <= tol:
+            converged = True
+            break
+        res_prev = res
+    if not converged:
+        warnings.warn(
+            f"AltMin did not converge in {max_iter} sweeps: the observed-entry RMSE "
+            f"({res:.3e}) changed by {change:.2e} (relative) in the last sweep, tol={tol}. "
+            "Increase max_iter or tol.", ConvergenceWarning, stacklevel=3)
+    return Uo, s, Vo, n_iter, res
+
+
+def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="cg",
+                    cg_iter=4, init_clip=2.0, observed_mask=None, duplicates="raise",
+                    random_state=None, verbose=0):
+    """Low-rank matrix completion by alternating minimization; returns the factors.
+
+    The functional twin of :class:`AltMinCompleter` (see it for the algorithm and
+    the parameters).
+
+    Parameters
+    ----------
+    X : array with NaN, sparse matrix or (rows, cols, values[, shape]) tuple
+        The partly observed matrix.
+    rank : int, optional
+        Target rank, default ``min(10, n_rows, n_cols)``.
+    alpha, max_iter, tol, solver, cg_iter, init_clip, duplicates, random_state, verbose
+        As for :class:`AltMinCompleter`.
+    observed_mask : array of bool or sparse matrix, optional
+        Observed positions (default: not NaN for dense ``X``, stored entries for
+        sparse ``X``).
+
+    Returns
+    -------
+    U : array of shape (n_rows, rank)
+        Orthonormal left factor.
+    s : array of shape (rank,)
+        Singular values of the completed matrix, decreasing.
+    V : array of shape (n_cols, rank)
+        Orthonormal right factor; the completion is ``(U * s) @ V.T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import altmin_complete
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(60, 2)) @ rng.normal(size=(2, 40))
+    >>> X = np.where(rng.random(M.shape) < 0.5, M, np.nan)
+    >>> U, s, V = altmin_complete(X, rank=2, tol=1e-10, max_iter=500, random_state=0)
+    >>> bool(np.abs((U * s) @ V.T - M).max() < 1e-6)
+    True
+    """
+    obs = as_observed(X, observed_mask, duplicates=duplicates)
+    k = check_rank(rank, obs.shape)
+    U, s, V, _, _ = _altmin(obs, k, alpha=alpha, max_iter=max_iter, tol=tol, solver=solver,
+                            cg_iter=cg_iter, init_clip=init_clip,
+                            rng=as_generator(random_state), verbose=verbose)
+    return U, s, V
+
+
+# --------------------------------------------------------------------------- SoftImpute
+
+
+def lambda_max(obs: Observed, rng, values=None) -> float:
+    """Largest singular value of ``P_Omega(X)``: the smallest shrinkage giving 0."""
+    _, s, _ = top_svd(obs, 1, 1.0, rng, values=values)
+    return float(s[0])
+
+
+@_single_blas
+def _soft_impute_als(obs: Observed, lam, rank, *, max_iter, tol, rng, init=None,
+                     verbose=0):
+    """softImpute-ALS (Hastie, Mazumder, Lee & Zadeh 2015, Algorithm 3.1).
+
+    The iterate is ``A B^T`` with ``A = U D``, ``B = V D``; the filled matrix
+    ``X* = P_Omega(X) + P_Omega^perp(A B^T)`` is used only through products with
+    thin matrices, ``X*^T U = S^T U + V D^2`` with the sparse residual
+    ``S = P_Omega(X - A B^T)``, so a sweep costs O(|Omega| r + (m + n) r^2).
+    """
+    xp = obs.xp
+    m, n = obs.shape
+    dt = obs.dtype
+    if init is None:
+        # Start from the rank-r SVD of P_Omega(X) (the first Soft-Impute iterate from
+        # Z = 0, before thresholding); Hastie et al. start from a random U, D = I,
+        # V = 0, which takes more sweeps to reach the same point.
+        U, s0, V = top_svd(obs, rank, 1.0, rng)
+        D = xp.sqrt(xp.maximum(s0, xp.asarray(1e-12 * float(s0[0]), dtype=dt)))
+    else:
+        U, D, V = init
+    n_iter = 0
+    ratio = math.inf
+    for it in _progress(max_iter, verbose, "softImpute-ALS"):
+        n_iter = it + 1
+        U_old, D_old, V_old = U, D, V
+        D2 = D * D
+        # B step.
+        S = obs.vals - predict(obs, U * D, V * D)
+        StU = spmm(xp, obs.indptr_c, obs.rows_c, obs.to_csc_order(S), U)  # S^T U (n x r)
+        Bt = (StU + V * D2) * (D / (D2 + lam))
+        Vn, d2, Rt = _svd_small(xp, Bt * D)
+        V, D = Vn, xp.sqrt(d2)
+        U = xp.matmul(U, xp.matrix_transpose(Rt))
+        # A step.
+        D2 = D * D
+        S = obs.vals - predict(obs, U * D, V * D)
+        SV = spmm(xp, obs.indptr, obs.cols, S, V)  # S V (m x r)
+        At = (SV + U * D2) * (D / (D2 + lam))
+        Un, d2, Rt = _svd_small(xp, At * D)
+        U, D = Un, xp.sqrt(d2)
+        V = xp.matmul(V, xp.matrix_transpose(Rt))
+        # Relative change of U D^2 V^T in Frobenius norm, from thin products.
+        Do2, Dn2 = D_old * D_old, D * D
+        old_sq = float(xp.sum(Do2 * Do2))
+        cross = float(xp.sum(
+            xp.matmul(xp.matmul(xp.matrix_transpose(U_old), U) * Dn2,
+                      xp.matmul(xp.matrix_transpose(V), V_old)) * xp.reshape(Do2, (-1, 1))
+            * xp.eye(rank, dtype=dt)))
+        new_sq = float(xp.sum(Dn2 * Dn2))
+        ratio = (old_sq + new_sq - 2.0 * cross) / old_sq if old_sq > 0 else math.inf
+        if verbose > 1:
+            print(f"softImpute-ALS sweep {n_iter}: relative change {ratio:.3e}")
+        if ratio < tol:
+            break
+    else:
+        if max_iter > 0:
+            warnings.warn(
+                f"softImpute-ALS did not converge in {max_iter} sweeps (relative change "
+                f"{ratio:.2e}, tol={tol}). Increase max_iter or tol.", ConvergenceWarning,
+                stacklevel=3)
+    # Final step: SVD of X* V, then soft-threshold the singular values.
+    D2 = D * D
+    S = obs.vals - predict(obs, U * D, V * D)
+    M = spmm(xp, obs.indptr, obs.cols, S, V) + U * D2
+    Uf, sig, Rt = _svd_small(xp, M)
+    Vf = xp.matmul(V, xp.matrix_transpose(Rt))
+    s = xp.maximum(sig - lam, xp.zeros_like(sig))
+    state = (U, D, V)
+    return Uf, s, Vf, n_iter, state
+
+
+@_single_blas
+def _soft_impute_svd(obs: Observed, lam, rank, *, max_iter, tol, init=None, verbose=0):
+    """Soft-Impute with a full SVD per step (Mazumder, Hastie & Tibshirani 2010):
+    ``Z <- S_lam(P_Omega(X) + P_Omega^perp(Z))`` truncated to ``rank``. Dense; for
+    small matrices."""
+    xp = obs.xp
+    m, n = obs.shape
+    dt = obs.dtype
+    mask = observed_mask_dense(obs)
+    Xd = dense_from_observed(obs, xp.zeros((m, n), dtype=dt))
+    Z = xp.zeros((m, n), dtype=dt) if init is None else init
+    n_iter = 0
+    delta = math.inf
+    for it in _progress(max_iter, verbose, "Soft-Impute (SVD)"):
+        n_iter = it + 1
+        U, sig, Vt = _svd_small(xp, xp.where(mask, Xd, Z))
+        s = xp.maximum(sig[:rank] - lam, xp.zeros_like(sig[:rank]))
+        Z_new = xp.matmul(U[:, :rank] * s, Vt[:rank, :])
+        num = float(xp.sum((Z_new - Z) ** 2))
+        den = float(xp.sum(Z * Z))
+        delta = num / den if den > 0 else (0.0 if num == 0 else math.inf)
+        Z = Z_new
+        if delta < tol:
+            break
+    else:
+        if max_iter > 0:
+            warnings.warn(
+                f"Soft-Impute (SVD) did not converge in {max_iter} iterations (relative "
+                f"change {delta:.2e}, tol={tol}). Increase max_iter or tol.",
+                ConvergenceWarning, stacklevel=3)
+    return U[:, :rank], s, xp.matrix_transpose(Vt[:rank, :]), n_iter, Z
+
+
+def resolve_solver(solver, shape) -> str:
+    if solver == "auto":
+        return "svd" if shape[0] * shape[1] <= 20_000 else "als"
+    return solver
+
+
+def soft_impute(X, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100, tol=1e-6,
+                observed_mask=None, duplicates="raise", random_state=None, verbose=0):
+    """Nuclear-norm regularised matrix completion (Soft-Impute); returns the factors.
+
+    The functional twin of :class:`SoftImpute` (see it for the algorithm and the
+    parameters). Minimises
+    ``0.5 ||P_Omega(X - Z)||_F^2 + shrinkage ||Z||_*`` over matrices of rank at most
+    ``max_rank``.
+
+    Parameters
+    ----------
+    X : array with NaN, sparse matrix or (rows, cols, values[, shape]) tuple
+        The partly observed matrix.
+    shrinkage : float, optional
+        Nuclear-norm weight; default ``sigma_max(P_Omega(X)) / 50``.
+    max_rank : int, optional
+        Working rank; default ``min(n_rows, n_cols, 100)``.
+    solver, max_iter, tol, observed_mask, duplicates, random_state, verbose
+        As for :class:`SoftImpute`.
+
+    Returns
+    -------
+    U : array of shape (n_rows, r)
+    s : array of shape (r,)
+        Soft-thresholded singular values (zeros possible).
+    V : array of shape (n_cols, r)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import soft_impute
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(60, 2)) @ rng.normal(size=(2, 40))
+    >>> X = np.where(rng.random(M.shape) < 0.6, M, np.nan)
+    >>> U, s, V = soft_impute(X, shrinkage=0.5, max_rank=5, random_state=0)
+    >>> err = np.linalg.norm((U * s) @ V.T - M) / np.linalg.norm(M)
+    >>> bool(err < 0.1)
+    True
+    """
+    obs = as_observed(X, observed_mask, duplicates=duplicates)
+    rng = as_generator(random_state)
+    rank = check_rank(max_rank if max_rank is not None else default_rank(obs.shape, 100),
+                      obs.shape, "max_rank")
+    lam = lambda_max(obs, rng) / 50.0 if shrinkage is None else float(shrinkage)
+    if resolve_solver(solver, obs.shape) == "svd":
+        U, s, V, _, _ = _soft_impute_svd(obs, lam, rank, max_iter=max_iter, tol=tol,
+                                         verbose=verbose)
+    else:
+        U, s, V, _, _ = _soft_impute_als(obs, lam, rank, max_iter=max_iter, tol=tol, rng=rng,
+                                         verbose=verbose)
+    return U, s, V
+
+
+# --------------------------------------------------------------------------- SVT
+
+
+def svt_threshold(obs: Observed, p_hat: float) -> float:
+    """Data-driven threshold for the singular values of ``Y = P_Omega(X) / p_hat``.
+
+    An entry of ``Y`` has variance ``(M_ij^2 + sigma^2) / p - M_ij^2``, about
+    ``(1/p - 1) x_ij^2`` in terms of the data. Summing over a row, ``v_i = (1/p - 1)
+    (1/p) sum_{j in Omega_i} x_ij^2`` estimates the row's total variance (likewise
+    ``w_j`` for a column), and the spectral norm of ``Y - E Y`` is at most about
+    ``sqrt(max_i v_i) + sqrt(max_j w_j)`` (Bandeira and van Handel, 2016): the
+    threshold.
+    """
+    xp = obs.xp
+    m, n = obs.shape
+    c = max(1.0 / p_hat - 1.0, 0.0) / p_hat
+    sq = obs.vals * obs.vals
+    row = spmm(xp, obs.indptr, obs.cols, sq, xp.ones((n, 1), dtype=sq.dtype))
+    col = spmm(xp, obs.indptr_c, obs.rows_c, obs.to_csc_order(sq),
+               xp.ones((m, 1), dtype=sq.dtype))
+    return math.sqrt(c * float(xp.max(row))) + math.sqrt(c * float(xp.max(col)))
+
+
+@_single_blas
+def _svt(obs: Observed, *, threshold, thresholding, max_rank, rng):
+    xp = obs.xp
+    m, n = obs.shape
+    p_hat = obs.nnz / (m * n)
+    U, sig, V = top_svd(obs, max_rank, 1.0 / p_hat, rng)
+    tau = svt_threshold(obs, p_hat) if threshold == "auto" else float(threshold)
+    keep = int(to_numpy(xp.sum(xp.astype(sig > tau, xp.int32))))
+    if keep == max_rank and max_rank < min(m, n):
+        warnings.warn(
+            f"All {max_rank} computed singular values exceed the threshold {tau:.3g}; the "
+            "estimate may need a larger max_rank.", UserWarning, stacklevel=3)
+    if keep == 0:
+        warnings.warn(
+            f"No singular value of the rescaled observed matrix exceeds the threshold "
+            f"{tau:.3g} (largest: {float(sig[0]):.3g}); the estimate is the zero matrix. "
+            "Pass a smaller threshold.", UserWarning, stacklevel=3)
+        keep = 1
+        s = xp.zeros(1, dtype=sig.dtype)
+    elif thresholding == "soft":
+        s = sig[:keep] - tau
+    else:
+        s = sig[:keep]
+    return U[:, :keep], s, V[:, :keep], tau
+
+
+def svt_complete(X, threshold="auto", *, thresholding="hard", max_rank=None,
+                 observed_mask=None, duplicates="raise", random_state=None):
+    """One-shot singular value thresholding of the rescaled observed matrix.
+
+    The functional twin of :class:`SVTCompleter`.
+
+    Parameters
+    ----------
+    X : array with NaN, sparse matrix or (rows, cols, values[, shape]) tuple
+        The partly observed matrix.
+    threshold : float or "auto", default="auto"
+        Threshold on the singular values of ``P_Omega(X) / p_hat``.
+    thresholding : {"hard", "soft"}, default="hard"
+    max_rank : int, optional
+        Number of singular values computed; default ``min(n_rows, n_cols, 100)``.
+    observed_mask, duplicates, random_state
+        As for :class:`SVTCompleter`.
+
+    Returns
+    -------
+    U, s, V : arrays
+        Factors of the estimate ``(U * s) @ V.T``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import svt_complete
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(300, 2)) @ rng.normal(size=(2, 200))
+    >>> X = np.where(rng.random(M.shape) < 0.5, M, np.nan)
+    >>> U, s, V = svt_complete(X, random_state=0)
+    >>> s.shape
+    (2,)
+    """
+    obs = as_observed(X, observed_mask, duplicates=duplicates)
+    rank = check_rank(max_rank if max_rank is not None else default_rank(obs.shape, 100),
+                      obs.shape, "max_rank")
+    U, s, V, _ = _svt(obs, threshold=threshold, thresholding=thresholding, max_rank=rank,
+                      rng=as_generator(random_state))
+    return U, s, V
+

@@ -1,0 +1,740 @@
+"""Matrix-completion estimators: AltMinCompleter, SoftImpute, SoftImputeCV, SVTCompleter."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+
+import array_api_compat
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._array_api import get_namespace, is_numpy_namespace, move_to, to_numpy
+from .._random import as_generator
+from ._core import (
+    _altmin,
+    _soft_impute_als,
+    _soft_impute_svd,
+    _svt,
+    check_rank,
+    default_rank,
+    lambda_max,
+    resolve_solver,
+    solve_rows,
+)
+from ._observed import (
+    Observed,
+    as_observed,
+    check_observed,
+    dense_from_observed,
+    is_sparse,
+    is_triplets,
+    make_observed,
+)
+
+__all__ = ["AltMinCompleter", "SoftImpute", "SoftImputeCV", "SVTCompleter"]
+
+_DENSE_LIMIT = 2**31  # entries: refuse to return a larger dense completion
+
+_COMMON_CONSTRAINTS = {
+    "denoise": ["boolean"],
+    "duplicates": [StrOptions({"raise", "mean"})],
+    "random_state": ["random_state", np.random.Generator],
+}
+
+
+class _BaseCompleter(TransformerMixin, BaseEstimator):
+    """Input handling, fold-in ``transform``, ``predict`` and the factor attributes
+    shared by the completion estimators. Subclasses implement ``_fit_observed(obs,
+    rng)`` returning ``(U, s, V, fold_in_ridge)``."""
+
+    # ------------------------------------------------------------------ input
+
+    def _observed(self, X, observed_mask, reset):
+        """Parse ``X`` (dense with NaN, sparse, or triplets) into ``Observed``."""
+        if is_triplets(X):
+            obs = as_observed(X, observed_mask, duplicates=self.duplicates,
+                              allow_empty=not reset)
+            if reset:
+                self.n_features_in_ = obs.shape[1]
+            elif obs.shape[1] != self.n_features_in_:
+                raise ValueError(
+                    f"X has {obs.shape[1]} features, but {type(self).__name__} is expecting "
+                    f"{self.n_features_in_} features as input (pass the shape as the 4th "
+                    "element of the triplet tuple when the last columns have no entry).")
+            return obs, None
+        xp_arr = array_api_compat.is_array_api_obj(X) and not is_numpy_namespace(
+            get_namespace(X)) if not is_sparse(X) else False
+        if xp_arr or (is_sparse(X) and type(X).__module__.startswith("cupyx")):
+            # CuPy (or another array-API library): sklearn's validate_data is NumPy-only.
+            if reset:
+                self.n_features_in_ = int(X.shape[1]) if getattr(X, "ndim", 2) == 2 else 0
+            obs = as_observed(X, observed_mask, duplicates=self.duplicates,
+                              allow_empty=not reset)
+            if not reset and obs.shape[1] != self.n_features_in_:
+                raise ValueError(f"X has {obs.shape[1]} features, but {type(self).__name__} "
+                                 f"is expecting {self.n_features_in_} features as input.")
+            return obs, None if is_sparse(X) else X
+        X = validate_data(self, X, reset=reset, accept_sparse=("csr", "csc", "coo"),
+                          dtype=[np.float64, np.float32], ensure_all_finite="allow-nan")
+        if is_sparse(X):
+            if X.dtype not in (np.float32, np.float64):
+                X = X.astype(np.float64)
+            if observed_mask is None and not np.all(np.isfinite(X.data)):
+                raise ValueError("X has NaN or infinity among its stored entries; the stored "
+                                 "entries of a sparse X are the observed ones and must be "
+                                 "finite.")
+            return as_observed(X, observed_mask, duplicates=self.duplicates,
+                              allow_empty=not reset), None
+        if np.isinf(X).any():
+            raise ValueError("X contains infinity; missing entries are NaN, observed entries "
+                             "must be finite.")
+        return as_observed(X, observed_mask, duplicates=self.duplicates,
+                              allow_empty=not reset), X
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X, y=None, observed_mask=None):
+        """Fit the low-rank model to the observed entries of ``X``.
+
+        Parameters
+        ----------
+        X : array of shape (n_rows, n_cols) with NaN, sparse matrix, or tuple
+            A dense array with NaN at the missing entries; a ``scipy.sparse`` matrix
+            whose stored entries (explicit zeros included) are the observed ones; or
+            a tuple ``(rows, cols, values)`` / ``(rows, cols, values, shape)``.
+        y : ignored
+            Present for API consistency.
+        observed_mask : array of bool or sparse matrix, optional
+            Observed positions, overriding NaN (dense ``X``) or the sparsity
+            pattern (sparse ``X``).
+
+        Returns
+        -------
+        self
+        """
+        self._validate_params()
+        obs, _ = self._observed(X, observed_mask, reset=True)
+        self._fit(obs)
+        return self
+
+    def _fit(self, obs: Observed):
+        xp = obs.xp
+        rng = as_generator(self.random_state)
+        rank = self._rank(obs.shape)
+        # The rank of Soft-Impute and SVT is a cap, not a model size: no
+        # degrees-of-freedom warning for them.
+        empty_r, empty_c = check_observed(obs, rank, name="X",
+                                          warn_dof=isinstance(self, AltMinCompleter))
+        U, s, V, ridge = self._fit_observed(obs, rank, rng)
+        # All-missing rows (columns) get the average left (right) singular vector, so
+        # they are predicted as the average row (column) of the fitted matrix.
+        U = _fill_mean_rows(xp, U, empty_r)
+        V = _fill_mean_rows(xp, V, empty_c)
+        self.U_, self.singular_values_, self.V_ = U, s, V
+        self.rank_ = int(s.shape[0])
+        self.n_rows_ = obs.shape[0]
+        root = xp.sqrt(s)
+        self._B = V * root  # fold-in basis: a row x is modelled as a @ B.T
+        self._mean_row = xp.mean(U * root, axis=0)
+        self._fold_in_ridge = ridge
+        return obs
+
+    def fit_transform(self, X, y=None, observed_mask=None):
+        """Fit, then return ``X`` with its missing entries filled.
+
+        Parameters
+        ----------
+        X, y, observed_mask
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_rows, n_cols)
+            Dense, the dtype of ``X`` (float32 stays float32). Observed entries keep
+            their values unless ``denoise=True``.
+        """
+        self._validate_params()
+        obs, dense = self._observed(X, observed_mask, reset=True)
+        self._fit(obs)
+        xp = obs.xp
+        _check_dense_size(obs.shape)
+        Z = xp.matmul(self.U_ * self.singular_values_, xp.matrix_transpose(self.V_))
+        return self._merge(obs, dense, Z)
+
+    def _merge(self, obs, dense, Z):
+        xp = obs.xp
+        Z = xp.astype(Z, obs.dtype, copy=False)
+        if self.denoise:
+            return Z
+        if dense is not None:
+            dense = xp.astype(dense, obs.dtype, copy=False)
+            return xp.where(xp.isnan(dense), Z, dense)
+        return dense_from_observed(obs, Z)
+
+    # ------------------------------------------------------------------ using the fit
+
+    def _fold_in(self, obs: Observed):
+        """Row factors of new rows: ridge least squares on each row's observed entries
+        against the fitted basis (rows with no entry get the average row factor)."""
+        xp = obs.xp
+        B = xp.astype(move_to(self._B, xp), obs.dtype)
+        A = solve_rows(xp, obs.indptr, obs.cols, obs.vals, B, self._fold_in_ridge)
+        empty = obs.row_counts() == 0
+        if empty.any():
+            mean = xp.astype(move_to(self._mean_row, xp), obs.dtype)
+            A = xp.where(move_to(empty, xp)[:, None], mean[None, :], A)
+        return A, B
+
+    def transform(self, X, observed_mask=None):
+        """Fill the missing entries of the rows of ``X`` from the fitted model.
+
+        Each row is folded in: its coefficients on the fitted right factors are the
+        (ridge) least-squares fit to its observed entries, and the missing entries
+        are read off the reconstruction. Rows are treated independently, so
+        ``transform`` works on new rows as well as on the training matrix.
+
+        Parameters
+        ----------
+        X : array of shape (n_rows, n_cols) with NaN, sparse matrix, or tuple
+            Same forms as in :meth:`fit`, with the fitted number of columns.
+        observed_mask : array of bool or sparse matrix, optional
+            Observed positions.
+
+        Returns
+        -------
+        X_filled : ndarray of shape (n_rows, n_cols)
+            Observed entries unchanged unless ``denoise=True``.
+        """
+        check_is_fitted(self, "U_")
+        obs, dense = self._observed(X, observed_mask, reset=False)
+        _check_dense_size(obs.shape)
+        A, B = self._fold_in(obs)
+        return self._merge(obs, dense, obs.xp.matmul(A, obs.xp.matrix_transpose(B)))
+
+    def predict(self, rows, cols=None):
+        """Predicted entries: ``predict(rows, cols)`` or ``predict(X)``.
+
+        Parameters
+        ----------
+        rows : array of int, or a 2-D array
+            With ``cols``: row numbers (of the training matrix) of the entries to
+            predict. Without ``cols``: a partly observed matrix ``X`` (any input form
+            of :meth:`fit`), whose rows are folded in as in :meth:`transform`; the
+            whole low-rank reconstruction is returned (observed entries included, as
+            with ``denoise=True``).
+        cols : array of int, optional
+            Column numbers, same length as ``rows``.
+
+        Returns
+        -------
+        values : array of shape (n_entries,) or (n_rows, n_cols)
+        """
+        check_is_fitted(self, "U_")
+        if cols is None:
+            obs, _ = self._observed(rows, None, reset=False)
+            _check_dense_size(obs.shape)
+            A, B = self._fold_in(obs)
+            return obs.xp.matmul(A, obs.xp.matrix_transpose(B))
+        xp = get_namespace(self.U_)
+        r = move_to(rows if array_api_compat.is_array_api_obj(rows) else np.asarray(rows), xp)
+        c = move_to(cols if array_api_compat.is_array_api_obj(cols) else np.asarray(cols), xp)
+        if r.ndim != 1 or c.ndim != 1 or r.shape[0] != c.shape[0]:
+            raise ValueError(f"rows and cols must be 1-D arrays of one length; got shapes "
+                             f"{tuple(r.shape)} and {tuple(c.shape)}.")
+        if r.shape[0] == 0:
+            return xp.zeros(0, dtype=self.U_.dtype)
+        if not (xp.isdtype(r.dtype, "integral") and xp.isdtype(c.dtype, "integral")):
+            raise TypeError("rows and cols must be integer arrays.")
+        for idx, size, what in ((r, self.n_rows_, "rows"), (c, self.n_features_in_, "cols")):
+            lo, hi = int(to_numpy(xp.min(idx))), int(to_numpy(xp.max(idx)))
+            if lo < 0 or hi >= size:
+                raise ValueError(f"{what} must lie in [0, {size - 1}] (the fitted matrix is "
+                                 f"{self.n_rows_} x {self.n_features_in_}); got {lo} to {hi}.")
+        Us = self.U_ * self.singular_values_
+        return xp.sum(xp.take(Us, r, axis=0) * xp.take(self.V_, c, axis=0), axis=1)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.input_tags.sparse = True
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
+        return tags
+
+
+def _fill_mean_rows(xp, F, empty):
+    if not empty.any() or empty.all():
+        return F
+    keep = move_to(~empty, xp)
+    w = xp.astype(keep, F.dtype)[:, None]
+    mean = xp.sum(F * w, axis=0) / float(keep.shape[0] - int(empty.sum()))
+    return xp.where(keep[:, None], F, mean[None, :])
+
+
+def _check_dense_size(shape):
+    if shape[0] * shape[1] > _DENSE_LIMIT:
+        raise ValueError(
+            f"the completed matrix would have {shape[0]} x {shape[1]} dense entries; use "
+            "predict(rows, cols) for the entries you need, or the factors U_, "
+            "singular_values_, V_.")
+
+
+_FACTOR_ATTRS = """
+    U_ : array of shape (n_rows, r)
+        Left singular vectors of the fitted matrix, ``r = rank_`` (orthonormal
+        columns, except that all-missing rows hold the average row).
+    singular_values_ : array of shape (r,)
+        Singular values of the fitted matrix, decreasing.
+    V_ : array of shape (n_cols, r)
+        Right singular vectors (rows for all-missing columns hold the average row).
+    rank_ : int
+        Rank of the fitted model.
+    n_rows_ : int
+        Number of rows of the fitted matrix.
+    n_features_in_ : int
+        Number of columns.
+"""
+
+
+class AltMinCompleter(_BaseCompleter):
+    """Low-rank matrix completion by alternating minimization with fast row solves.
+
+    Fits ``X ~ U V^T`` of rank ``rank`` to the observed entries ``Omega`` by
+    minimising ``||P_Omega(X - U V^T)||_F^2 + alpha (||U||_F^2 + ||V||_F^2)``,
+    alternately over the rows of ``U`` and of ``V``. Each row's restricted normal
+    equations ``(V_i^T V_i + alpha I) u_i = V_i^T x_i`` (``V_i``: the rows of ``V`` at
+    the observed columns of row ``i``) are solved only approximately, by
+    ``cg_iter`` steps of Jacobi-preconditioned conjugate gradients warm-started at
+    the current factor, so a sweep costs ``O(|Omega| rank cg_iter)`` instead of
+    ``O(|Omega| rank^2)`` (the robust alternating minimization of Gu, Song, Yin and
+    Zhang, 2023; Kelner et al., 2023). The start is incoherence preserving (Jain,
+    Netrapalli and Sanghavi, 2013): the top-``rank`` SVD of the rescaled observed
+    matrix ``P_Omega(X) / p_hat`` with long rows of the left factor clipped. After
+    every sweep the factors are rebalanced (same product, equal singular values
+    on both sides). Numba kernels run the row solves in parallel on NumPy data, CUDA
+    kernels on CuPy data.
+
+    Parameters
+    ----------
+    rank : int, optional
+        Rank of the completion; default ``min(10, n_rows, n_cols)``. A rank larger
+        than ``min(n_rows, n_cols)`` is an error.
+    alpha : float, default=0.0
+        Ridge weight on both factors (0: plain least squares).
+    max_iter : int, default=100
+        Maximum number of sweeps (one sweep updates U, then V).
+    tol : float, default=1e-4
+        Stop when the observed-entry RMSE changes by less than ``tol`` (relative) in a
+        sweep, or falls below ``tol`` times the RMS of the observed values.
+    solver : {"cg", "exact"}, default="cg"
+        Row solves by ``cg_iter`` warm-started CG steps (about ``2 rank (1 +
+        cg_iter)`` multiply-adds per observed entry and half-sweep), or exactly by
+        Cholesky (about ``rank^2 / 2``, classical alternating least squares): CG is
+        the cheaper from a rank of about ``4 (1 + cg_iter)`` on.
+    cg_iter : int, default=4
+        CG steps per row and half-sweep.
+    init_clip : float or None, default=2.0
+        Rows of the initial left factor longer than ``init_clip * sqrt(rank /
+        n_rows)`` are shortened to that length; None disables the clipping.
+    denoise : bool, default=False
+        ``transform`` and ``fit_transform`` replace the observed entries too, by
+        their low-rank fit.
+    duplicates : {"raise", "mean"}, default="raise"
+        Repeated ``(row, col)`` pairs in triplet or COO input: refuse, or average.
+    random_state : int, RandomState, Generator or None
+        Seed of the ARPACK start vector of the initial SVD.
+    verbose : int, default=0
+        Progress bar over sweeps when > 0, the residual of each sweep when > 1.
+
+    Attributes
+    ----------
+    %(attrs)s
+    n_iter_ : int
+        Sweeps run.
+    residual_ : float
+        Root mean square error on the observed entries.
+
+    See Also
+    --------
+    SoftImpute : convex (nuclear-norm) completion, no rank to choose.
+    SVTCompleter : one-shot spectral estimate.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import AltMinCompleter
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(100, 3)) @ rng.normal(size=(3, 80))
+    >>> X = np.where(rng.random(M.shape) < 0.4, M, np.nan)
+    >>> est = AltMinCompleter(rank=3, tol=1e-10, max_iter=300, random_state=0)
+    >>> X_filled = est.fit_transform(X)
+    >>> bool(np.abs(X_filled - M).max() < 1e-6)
+    True
+    >>> est.predict([0, 1], [5, 7]).shape
+    (2,)
+    """
+
+    _parameter_constraints: dict = {
+        "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "solver": [StrOptions({"cg", "exact"})],
+        "cg_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "init_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "verbose": ["verbose"],
+        **_COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="cg",
+                 cg_iter=4, init_clip=2.0, denoise=False, duplicates="raise",
+                 random_state=None, verbose=0):
+        self.rank = rank
+        self.alpha = alpha
+        self.max_iter = max_iter
+        self.tol = tol
+        self.solver = solver
+        self.cg_iter = cg_iter
+        self.init_clip = init_clip
+        self.denoise = denoise
+        self.duplicates = duplicates
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _rank(self, shape):
+        return check_rank(self.rank, shape)
+
+    def _fit_observed(self, obs, rank, rng):
+        U, s, V, n_iter, res = _altmin(
+            obs, rank, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
+            solver=self.solver, cg_iter=self.cg_iter, init_clip=self.init_clip, rng=rng,
+            verbose=self.verbose)
+        self.n_iter_ = n_iter
+        self.residual_ = res
+        ridge = self.alpha if self.alpha > 0 else _tiny_ridge(obs.xp, s)
+        return U, s, V, ridge
+
+
+def _tiny_ridge(xp, s):
+    top = float(s[0]) if s.shape[0] else 1.0
+    eps = 1e-10 if s.dtype == xp.float64 else 1e-5
+    return eps * max(top, 1e-300)
+
+
+class SoftImpute(_BaseCompleter):
+    """Nuclear-norm regularised matrix completion (Soft-Impute, softImpute-ALS).
+
+    Solves ``min_Z 0.5 ||P_Omega(X - Z)||_F^2 + shrinkage ||Z||_*`` with
+    ``rank(Z) <= max_rank`` (Mazumder, Hastie and Tibshirani, 2010). Two solvers:
+
+    * ``"als"``: softImpute-ALS (Hastie, Mazumder, Lee and Zadeh, 2015), which
+      keeps ``Z = A B^T`` and works on the filled matrix in its sparse-plus-low-rank
+      form ``P_Omega(X - A B^T) + A B^T``, never densified: a sweep costs
+      ``O(|Omega| r + (n_rows + n_cols) r^2)`` with ``r = max_rank``. It reaches the
+      same solution as the SVD solver whenever that has rank below ``max_rank``.
+    * ``"svd"``: the original Soft-Impute, a full dense SVD of the filled matrix
+      per step, soft-thresholded: exact, for small matrices.
+
+    Parameters
+    ----------
+    shrinkage : float, optional
+        Nuclear-norm weight ``lambda``; default ``sigma_max(P_Omega(X)) / 50``
+        (fancyimpute's default). At ``sigma_max(P_Omega(X))`` or above the solution
+        is 0.
+    max_rank : int, optional
+        Working rank ``r``; default ``min(n_rows, n_cols, 100)``.
+    solver : {"auto", "als", "svd"}, default="auto"
+        "auto" uses "svd" up to 20,000 entries (``n_rows * n_cols``) and "als" above.
+    max_iter : int, default=100
+        Maximum number of sweeps.
+    tol : float, default=1e-6
+        Stop when the relative change of ``Z`` in squared Frobenius norm is below.
+    denoise, duplicates, random_state, verbose
+        As for :class:`AltMinCompleter` (``random_state`` seeds the starting factor).
+
+    Attributes
+    ----------
+    %(attrs)s
+    shrinkage_ : float
+        The shrinkage used.
+    solver_ : str
+        The solver used.
+    n_iter_ : int
+        Sweeps run.
+
+    See Also
+    --------
+    SoftImputeCV : chooses ``shrinkage`` on held-out entries.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import SoftImpute
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(100, 3)) @ rng.normal(size=(3, 80))
+    >>> X = np.where(rng.random(M.shape) < 0.5, M, np.nan)
+    >>> est = SoftImpute(shrinkage=1.0, max_rank=10, random_state=0)
+    >>> X_filled = est.fit_transform(X)
+    >>> rel = np.linalg.norm(X_filled - M) / np.linalg.norm(M)
+    >>> bool(rel < 0.05), est.rank_ <= 10
+    (True, True)
+    """
+
+    _parameter_constraints: dict = {
+        "shrinkage": [Interval(numbers.Real, 0, None, closed="left"), None],
+        "max_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "solver": [StrOptions({"auto", "als", "svd"})],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        **_COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100,
+                 tol=1e-6, denoise=False, duplicates="raise", random_state=None, verbose=0):
+        self.shrinkage = shrinkage
+        self.max_rank = max_rank
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.denoise = denoise
+        self.duplicates = duplicates
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _rank(self, shape):
+        r = self.max_rank if self.max_rank is not None else default_rank(shape, 100)
+        return check_rank(r, shape, "max_rank")
+
+    def _fit_observed(self, obs, rank, rng):
+        lam = lambda_max(obs, rng) / 50.0 if self.shrinkage is None else float(self.shrinkage)
+        solver = resolve_solver(self.solver, obs.shape)
+        if solver == "svd":
+            U, s, V, n_iter, _ = _soft_impute_svd(obs, lam, rank, max_iter=self.max_iter,
+                                                  tol=self.tol, verbose=self.verbose)
+        else:
+            U, s, V, n_iter, _ = _soft_impute_als(obs, lam, rank, max_iter=self.max_iter,
+                                                  tol=self.tol, rng=rng, verbose=self.verbose)
+        U, s, V = _trim(obs.xp, U, s, V)
+        self.shrinkage_, self.solver_, self.n_iter_ = lam, solver, n_iter
+        return U, s, V, _fold_ridge(obs.xp, lam, s)
+
+
+def _fold_ridge(xp, lam, s):
+    # With A = U sqrt(s'), B = V sqrt(s'), the ALS stationarity condition of row i is
+    # (B_i^T B_i + lam I) a_i = B_i^T x_i: fold-in with the same ridge.
+    return lam if lam > 0 else _tiny_ridge(xp, s)
+
+
+def _trim(xp, U, s, V):
+    """Drop the zero singular values (keep at least one component)."""
+    keep = max(1, int(to_numpy(xp.sum(xp.astype(s > 0, xp.int32)))))
+    return U[:, :keep], s[:keep], V[:, :keep]
+
+
+class SoftImputeCV(_BaseCompleter):
+    """Soft-Impute with the shrinkage chosen on held-out observed entries.
+
+    Holds out a random ``validation_fraction`` of the observed entries, computes
+    the Soft-Impute solutions along a decreasing grid of shrinkage values, each
+    warm-started from the previous one (the regularisation path), scores each by
+    the RMSE on the held-out entries, and refits on all observed entries at the
+    best shrinkage, warm-started from its path solution.
+
+    Parameters
+    ----------
+    shrinkages : int or array-like, default=10
+        The grid: an int ``q`` gives ``q`` values ``lambda_max 10^(-3 j / q)``,
+        ``j = 1..q`` (``lambda_max = sigma_max(P_Omega(X_train))``); an array gives
+        them directly (sorted decreasing).
+    max_rank : int, optional
+        Working rank; default ``min(n_rows, n_cols, 100)``.
+    validation_fraction : float in (0, 1), default=0.1
+        Fraction of the observed entries held out.
+    solver, max_iter, tol, denoise, duplicates, random_state, verbose
+        As for :class:`SoftImpute` (``random_state`` also draws the held-out set).
+
+    Attributes
+    ----------
+    %(attrs)s
+    shrinkages_ : ndarray of shape (n_shrinkages,)
+        The grid, decreasing.
+    validation_rmse_ : ndarray of shape (n_shrinkages,)
+        Held-out RMSE along the grid.
+    best_shrinkage_ : float
+        The chosen shrinkage (also ``shrinkage_``).
+    solver_ : str
+        The solver used.
+    n_iter_ : int
+        Sweeps of the final refit.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import SoftImputeCV
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(100, 3)) @ rng.normal(size=(3, 80))
+    >>> X = np.where(rng.random(M.shape) < 0.5, M + 0.1 * rng.normal(size=M.shape), np.nan)
+    >>> est = SoftImputeCV(shrinkages=8, max_rank=10, random_state=0).fit(X)
+    >>> est.validation_rmse_.shape
+    (8,)
+    >>> bool(est.validation_rmse_.min() < 0.3)
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "shrinkages": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
+        "max_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "solver": [StrOptions({"auto", "als", "svd"})],
+        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        **_COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, shrinkages=10, max_rank=None, *, validation_fraction=0.1,
+                 solver="auto", max_iter=100, tol=1e-6, denoise=False, duplicates="raise",
+                 random_state=None, verbose=0):
+        self.shrinkages = shrinkages
+        self.max_rank = max_rank
+        self.validation_fraction = validation_fraction
+        self.solver = solver
+        self.max_iter = max_iter
+        self.tol = tol
+        self.denoise = denoise
+        self.duplicates = duplicates
+        self.random_state = random_state
+        self.verbose = verbose
+
+    _rank = SoftImpute._rank
+
+    def _fit_observed(self, obs, rank, rng):
+        xp = obs.xp
+        if obs.nnz < 2:
+            raise ValueError("SoftImputeCV needs at least 2 observed entries (one to fit, one "
+                             "to validate).")
+        n_val = min(obs.nnz - 1, max(1, int(round(self.validation_fraction * obs.nnz))))
+        perm = rng.permutation(obs.nnz)
+        val_idx, tr_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+        take = lambda a, idx: xp.take(a, move_to(idx, xp), axis=0)  # noqa: E731
+        train = make_observed(take(obs.rows, tr_idx), take(obs.cols, tr_idx),
+                              take(obs.vals, tr_idx), obs.shape)
+        vr, vc, vv = take(obs.rows, val_idx), take(obs.cols, val_idx), take(obs.vals, val_idx)
+        if isinstance(self.shrinkages, numbers.Integral):
+            lam_max = lambda_max(train, rng)
+            q = int(self.shrinkages)
+            grid = lam_max * 10.0 ** (-3.0 * np.arange(1, q + 1) / q)
+        else:
+            grid = np.sort(np.asarray(self.shrinkages, dtype=float).ravel())[::-1]
+            if grid.size == 0 or np.any(grid < 0) or not np.all(np.isfinite(grid)):
+                raise ValueError("shrinkages must be non-negative finite numbers (at least "
+                                 "one).")
+        solver = resolve_solver(self.solver, obs.shape)
+        scores = np.empty(grid.size)
+        state = None
+        best, best_state = None, None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            for g, lam in enumerate(grid):
+                if solver == "svd":
+                    U, s, V, _, state = _soft_impute_svd(train, lam, rank, max_iter=self.max_iter,
+                                                         tol=self.tol, init=state)
+                else:
+                    U, s, V, _, state = _soft_impute_als(train, lam, rank, max_iter=self.max_iter,
+                                                         tol=self.tol, rng=rng, init=state)
+                pred = xp.sum(xp.take(U * s, vr, axis=0) * xp.take(V, vc, axis=0), axis=1)
+                scores[g] = float(xp.sqrt(xp.mean((pred - vv) ** 2)))
+                if best is None or scores[g] < scores[best]:
+                    best, best_state = g, state
+        lam = float(grid[best])
+        if solver == "svd":
+            U, s, V, n_iter, _ = _soft_impute_svd(obs, lam, rank, max_iter=self.max_iter,
+                                                  tol=self.tol, init=best_state)
+        else:
+            U, s, V, n_iter, _ = _soft_impute_als(obs, lam, rank, max_iter=self.max_iter,
+                                                  tol=self.tol, rng=rng, init=best_state)
+        U, s, V = _trim(xp, U, s, V)
+        self.shrinkages_ = grid
+        self.validation_rmse_ = scores
+        self.best_shrinkage_ = self.shrinkage_ = lam
+        self.solver_, self.n_iter_ = solver, n_iter
+        return U, s, V, _fold_ridge(xp, lam, s)
+
+
+class SVTCompleter(_BaseCompleter):
+    """One-shot singular value thresholding of the rescaled observed matrix.
+
+    Computes the top singular triplets of ``Y = P_Omega(X) / p_hat`` (``p_hat`` the
+    observed fraction, so that ``E Y = X`` under uniform sampling) and keeps those
+    above a threshold (hard thresholding, as in USVT, Chatterjee 2015) or shrinks
+    them by it (soft). One sparse truncated SVD, no iterations: the fastest and
+    least accurate of the estimators, used as pre-processing (for example before
+    fitting individually fair models) and as the start of AltMin.
+
+    The default threshold is data driven: ``sqrt(max_i v_i) + sqrt(max_j w_j)``,
+    about the largest the spectral norm of the sampling noise ``Y - E Y`` can be
+    (Bandeira and van Handel, 2016), where ``v_i = (1/p_hat - 1) / p_hat
+    sum_{j in Omega_i} x_ij^2`` estimates the total variance of row ``i`` of ``Y``
+    and ``w_j`` that of column ``j``.
+
+    Parameters
+    ----------
+    threshold : float or "auto", default="auto"
+        Threshold on the singular values of ``Y``.
+    thresholding : {"hard", "soft"}, default="hard"
+        Keep the singular values above the threshold, or subtract it from them.
+    max_rank : int, optional
+        Number of singular triplets computed; default ``min(n_rows, n_cols, 100)``.
+    denoise, duplicates, random_state
+        As for :class:`AltMinCompleter`.
+
+    Attributes
+    ----------
+    %(attrs)s
+    threshold_ : float
+        The threshold used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion import SVTCompleter
+    >>> rng = np.random.default_rng(0)
+    >>> M = rng.normal(size=(400, 2)) @ rng.normal(size=(2, 300))
+    >>> X = np.where(rng.random(M.shape) < 0.5, M, np.nan)
+    >>> est = SVTCompleter(random_state=0).fit(X)
+    >>> est.rank_
+    2
+    """
+
+    _parameter_constraints: dict = {
+        "threshold": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "thresholding": [StrOptions({"hard", "soft"})],
+        "max_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        **_COMMON_CONSTRAINTS,
+    }
+
+    def __init__(self, threshold="auto", *, thresholding="hard", max_rank=None, denoise=False,
+                 duplicates="raise", random_state=None):
+        self.threshold = threshold
+        self.thresholding = thresholding
+        self.max_rank = max_rank
+        self.denoise = denoise
+        self.duplicates = duplicates
+        self.random_state = random_state
+
+    _rank = SoftImpute._rank
+
+    def _fit_observed(self, obs, rank, rng):
+        U, s, V, tau = _svt(obs, threshold=self.threshold, thresholding=self.thresholding,
+                            max_rank=rank, rng=rng)
+        self.threshold_ = tau
+        return U, s, V, _tiny_ridge(obs.xp, s)
+
+
+for _cls in (AltMinCompleter, SoftImpute, SoftImputeCV, SVTCompleter):
+    _cls.__doc__ = _cls.__doc__.replace("%(attrs)s", _FACTOR_ATTRS.strip("\n").lstrip())
+
+del _cls

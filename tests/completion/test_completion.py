@@ -1,0 +1,527 @@
+"""Tests of sketchlearn.completion: oracles, recovery guarantees, invariances, bad input."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.sparse.linalg import svds
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import Ridge
+from sklearn.pipeline import make_pipeline
+
+from sketchlearn.completion import (
+    AltMinCompleter,
+    IncrementalTruncatedSVD,
+    SoftImpute,
+    SoftImputeCV,
+    SVTCompleter,
+    _core,
+    altmin_complete,
+    soft_impute,
+    svt_complete,
+)
+from sketchlearn.completion._observed import as_observed
+
+# --------------------------------------------------------------------------- data
+
+
+def low_rank(m, n, k, seed=0, dtype=np.float64):
+    """Random incoherent rank-k matrix with entries of variance about 1."""
+    rng = np.random.default_rng(seed)
+    return ((rng.normal(size=(m, k)) @ rng.normal(size=(k, n))) / np.sqrt(k)).astype(dtype)
+
+
+def sample(M, frac, seed=1, noise=0.0):
+    rng = np.random.default_rng(seed)
+    mask = rng.random(M.shape) < frac
+    noisy = M + noise * rng.normal(size=M.shape) if noise else M
+    return np.where(mask, noisy, np.nan).astype(M.dtype), mask
+
+
+def rel_err(Z, M):
+    return np.linalg.norm(Z - M) / np.linalg.norm(M)
+
+
+def completed(est):
+    return (est.U_ * est.singular_values_) @ est.V_.T
+
+
+def random_csr(m, n, k, nnz, seed=0, dtype=np.float64, empty_row=True):
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, m, nnz)
+    cols = rng.integers(0, n, nnz)
+    if empty_row:
+        rows[rows == 1] = 0  # row 1 empty
+    vals = rng.normal(size=nnz)
+    obs = as_observed((rows, cols, vals.astype(dtype), (m, n)), duplicates="mean")
+    return obs, rng.normal(size=(m, k)).astype(dtype), rng.normal(size=(n, k)).astype(dtype)
+
+
+# --------------------------------------------------------------------------- kernels
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 5e-3)])
+def test_numba_kernels_match_reference(dtype, rtol):
+    obs, U, V = random_csr(40, 30, 4, 300, dtype=dtype)
+    # without ridge, rows with fewer than k entries have singular systems whose
+    # solution is not unique: compare on rows with many entries (and the empty row)
+    dense, _, _ = random_csr(40, 30, 4, 1000, dtype=dtype, seed=1)
+    for name, args in [
+        ("predict_observed", (obs.indptr, obs.cols, obs.rows, U, V)),
+        ("spmm", (obs.indptr, obs.cols, obs.vals, V)),
+        ("cg_rows", (obs.indptr, obs.cols, obs.vals, U, V, 0.3, 3)),
+        ("cg_rows", (obs.indptr, obs.cols, obs.vals, U, V, 0.0, 6)),
+        ("solve_rows", (obs.indptr, obs.cols, obs.vals, V, 0.5)),
+        ("solve_rows", (dense.indptr, dense.cols, dense.vals, V, 0.0)),
+    ]:
+        op = getattr(_core, name)
+        ref = op.implementation("reference")(np, *args)
+        fast = op.implementation("numba")(np, *args)
+        assert fast.dtype == dtype, name
+        np.testing.assert_allclose(fast, ref, rtol=rtol, atol=rtol, err_msg=name)
+
+
+def test_cg_converges_to_exact_solve():
+    obs, U, V = random_csr(30, 20, 3, 400, seed=3, empty_row=False)
+    exact = _core.solve_rows(np, obs.indptr, obs.cols, obs.vals, V, 0.1)
+    cg = _core.cg_rows(np, obs.indptr, obs.cols, obs.vals, U, V, 0.1, 30)
+    np.testing.assert_allclose(cg, exact, rtol=1e-8, atol=1e-10)
+
+
+def test_reference_runs_under_array_api_strict():
+    xps = pytest.importorskip("array_api_strict")
+    obs, U, V = random_csr(12, 9, 2, 50, seed=4)
+    ref = _core.cg_rows.implementation("reference")
+    args_np = (obs.indptr, obs.cols, obs.vals, U, V, 0.2, 3)
+    args_x = tuple(xps.asarray(a) if isinstance(a, np.ndarray) else a for a in args_np)
+    np.testing.assert_allclose(np.asarray(ref(xps, *args_x)), ref(np, *args_np), rtol=1e-12)
+    sref = _core.solve_rows.implementation("reference")
+    np.testing.assert_allclose(
+        np.asarray(sref(xps, *args_x[:3], args_x[4], 0.3)),
+        sref(np, obs.indptr, obs.cols, obs.vals, V, 0.3), rtol=1e-12)
+
+
+@pytest.mark.gpu
+def test_cupy_kernels_match_reference():
+    cupy = pytest.importorskip("cupy")
+    obs, U, V = random_csr(50, 40, 5, 500)
+    for name, args in [
+        ("predict_observed", (obs.indptr, obs.cols, obs.rows, U, V)),
+        ("spmm", (obs.indptr, obs.cols, obs.vals, V)),
+        ("cg_rows", (obs.indptr, obs.cols, obs.vals, U, V, 0.3, 3)),
+        ("solve_rows", (obs.indptr, obs.cols, obs.vals, V, 0.5)),
+    ]:
+        op = getattr(_core, name)
+        ref = op.implementation("reference")(np, *args)
+        gargs = tuple(cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in args)
+        got = op.implementation("cupy")(cupy, *gargs)
+        np.testing.assert_allclose(cupy.asnumpy(got), ref, rtol=1e-9, atol=1e-9, err_msg=name)
+
+
+@pytest.mark.gpu
+def test_cupy_estimator_matches_numpy():
+    cupy = pytest.importorskip("cupy")
+    M = low_rank(80, 60, 3)
+    X, _ = sample(M, 0.5)
+    a = AltMinCompleter(rank=3, tol=1e-10, max_iter=200, random_state=0)
+    Zn = a.fit_transform(X)
+    Zg = a.fit_transform(cupy.asarray(X))
+    assert isinstance(Zg, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(Zg), Zn, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- recovery
+
+
+@pytest.mark.parametrize("solver", ["cg", "exact"])
+def test_altmin_exact_recovery(solver):
+    m, n, k = 150, 120, 3
+    M = low_rank(m, n, k)
+    # |Omega| ~ 0.3 m n = 5400 >= 2 k (m + n) log(m + n) ~ 9000? use a fraction above the
+    # information limit with margin: k (m + n - k) = 801 degrees of freedom.
+    X, mask = sample(M, 0.3)
+    est = AltMinCompleter(rank=k, solver=solver, tol=1e-12, max_iter=500, random_state=0)
+    Z = est.fit_transform(X)
+    assert rel_err(Z, M) < 1e-6
+    assert est.residual_ < 1e-8
+
+
+def test_altmin_noisy_recovery_near_oracle():
+    m, n, k, sigma = 300, 200, 3, 0.1
+    M = low_rank(m, n, k)
+    X, mask = sample(M, 0.25, noise=sigma)
+    est = AltMinCompleter(rank=k, random_state=0, tol=1e-6).fit(X)
+    Z = completed(est)
+    rmse = np.sqrt(np.mean((Z - M)[~mask] ** 2))
+    oracle = sigma * np.sqrt(k * (m + n) / mask.sum())
+    assert rmse < 2.0 * oracle, (rmse, oracle)
+
+
+def test_soft_impute_als_equals_exact_svd_solver():
+    M = low_rank(60, 50, 2)
+    X, _ = sample(M, 0.6, noise=0.05)
+    kw = dict(shrinkage=2.0, max_rank=30, tol=1e-12, max_iter=3000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        a = SoftImpute(solver="als", **kw).fit(X)
+        b = SoftImpute(solver="svd", **kw).fit(X)
+    assert a.rank_ == b.rank_ < 30
+    np.testing.assert_allclose(completed(a), completed(b), atol=1e-4)
+    np.testing.assert_allclose(a.singular_values_, b.singular_values_, rtol=1e-4)
+
+
+def test_soft_impute_fixed_point():
+    """The solution satisfies Z = S_lam(P_Omega(X) + P_Omega^perp(Z))."""
+    M = low_rank(40, 30, 2)
+    X, mask = sample(M, 0.7, noise=0.1)
+    lam = 1.5
+    Z = SoftImpute(shrinkage=lam, max_rank=30, solver="svd", tol=1e-14, max_iter=5000,
+                   denoise=True).fit_transform(X)
+    U, s, Vt = np.linalg.svd(np.where(mask, X, Z), full_matrices=False)
+    np.testing.assert_allclose((U * np.maximum(s - lam, 0)) @ Vt, Z, atol=1e-6)
+
+
+def test_soft_impute_als_matches_on_large_sparse_problem():
+    M = low_rank(400, 300, 4)
+    X, mask = sample(M, 0.2, noise=0.05)
+    est = SoftImpute(shrinkage=1.0, max_rank=12, random_state=0).fit(X)
+    assert est.solver_ == "als"
+    Z = completed(est)
+    assert np.sqrt(np.mean((Z - M)[~mask] ** 2)) < 0.1
+
+
+def test_soft_impute_cv_path():
+    M = low_rank(120, 90, 3)
+    X, mask = sample(M, 0.4, noise=0.1)
+    est = SoftImputeCV(shrinkages=6, max_rank=15, random_state=0).fit(X)
+    assert est.validation_rmse_.shape == (6,)
+    assert np.all(np.diff(est.shrinkages_) < 0)
+    assert est.best_shrinkage_ == est.shrinkages_[np.argmin(est.validation_rmse_)]
+    rmse = np.sqrt(np.mean((completed(est) - M)[~mask] ** 2))
+    assert rmse < 0.15
+    grid = SoftImputeCV(shrinkages=[0.5, 5.0, 50.0], max_rank=15, random_state=0).fit(X)
+    np.testing.assert_array_equal(grid.shrinkages_, [50.0, 5.0, 0.5])
+
+
+def test_svt_finds_rank_and_approximates():
+    M = low_rank(400, 300, 2, seed=2)
+    X, mask = sample(M, 0.5)
+    est = SVTCompleter(random_state=0).fit(X)
+    assert est.rank_ == 2
+    assert rel_err(completed(est), M) < 0.5
+    soft = SVTCompleter(thresholding="soft", random_state=0).fit(X)
+    assert np.all(soft.singular_values_ < est.singular_values_)
+    with pytest.warns(UserWarning, match="zero matrix"):
+        zero = SVTCompleter(threshold=1e9, random_state=0).fit(X)
+    assert zero.singular_values_[0] == 0
+
+
+# --------------------------------------------------------------------------- invariances
+
+
+def test_permutation_invariance():
+    m, n, k = 100, 80, 3
+    M = low_rank(m, n, k, seed=5)
+    X, _ = sample(M, 0.4, noise=0.05, seed=6)
+    rng = np.random.default_rng(0)
+    pr, pc = rng.permutation(m), rng.permutation(n)
+    kw = dict(rank=k, tol=1e-12, max_iter=1000, solver="exact", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        Z = AltMinCompleter(**kw).fit_transform(X)
+        Zp = AltMinCompleter(**kw).fit_transform(X[pr][:, pc])
+    np.testing.assert_allclose(Zp, Z[pr][:, pc], atol=1e-6)
+    kw = dict(shrinkage=1.0, max_rank=20, tol=1e-12, max_iter=2000, solver="svd")
+    Z = SoftImpute(**kw).fit_transform(X)
+    Zp = SoftImpute(**kw).fit_transform(X[pr][:, pc])
+    np.testing.assert_allclose(Zp, Z[pr][:, pc], atol=1e-6)
+
+
+@pytest.mark.parametrize("Est", [AltMinCompleter, SoftImpute, SVTCompleter, SoftImputeCV])
+def test_observed_entries_untouched_and_denoise(Est):
+    M = low_rank(60, 40, 2)
+    X, mask = sample(M, 0.5, noise=0.1)
+    X_copy = X.copy()
+    kw = {"rank": 2} if Est is AltMinCompleter else {"max_rank": 10}
+    est = Est(random_state=0, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Z = est.fit_transform(X)
+        Zt = est.transform(X)
+        Zd = Est(random_state=0, denoise=True, **kw).fit_transform(X)
+    np.testing.assert_array_equal(X, X_copy)  # input not modified
+    np.testing.assert_array_equal(Z[mask], X[mask])
+    np.testing.assert_array_equal(Zt[mask], X[mask])
+    assert np.isfinite(Z).all() and np.isfinite(Zt).all()
+    assert not np.allclose(Zd[mask], X[mask])
+    # predict(rows, cols) reads the fitted low-rank matrix
+    r, c = np.nonzero(~mask)
+    np.testing.assert_allclose(est.predict(r, c), Z[~mask], rtol=1e-10, atol=1e-12)
+
+
+def test_transform_folds_in_new_rows():
+    M = low_rank(200, 50, 3)
+    X, mask = sample(M, 0.6)
+    est = AltMinCompleter(rank=3, tol=1e-12, max_iter=500, random_state=0).fit(X[:150])
+    Xnew, _ = sample(M[150:], 0.6, seed=9)
+    Z = est.transform(Xnew)
+    assert rel_err(Z, M[150:]) < 1e-6
+    P = est.predict(Xnew)  # whole reconstruction
+    assert rel_err(P, M[150:]) < 1e-6
+    # rows are independent: transform of a subset is the subset of the transform
+    np.testing.assert_allclose(est.transform(Xnew[:7]), Z[:7], rtol=1e-12)
+
+
+def test_input_forms_agree():
+    M = low_rank(50, 40, 2)
+    X, mask = sample(M, 0.5)
+    r, c = np.nonzero(mask)
+    v = M[r, c]
+    forms = [X, sp.csr_matrix((v, (r, c)), shape=M.shape), (r, c, v, M.shape),
+             (np.where(mask, M, 0.0), None)]
+    outs = []
+    for f in forms:
+        est = AltMinCompleter(rank=2, tol=1e-12, max_iter=300, random_state=0)
+        if isinstance(f, tuple) and len(f) == 2:
+            est.fit(f[0], observed_mask=mask)
+        else:
+            est.fit(f)
+        outs.append(completed(est))
+    for Z in outs[1:]:
+        np.testing.assert_allclose(Z, outs[0], atol=1e-8)
+    # sparse matrix with explicit mask; explicit zeros in a sparse matrix are observed
+    S = sp.csr_matrix((v, (r, c)), shape=M.shape)
+    est = AltMinCompleter(rank=2, tol=1e-12, max_iter=300, random_state=0)
+    np.testing.assert_allclose(completed(est.fit(S, observed_mask=sp.csr_matrix(mask))),
+                               outs[0], atol=1e-8)
+    Z0 = sp.csr_matrix((np.r_[v, 0.0], (np.r_[r, 0], np.r_[c, 39])), shape=M.shape)
+    assert as_observed(Z0).nnz == (mask.sum() + (not mask[0, 39]))
+
+
+@pytest.mark.parametrize("Est", [AltMinCompleter, SoftImpute, SVTCompleter])
+def test_float32_in_float32_out(Est):
+    M = low_rank(60, 40, 2, dtype=np.float32)
+    X, mask = sample(M, 0.6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = Est(random_state=0)
+        Z = est.fit_transform(X)
+    assert Z.dtype == np.float32
+    assert est.U_.dtype == np.float32
+    assert est.transform(X).dtype == np.float32
+    assert rel_err(Z, M) < 0.3
+
+
+def test_pipeline_imputer():
+    rng = np.random.default_rng(0)
+    M = low_rank(200, 8, 3)
+    y = M @ rng.normal(size=8)
+    X, _ = sample(M, 0.8)
+    pipe = make_pipeline(AltMinCompleter(rank=3, random_state=0), Ridge(alpha=1e-3))
+    pipe.fit(X[:150], y[:150])
+    assert pipe.score(X[150:], y[150:]) > 0.9
+
+
+def test_functional_twins():
+    M = low_rank(60, 50, 2)
+    X, _ = sample(M, 0.5)
+    U, s, V = altmin_complete(X, rank=2, tol=1e-12, max_iter=300, random_state=0)
+    assert rel_err((U * s) @ V.T, M) < 1e-6
+    np.testing.assert_allclose(U.T @ U, np.eye(2), atol=1e-10)
+    U, s, V = soft_impute(X, shrinkage=0.1, max_rank=2, random_state=0)
+    assert rel_err((U * s) @ V.T, M) < 0.05
+    U, s, V = svt_complete(X, max_rank=5, random_state=0)
+    assert s.shape[0] <= 5
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_messages():
+    M = low_rank(30, 20, 2)
+    X, mask = sample(M, 0.5)
+    r, c = np.nonzero(mask)
+    v = M[r, c]
+    with pytest.raises(ValueError, match="larger than min"):
+        AltMinCompleter(rank=25).fit(X)
+    with pytest.raises(ValueError, match="repeated"):
+        AltMinCompleter(rank=2).fit((np.r_[r, r[0]], np.r_[c, c[0]], np.r_[v, 1.0]))
+    with pytest.raises(ValueError, match="NaN"):
+        AltMinCompleter(rank=2).fit((r, c, np.where(np.arange(v.size) == 3, np.nan, v)))
+    with pytest.raises(ValueError, match="no observed entries"):
+        AltMinCompleter().fit(np.full((5, 4), np.nan))
+    with pytest.raises(ValueError, match="infinity"):
+        AltMinCompleter().fit(np.where(mask, np.inf, np.nan))
+    with pytest.raises(ValueError, match=r"row indices .* must lie"):
+        AltMinCompleter().fit((r, c, v, (5, 20)))
+    with pytest.raises(ValueError, match="observed_mask has shape"):
+        AltMinCompleter().fit(X, observed_mask=mask[:5])
+    with pytest.raises(ValueError, match="1-D arrays of one length"):
+        AltMinCompleter().fit((r, c[:-1], v))
+    est = AltMinCompleter(rank=2, random_state=0).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        est.transform(X[:, :5])
+    with pytest.raises(ValueError, match="must lie in"):
+        est.predict([0, 40], [0, 1])
+    with pytest.raises(ValueError, match="one length"):
+        est.predict([0, 1], [0])
+    # duplicates="mean" averages repeated pairs
+    dup = (np.r_[r, r[0]], np.r_[c, c[0]], np.r_[v, v[0] + 2.0], M.shape)
+    obs = as_observed(dup, duplicates="mean")
+    assert obs.nnz == v.size
+    assert np.isclose(obs.vals[0], v[np.lexsort((c, r))][0] + 1.0)
+
+
+def test_all_missing_rows_and_columns_warn_and_use_means():
+    M = low_rank(60, 40, 2)
+    X, mask = sample(M, 0.6)
+    X[3] = np.nan
+    X[:, 7] = np.nan
+    est = AltMinCompleter(rank=2, tol=1e-10, max_iter=300, random_state=0)
+    with pytest.warns(UserWarning, match="no observed entry"):
+        Z = est.fit_transform(X)
+    fitted = completed(est)
+    others = np.delete(np.arange(60), 3)
+    np.testing.assert_allclose(Z[3, :7], fitted[others, :7].mean(axis=0), atol=1e-10)
+    assert np.isfinite(Z).all()
+    # a new all-missing row is predicted as the average row too
+    out = est.transform(np.full((1, 40), np.nan))
+    np.testing.assert_allclose(out[0], fitted[others].mean(axis=0) * 1.0, atol=1e-8)
+
+
+def test_too_few_observations_warns():
+    M = low_rank(30, 20, 2)
+    X, _ = sample(M, 0.1)
+    with pytest.warns(UserWarning, match="degrees of freedom"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            AltMinCompleter(rank=5, random_state=0, max_iter=5).fit(X)
+
+
+def test_convergence_warning():
+    M = low_rank(60, 40, 2)
+    X, _ = sample(M, 0.5, noise=0.3)
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        AltMinCompleter(rank=2, max_iter=1, tol=0, random_state=0).fit(X)
+
+
+def test_dense_output_guard():
+    est = AltMinCompleter(rank=1, random_state=0).fit(
+        (np.array([0, 1, 1]), np.array([0, 0, 1]), np.array([1.0, 2.0, 3.0])))
+    assert est.predict([1], [1]).shape == (1,)
+    big = (np.array([0, 70000]), np.array([0, 70000]), np.array([1.0, 2.0]), (70001, 70001))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = AltMinCompleter(rank=1, max_iter=2, random_state=0).fit(big)
+    with pytest.raises(ValueError, match="dense entries"):
+        est.transform(big)
+    assert est.predict([70000], [70000]).shape == (1,)
+
+
+# --------------------------------------------------------------------------- incremental SVD
+
+
+def test_incremental_svd_exact_for_low_rank():
+    A = low_rank(400, 60, 4)
+    inc = IncrementalTruncatedSVD(n_components=4, batch_size=50)
+    for chunk in np.array_split(A, 7):
+        inc.partial_fit(chunk)
+    s_ref = np.linalg.svd(A, compute_uv=False)[:4]
+    np.testing.assert_allclose(inc.singular_values_, s_ref, rtol=1e-10)
+    np.testing.assert_allclose(inc.components_ @ inc.components_.T, np.eye(4), atol=1e-10)
+    np.testing.assert_allclose(inc.inverse_transform(inc.transform(A)), A, atol=1e-8)
+    assert inc.n_samples_seen_ == 400
+
+
+def test_incremental_svd_matches_svds_on_sparse_updates():
+    rng = np.random.default_rng(0)
+    L = low_rank(600, 200, 5) * 3.0
+    A = sp.random(600, 200, density=0.05, random_state=1, format="csr") * 0.3 + sp.csr_matrix(
+        L * (rng.random(L.shape) < 0.2))
+    inc = IncrementalTruncatedSVD(n_components=5, batch_size=100).fit(A[:300])
+    inc.partial_fit(A[300:])
+    _, s, Vt = svds(A, k=5, random_state=0)
+    s = s[::-1]
+    Vt = Vt[::-1]
+    np.testing.assert_allclose(inc.singular_values_, s, rtol=0.05)
+    # subspaces close: principal angles
+    cos = np.linalg.svd(inc.components_ @ Vt.T, compute_uv=False)
+    assert cos.min() > 0.95
+
+
+def test_incremental_svd_bad_input():
+    with pytest.raises(ValueError, match="n_components"):
+        IncrementalTruncatedSVD(n_components=5).fit(np.ones((10, 3)))
+    inc = IncrementalTruncatedSVD(n_components=2).fit(np.random.default_rng(0).random((10, 3)))
+    with pytest.raises(ValueError, match="features"):
+        inc.partial_fit(np.ones((4, 5)))
+
+
+# --------------------------------------------------------------------------- heavier
+
+
+@pytest.mark.slow
+def test_altmin_larger_problem():
+    m, n, k = 3000, 2000, 8
+    M = low_rank(m, n, k)
+    X, mask = sample(M, 0.05, noise=0.1)
+    est = AltMinCompleter(rank=k, random_state=0).fit(X)
+    rmse = np.sqrt(np.mean((completed(est) - M)[~mask] ** 2))
+    oracle = 0.1 * np.sqrt(k * (m + n) / mask.sum())
+    assert rmse < 1.5 * oracle
+
+
+def test_numba_parallel_and_serial_kernels_agree():
+    from sketchlearn.completion import _numba as nb
+
+    obs, U, V = random_csr(300, 50, 4, 3000, seed=7)
+    args = (obs.indptr, obs.cols)
+    pairs = [
+        ("_predict_observed", (*args, U, V), (obs.nnz,)),
+        ("_spmm", (*args, obs.vals, V), (300, 4)),
+        ("_cg_rows", (*args, obs.vals, U, V, 0.1, 3), (300, 4)),
+        ("_solve_rows", (*args, obs.vals, V, 0.1, 1e-12), (300, 4)),
+    ]
+    for name, a, shape in pairs:
+        par, ser = np.empty(shape), np.empty(shape)
+        getattr(nb, name + ("_kernel" if name != "_predict_observed" else "_kernel"))(*a, par)
+        getattr(nb, name + "_serial")(*a, ser)
+        np.testing.assert_allclose(par, ser, rtol=1e-12, atol=1e-14, err_msg=name)
+
+
+def test_soft_impute_cv_als_path_and_float32_incremental():
+    M = low_rank(250, 120, 3)
+    X, mask = sample(M, 0.4, noise=0.05)
+    est = SoftImputeCV(shrinkages=4, max_rank=8, solver="als", random_state=0).fit(X)
+    assert est.solver_ == "als"
+    assert np.sqrt(np.mean((completed(est) - M)[~mask] ** 2)) < 0.2
+    inc = IncrementalTruncatedSVD(n_components=3).fit(M.astype(np.float32))
+    assert inc.components_.dtype == np.float32
+    assert inc.transform(M[:4].astype(np.float32)).dtype == np.float32
+
+
+@settings(max_examples=15, deadline=None)
+@given(m=st.integers(3, 12), n=st.integers(3, 12), seed=st.integers(0, 10_000),
+       frac=st.floats(0.3, 1.0))
+def test_property_observed_kept_and_finite(m, n, seed, frac):
+    rng = np.random.default_rng(seed)
+    M = rng.normal(size=(m, 1)) @ rng.normal(size=(1, n))
+    mask = rng.random((m, n)) < frac
+    mask[0, 0] = True
+    X = np.where(mask, M, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for est in (AltMinCompleter(rank=1, random_state=0),
+                    SoftImpute(max_rank=2, random_state=0)):
+            Z = est.fit_transform(X)
+            assert np.isfinite(Z).all()
+            np.testing.assert_array_equal(Z[mask], X[mask])
+            # rows are folded in independently: the transform of a row alone is the
+            # same row of the transform of all
+            np.testing.assert_allclose(est.transform(X[1:2]), est.transform(X)[1:2],
+                                       rtol=1e-10, atol=1e-10)
