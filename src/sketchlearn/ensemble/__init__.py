@@ -1,0 +1,11 @@
+"""Ridge(less) ensembles on subsamples or sketches, tuned by GCV, corrected GCV or ECV.
+
+:class:`RidgeEnsemble` averages ridge fits on random subsamples (or row sketches);
+:class:`RidgeEnsembleCV` scores a grid of penalties, subsample sizes and ensemble
+sizes from one factorisation per member; :class:`SketchedLeastSquares` fits
+minimum-norm least squares on a row sketch whose size is chosen from the data.
+"""
+
+from ._estimators import RidgeEnsemble, RidgeEnsembleCV, SketchedLeastSquares
+
+__all__ = ["RidgeEnsemble", "RidgeEnsembleCV", "SketchedLeastSquares"]

@@ -1,0 +1,636 @@
+"""RidgeEnsemble and RidgeEnsembleCV estimators."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from array_api_compat import is_numpy_array
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.model_selection import KFold, train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted
+
+from .._array_api import get_namespace, move_to, to_numpy
+from .._random import as_generator
+from .._validation import validate_estimator_data
+from ..sketching import KINDS, make_sketch
+from ._core import (
+    draw_members,
+    ecv,
+    fit_members,
+    gcv_cgcv,
+    predictions,
+    residual_grams,
+    resolve_size,
+    subset_average_mse,
+)
+
+__all__ = ["RidgeEnsemble", "RidgeEnsembleCV", "SketchedLeastSquares"]
+
+_SIZE = [Interval(numbers.Integral, 1, None, closed="left"),
+         Interval(numbers.Real, 0, 1, closed="right")]
+
+
+def _validate_Xy(est, X, y):
+    return validate_estimator_data(est, X, y, reset=True, y_required=True)
+
+
+def _draw(X, k, M, sketch, rng):
+    """Index sets (subsampling) or sketch operators for M members of size k."""
+    n = X.shape[0]
+    if sketch is None:
+        return draw_members(n, k, M, rng), None
+    data = to_numpy(X) if sketch in ("leverage", "approx_leverage") else None
+    return None, [make_sketch(sketch, k, n, data=data, random_state=rng) for _ in range(M)]
+
+
+class RidgeEnsemble(RegressorMixin, BaseEstimator):
+    """Average of ridge(less) regressions fitted on random subsamples or sketches.
+
+    Member ``m`` minimises ``||y_I - X_I b||^2 + alpha ||b||^2`` over its rows ``I``
+    (``subsample_size`` rows drawn without replacement), exactly scikit-learn's
+    :class:`~sklearn.linear_model.Ridge` on those rows, or, with ``sketch``, the same
+    loss on a row sketch ``(S X, S y)``. ``alpha=0`` gives the minimum-norm
+    (ridgeless) least-squares fit, also when ``p > k``. Predictions average the
+    members. Subsampling acts as extra ridge regularisation (Patil, Du, Kuchibhotla),
+    so a ridgeless ensemble of subsamples can match an optimally tuned ridge.
+
+    Parameters
+    ----------
+    alpha : float >= 0, default=1.0
+        Penalty of each member (scikit-learn ``Ridge`` meaning).
+    n_estimators : int, default=10
+        Number of members ``M``.
+    subsample_size : int or float, default=0.5
+        Rows per member: an int count, or a float fraction of the samples in (0, 1].
+        ``1.0`` gives ``M`` copies of ``Ridge(alpha)``.
+    sketch : str, optional
+        Sketch the rows instead of subsampling: a kind of
+        :func:`~sketchlearn.sketching.make_sketch` ("gaussian", "srdct",
+        "countsketch", ...); the sketch size is ``sketch_size``.
+    sketch_size : int or float, optional
+        Rows of each sketch (default: ``subsample_size``).
+    fit_intercept : bool, default=True
+        Fit an intercept (subsample members centre on their own rows, as Ridge does;
+        sketched members centre with the full-data means before sketching).
+    random_state : int, RandomState, Generator or None
+        Seed of the subsamples / sketches.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+        Average of the members' coefficients.
+    intercept_ : float
+        Average intercept.
+    estimators_coef_ : ndarray of shape (n_estimators, n_features)
+    estimators_intercept_ : ndarray of shape (n_estimators,)
+    estimators_samples_ : list of ndarray
+        Rows of each member (subsampling only; empty list for sketches).
+    estimators_df_ : ndarray of shape (n_estimators,)
+        Degrees of freedom ``sum s^2 / (s^2 + alpha)`` of each member (+1 with an
+        intercept).
+    subsample_size_ : int
+        Rows (or sketch size) per member.
+    risk_estimate_ : float
+        Estimated prediction risk (test mean squared error, noise included): corrected
+        GCV for subsampled members, GCV for sketched or full-data members; NaN when
+        the ensemble interpolates (degrees of freedom >= n).
+    calibration_residuals_ : ndarray of shape (n_samples,)
+        Sorted training residuals rescaled to the risk estimate (used by
+        :meth:`predict_interval`).
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from sketchlearn.ensemble import RidgeEnsemble
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 20)); y = X @ rng.normal(size=20) + rng.normal(size=200)
+    >>> ens = RidgeEnsemble(alpha=1.0, n_estimators=20, subsample_size=0.5,
+    ...                     random_state=0).fit(X, y)
+    >>> ens.predict(X[:2]).shape
+    (2,)
+    >>> full = RidgeEnsemble(alpha=3.0, n_estimators=1, subsample_size=1.0).fit(X, y)
+    >>> bool(np.allclose(full.coef_, Ridge(alpha=3.0).fit(X, y).coef_))
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "subsample_size": _SIZE,
+        "sketch": [StrOptions(set(KINDS)), None],
+        "sketch_size": [*_SIZE, None],
+        "fit_intercept": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+    }
+
+    def __init__(self, alpha=1.0, n_estimators=10, subsample_size=0.5, sketch=None,
+                 sketch_size=None, fit_intercept=True, random_state=None):
+        self.alpha = alpha
+        self.n_estimators = n_estimators
+        self.subsample_size = subsample_size
+        self.sketch = sketch
+        self.sketch_size = sketch_size
+        self.fit_intercept = fit_intercept
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Fit every member.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            NumPy or CuPy.
+        y : array of shape (n_samples,)
+
+        Returns
+        -------
+        self : RidgeEnsemble
+        """
+        self._validate_params()
+        X, y = _validate_Xy(self, X, y)
+        size = self.subsample_size
+        if self.sketch is not None and self.sketch_size is not None:
+            size = self.sketch_size
+        k = resolve_size(size, X.shape[0], "sketch_size" if self.sketch else "subsample_size")
+        rng = as_generator(self.random_state)
+        idx, ops = _draw(X, k, self.n_estimators, self.sketch, rng)
+        coefs, intercepts, dfs = fit_members(X, y, [float(self.alpha)], idx, sketch_ops=ops,
+                                             fit_intercept=self.fit_intercept)
+        self._set_members(coefs[:, 0, :], intercepts[:, 0], dfs[:, 0], idx, k)
+        self._calibrate(X, y)
+        return self
+
+    def _calibrate(self, X, y):
+        """Residuals of the ensemble on the training rows, rescaled so that their mean
+        square equals the (C)GCV risk estimate: the calibration set of
+        :meth:`predict_interval`."""
+        xp = get_namespace(X, y)
+        coefs = self.estimators_coef_
+        F = X @ coefs.T + self.estimators_intercept_[None, :]          # (n, M)
+        r = to_numpy(y - xp.mean(F, axis=1)).astype(np.float64)
+        single = float(to_numpy(xp.mean((y[:, None] - F) ** 2)))
+        n, M, k = X.shape[0], coefs.shape[0], self.subsample_size_
+        t = float(np.mean(to_numpy(self.estimators_df_))) / n
+        train = float(np.mean(r**2))
+        if t >= 1 or train == 0:
+            self.calibration_residuals_ = np.full(n, np.nan)
+            self.risk_estimate_ = float("nan")
+            return
+        est = train / (1 - t) ** 2
+        if self.sketch is None and k < n:  # CGCV correction for finite M
+            est -= t**2 / (1 - t) ** 2 * (n / k - 1) * single / (
+                1 - 2 * t + n * t**2 / k) / M
+        self.risk_estimate_ = est
+        self.calibration_residuals_ = np.sort(r * np.sqrt(max(est, 0.0) / train))
+
+    def predict_interval(self, X, coverage=0.9):
+        """Prediction intervals from the GCV-corrected training residuals.
+
+        The training residuals ``y_i - f(x_i)`` of the ensemble are rescaled so that
+        their mean square equals the corrected-GCV estimate of the prediction risk
+        (GCV for sketched members), and their empirical quantiles are added to the
+        prediction. In the proportional regime (``n, p, k`` large together) the
+        rescaled residuals follow the distribution of the out-of-sample error, so the
+        coverage is asymptotically the nominal one; it is not a finite-sample
+        guarantee (use split conformal prediction for that).
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        coverage : float in (0, 1), default=0.9
+            Nominal probability that ``y`` falls in the interval.
+
+        Returns
+        -------
+        lower, upper : arrays of shape (n_samples,)
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sketchlearn.ensemble import RidgeEnsemble
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(2000, 50)); y = X @ rng.normal(size=50) / 7
+        >>> y += rng.normal(size=2000)
+        >>> ens = RidgeEnsemble(alpha=1.0, random_state=0).fit(X[:1000], y[:1000])
+        >>> lo, hi = ens.predict_interval(X[1000:], coverage=0.9)
+        >>> inside = np.mean((lo <= y[1000:]) & (y[1000:] <= hi))
+        >>> bool(0.85 < inside < 0.95)
+        True
+        """
+        check_is_fitted(self, "calibration_residuals_")
+        if not 0 < coverage < 1:
+            raise ValueError(f"coverage must be in (0, 1), got {coverage!r}.")
+        res = self.calibration_residuals_
+        if np.isnan(res[0]):
+            raise ValueError("The ensemble interpolates its training data (degrees of "
+                             "freedom >= n), so its residuals carry no information about "
+                             "the test error; use alpha > 0 or smaller subsamples.")
+        pred = self.predict(X)
+        lo_q, hi_q = np.quantile(res, [(1 - coverage) / 2, (1 + coverage) / 2])
+        return pred + lo_q, pred + hi_q
+
+    def _set_members(self, coefs, intercepts, dfs, idx, k):
+        xp = get_namespace(coefs)
+        self.estimators_coef_ = coefs
+        self.estimators_intercept_ = intercepts
+        self.estimators_df_ = dfs
+        self.estimators_samples_ = list(idx) if idx is not None else []
+        self.coef_ = xp.mean(coefs, axis=0)
+        self.intercept_ = xp.mean(intercepts)
+        if is_numpy_array(self.coef_):
+            self.intercept_ = float(self.intercept_)
+        self.subsample_size_ = k
+        return self
+
+    def predict(self, X):
+        """Average of the members' predictions.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : array of shape (n_samples,)
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_estimator_data(self, X, reset=False)[0]
+        xp = get_namespace(X)
+        coef = xp.astype(move_to(self.coef_, xp), X.dtype)
+        return X @ coef + self.intercept_
+
+
+class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
+    """Tune a ridge ensemble over (alpha, subsample size, ensemble size) in one pass.
+
+    For each subsample (or sketch) size, ``n_estimators`` members are factorised once
+    (Householder tridiagonalisation of the smaller Gram matrix, or a thin SVD for
+    alpha = 0); the whole alpha grid
+    and every ensemble size ``M' = 1..n_estimators`` are then scored from those
+    factors, without refitting per grid point:
+
+    - ``"gcv"``: ensemble GCV (Du, Patil and Kuchibhotla 2023),
+      ``(||y - X b_M||^2/n) / (1 - df/n)^2`` with ``df`` the members' mean degrees of
+      freedom. Consistent for ``M -> inf`` or full-data members only.
+    - ``"cgcv"``: corrected GCV (Bellec, Du, Koriyama, Patil, Tan 2023), consistent
+      for every finite ``M``. The default.
+    - ``"ecv"``: extrapolated CV (Du, Patil, Roeder, Kuchibhotla 2023) from
+      out-of-bag errors of single members and pairs (NaN where members use all rows).
+    - ``"split"``: one 80/20 hold-out split; an int ``K``: K-fold cross-validation
+      (members refitted once per fold and size; alpha and M still free).
+
+    Training errors and held-out errors of an ``M'``-ensemble are averaged over all
+    ``M'``-subsets of the members (exactly, from the residual Gram matrix).
+
+    Parameters
+    ----------
+    alphas : array-like of float >= 0, optional
+        Penalty grid (scikit-learn ``Ridge`` meaning per member); default
+        ``[0, 1e-3, ..., 1e3] * n_samples`` (see Notes).
+    subsample_sizes : sequence of int or float, optional
+        Member sizes (ints: rows; floats: fractions in (0, 1]); default
+        ``(0.25, 0.5, 1.0)``.
+    n_estimators : int, default=10
+        Members per size; ensemble sizes ``1..n_estimators`` are scored.
+    sketch : str, optional
+        Sketch rows instead of subsampling (then ``subsample_sizes`` are sketch
+        sizes); only ``cv="gcv"``, ``"split"`` or an int apply.
+    cv : {"cgcv", "gcv", "ecv", "split"} or int, default="cgcv"
+        Risk estimate.
+    fit_intercept : bool, default=True
+    random_state : int, RandomState, Generator or None
+
+    Attributes
+    ----------
+    risk_estimates_ : ndarray of shape (n_alphas, n_sizes, n_estimators)
+        Estimated prediction risk (test mean squared error, noise included).
+    risk_estimates_axes_ : dict
+        ``{"alpha": alphas, "subsample_size": sizes (rows), "n_estimators": 1..M}``,
+        the coordinates of the three axes, in order.
+    best_params_ : dict
+        ``alpha``, ``subsample_size`` (rows) and ``n_estimators`` of the smallest
+        finite estimate.
+    best_score_ : float
+        That estimate.
+    best_estimator_ : RidgeEnsemble
+        The ensemble at ``best_params_`` (built from the already fitted members for
+        GCV/CGCV/ECV; refitted on all data for "split" and K-fold).
+    coef_, intercept_ : as in ``best_estimator_``
+    n_features_in_ : int
+
+    Notes
+    -----
+    The default alpha grid is ``[0, 1e-3, ..., 1e3] * n_samples`` (0 and 13
+    log-spaced values), a scale on which ``alpha / n`` matches the per-row penalty
+    of the papers.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.ensemble import RidgeEnsembleCV
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(300, 50)); y = X @ rng.normal(size=50) + rng.normal(size=300)
+    >>> cv = RidgeEnsembleCV(alphas=[0.1, 1.0, 10.0], subsample_sizes=[0.5, 1.0],
+    ...                      n_estimators=5, random_state=0).fit(X, y)
+    >>> cv.risk_estimates_.shape
+    (3, 2, 5)
+    >>> sorted(cv.best_params_)
+    ['alpha', 'n_estimators', 'subsample_size']
+    """
+
+    _parameter_constraints: dict = {
+        "alphas": ["array-like", None],
+        "subsample_sizes": ["array-like", None],
+        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "sketch": [StrOptions(set(KINDS)), None],
+        "cv": [StrOptions({"gcv", "cgcv", "ecv", "split"}),
+               Interval(numbers.Integral, 2, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+    }
+
+    def __init__(self, alphas=None, subsample_sizes=None, n_estimators=10, sketch=None,
+                 cv="cgcv", fit_intercept=True, random_state=None):
+        self.alphas = alphas
+        self.subsample_sizes = subsample_sizes
+        self.n_estimators = n_estimators
+        self.sketch = sketch
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.random_state = random_state
+
+    def _grid(self, n):
+        if self.alphas is None:
+            alphas = np.r_[0.0, np.logspace(-3, 3, 13)] * n
+        else:
+            alphas = np.asarray(self.alphas, dtype=np.float64).ravel()
+            if alphas.size == 0:
+                raise ValueError("alphas is empty; give at least one penalty.")
+            if not np.all(np.isfinite(alphas)) or np.any(alphas < 0):
+                raise ValueError(f"alphas must be finite and >= 0 (0 = ridgeless); got "
+                                 f"{alphas.tolist()}.")
+        sizes = (0.25, 0.5, 1.0) if self.subsample_sizes is None else self.subsample_sizes
+        sizes = list(np.ravel(np.asarray(sizes, dtype=object)))
+        if not sizes:
+            raise ValueError("subsample_sizes is empty; give at least one size.")
+        return alphas, sizes
+
+    def fit(self, X, y):
+        """Score the grid and keep the best ensemble.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : array of shape (n_samples,)
+
+        Returns
+        -------
+        self : RidgeEnsembleCV
+        """
+        self._validate_params()
+        X, y = _validate_Xy(self, X, y)
+        n = X.shape[0]
+        if n < 2:
+            raise ValueError(f"RidgeEnsembleCV needs at least 2 samples; got {n} sample.")
+        if self.sketch is not None and self.cv in ("cgcv", "ecv"):
+            raise ValueError(f"cv={self.cv!r} is derived for subsampled members; with "
+                             "sketch=... use cv='gcv', 'split' or an int (K-fold).")
+        alphas, raw_sizes = self._grid(n)
+        sizes = [_to_size(s) for s in raw_sizes]
+        M = self.n_estimators
+        Ms = np.arange(1, M + 1)
+        rng = as_generator(self.random_state)
+        xp = get_namespace(X, y)
+        risk = np.full((alphas.size, len(sizes), M), np.nan)
+        ks = [resolve_size(s, n) for s in sizes]
+        kept = {}
+        if self.cv in ("gcv", "cgcv", "ecv"):
+            for j, k in enumerate(ks):
+                idx, ops = _draw(X, k, M, self.sketch, rng)
+                coefs, icpt, dfs = fit_members(X, y, alphas, idx, sketch_ops=ops,
+                                               fit_intercept=self.fit_intercept)
+                E = y[None, None, :] - predictions(xp, X, coefs, icpt)  # (M, A, n)
+                if self.cv == "ecv":
+                    oob = np.ones((n, M), dtype=bool)
+                    for m, rows in enumerate(idx):
+                        oob[rows, m] = False
+                    risk[:, j, :] = ecv(E, oob, Ms)
+                else:
+                    G = to_numpy(residual_grams(xp, E))
+                    g, c = gcv_cgcv(G, to_numpy(dfs), n, k, Ms)
+                    risk[:, j, :] = g if self.cv == "gcv" else c
+                kept[j] = (coefs, icpt, dfs, idx)
+        else:
+            if self.cv == "split":
+                tr, va = train_test_split(np.arange(n), test_size=0.2,
+                                          random_state=int(rng.integers(2**31 - 1)))
+                folds = [(tr, va)]
+            else:
+                if self.cv > n:
+                    raise ValueError(f"cv={self.cv} folds exceed the {n} samples.")
+                kf = KFold(self.cv, shuffle=True, random_state=int(rng.integers(2**31 - 1)))
+                folds = list(kf.split(np.zeros((n, 1))))
+            acc = np.zeros_like(risk)
+            n_val = 0
+            for tr, va in folds:
+                n_val += va.size
+                trx, vax = move_to(tr, xp), move_to(va, xp)
+                Xt, yt = xp.take(X, trx, axis=0), xp.take(y, trx, axis=0)
+                Xv, yv = xp.take(X, vax, axis=0), xp.take(y, vax, axis=0)
+                for j, k in enumerate(ks):
+                    kt = max(1, min(tr.size, int(round(k * tr.size / n))))
+                    idx, ops = _draw(Xt, kt, M, self.sketch, rng)
+                    coefs, icpt, _ = fit_members(Xt, yt, alphas, idx, sketch_ops=ops,
+                                                 fit_intercept=self.fit_intercept)
+                    E = yv[None, None, :] - predictions(xp, Xv, coefs, icpt)
+                    acc[:, j, :] += subset_average_mse(to_numpy(residual_grams(xp, E)),
+                                                       va.size, Ms) * va.size
+            risk = acc / n_val
+        self.risk_estimates_ = risk
+        self.risk_estimates_axes_ = {"alpha": alphas, "subsample_size": np.asarray(ks),
+                                     "n_estimators": Ms}
+        finite = np.isfinite(risk)
+        if not finite.any():
+            raise ValueError("No finite risk estimate on the grid (for cv='ecv', every size "
+                             "uses all rows, so there are no out-of-bag rows); add sizes "
+                             "below 1.0 or use cv='cgcv'.")
+        flat = int(np.argmin(np.where(finite, risk, np.inf)))
+        a, j, mm = np.unravel_index(flat, risk.shape)
+        self.best_params_ = {"alpha": float(alphas[a]), "subsample_size": int(ks[j]),
+                             "n_estimators": int(Ms[mm])}
+        self.best_score_ = float(risk[a, j, mm])
+        best = RidgeEnsemble(alpha=float(alphas[a]), n_estimators=int(Ms[mm]),
+                             subsample_size=int(ks[j]), sketch=self.sketch,
+                             fit_intercept=self.fit_intercept, random_state=self.random_state)
+        if j in kept:
+            coefs, icpt, dfs, idx = kept[j]
+            best.n_features_in_ = self.n_features_in_
+            if hasattr(self, "feature_names_in_"):
+                best.feature_names_in_ = self.feature_names_in_
+            best._set_members(coefs[: mm + 1, a, :], icpt[: mm + 1, a], dfs[: mm + 1, a],
+                              None if idx is None else idx[: mm + 1], int(ks[j]))
+            best._calibrate(X, y)
+        else:
+            best.fit(X, y)
+        self.best_estimator_ = best
+        self.coef_ = best.coef_
+        self.intercept_ = best.intercept_
+        return self
+
+    def predict(self, X):
+        """Predict with ``best_estimator_``.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : array of shape (n_samples,)
+        """
+        check_is_fitted(self, "best_estimator_")
+        X = validate_estimator_data(self, X, reset=False)[0]
+        return self.best_estimator_.predict(X)
+
+
+def _to_size(s):
+    if isinstance(s, (bool, np.bool_)):
+        raise TypeError(f"subsample size {s!r} is not a number.")
+    if isinstance(s, numbers.Integral):
+        return int(s)
+    if isinstance(s, numbers.Real):
+        return float(s)
+    raise TypeError(f"subsample sizes must be ints (rows) or floats in (0, 1]; got {s!r}.")
+
+
+class SketchedLeastSquares(RegressorMixin, BaseEstimator):
+    """Minimum-norm least squares on a row sketch, with the sketch size chosen from data.
+
+    Fits ``b = (S X)^+ S y`` (with an intercept: on centred data) for a sketch ``S``
+    of ``sketch_size`` rows. Downsampling can *lower* the risk of ridgeless
+    regression: when ``p > n`` the minimum-norm interpolator's variance blows up
+    near ``n = p``, and a sketch of ``m`` rows with ``m`` away from ``p`` avoids the
+    peak (Chen, Zeng, Yang and Sun, "Sketched ridgeless linear regression: the role
+    of downsampling"). With ``sketch_size="auto"`` the size is chosen by K-fold
+    cross-validation over ``sketch_sizes``: one sketched fit per size and fold, no
+    plug-in estimate of the signal and noise levels needed.
+
+    Parameters
+    ----------
+    sketch : str, default="srdct"
+        Kind of :func:`~sketchlearn.sketching.make_sketch`. With "srdct" or
+        "orthogonal", ``sketch_size = n_samples`` reproduces the unsketched
+        minimum-norm least squares.
+    sketch_size : int, float or "auto", default="auto"
+        Rows of the sketch (int), a fraction of the samples (float in (0, 1]) or
+        "auto" (cross-validated over ``sketch_sizes``).
+    sketch_sizes : sequence of int or float, optional
+        Candidates for "auto"; default ``(0.1, 0.2, ..., 1.0)`` of the samples.
+    cv : int, default=5
+        Folds for "auto".
+    fit_intercept : bool, default=True
+    random_state : int, RandomState, Generator or None
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    sketch_size_ : int
+        Sketch size used.
+    cv_risk_ : ndarray of shape (len(sketch_sizes),) or None
+        Cross-validated mean squared error of each candidate ("auto" only).
+    cv_sizes_ : ndarray of int or None
+        The candidate sizes in rows.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.ensemble import SketchedLeastSquares
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 300)); beta = rng.normal(size=300) / 17
+    >>> y = X @ beta + 0.5 * rng.normal(size=200)
+    >>> sls = SketchedLeastSquares(random_state=0).fit(X, y)
+    >>> sls.sketch_size_ <= 200
+    True
+    >>> sls.predict(X[:3]).shape
+    (3,)
+    """
+
+    _parameter_constraints: dict = {
+        "sketch": [StrOptions(set(KINDS))],
+        "sketch_size": [*_SIZE, StrOptions({"auto"})],
+        "sketch_sizes": ["array-like", None],
+        "cv": [Interval(numbers.Integral, 2, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "random_state": ["random_state", np.random.Generator],
+    }
+
+    def __init__(self, sketch="srdct", sketch_size="auto", sketch_sizes=None, cv=5,
+                 fit_intercept=True, random_state=None):
+        self.sketch = sketch
+        self.sketch_size = sketch_size
+        self.sketch_sizes = sketch_sizes
+        self.cv = cv
+        self.fit_intercept = fit_intercept
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        """Choose the sketch size (if "auto") and fit.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+        y : array of shape (n_samples,)
+
+        Returns
+        -------
+        self : SketchedLeastSquares
+        """
+        self._validate_params()
+        X, y = _validate_Xy(self, X, y)
+        n = X.shape[0]
+        rng = as_generator(self.random_state)
+        self.cv_risk_ = self.cv_sizes_ = None
+        if isinstance(self.sketch_size, str):
+            sizes = (np.arange(1, 11) / 10).tolist() if self.sketch_sizes is None \
+                else self.sketch_sizes
+            folds = min(self.cv, n)
+            if folds < 2:
+                raise ValueError(f"sketch_size='auto' needs at least 2 samples; got {n} "
+                                 "sample.")
+            search = RidgeEnsembleCV(alphas=[0.0], subsample_sizes=sizes, n_estimators=1,
+                                     sketch=self.sketch, cv=folds,
+                                     fit_intercept=self.fit_intercept, random_state=rng)
+            search.fit(X, y)
+            self.cv_risk_ = search.risk_estimates_[0, :, 0]
+            self.cv_sizes_ = search.risk_estimates_axes_["subsample_size"]
+            m = search.best_params_["subsample_size"]
+        else:
+            m = resolve_size(self.sketch_size, n, "sketch_size")
+        final = RidgeEnsemble(alpha=0.0, n_estimators=1, sketch=self.sketch, sketch_size=m,
+                              fit_intercept=self.fit_intercept, random_state=rng).fit(X, y)
+        self.coef_ = final.coef_
+        self.intercept_ = final.intercept_
+        self.sketch_size_ = int(m)
+        return self
+
+    def predict(self, X):
+        """Linear prediction ``X @ coef_ + intercept_``.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+
+        Returns
+        -------
+        y_pred : array of shape (n_samples,)
+        """
+        check_is_fitted(self, "coef_")
+        X = validate_estimator_data(self, X, reset=False)[0]
+        xp = get_namespace(X)
+        return X @ xp.astype(move_to(self.coef_, xp), X.dtype) + self.intercept_
