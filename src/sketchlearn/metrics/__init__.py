@@ -1,6 +1,26 @@
 """Distances and discrepancies between samples, gathered from every module."""
 
 from ..kernels import mmd, mmd_subset
+from ..transport import (
+    energy_distance,
+    gaussian_wasserstein,
+    max_sliced_wasserstein,
+    sinkhorn,
+    sinkhorn_divergence,
+    sliced_wasserstein,
+    wasserstein,
+)
 from ._accuracy import log_relative_error
 
-__all__ = ["mmd", "mmd_subset", "log_relative_error"]
+__all__ = [
+    "mmd",
+    "mmd_subset",
+    "log_relative_error",
+    "sliced_wasserstein",
+    "max_sliced_wasserstein",
+    "energy_distance",
+    "wasserstein",
+    "gaussian_wasserstein",
+    "sinkhorn",
+    "sinkhorn_divergence",
+]

@@ -1,0 +1,42 @@
+"""Sliced and optimal-transport distances, and estimators built on them.
+
+Sliced Wasserstein (Monte Carlo, orthogonal, QMC/RQMC and control-variate slices),
+max-sliced, distributional (vMF) and SPD (log-Euclidean) sliced Wasserstein, the
+energy distance by sorting, exact and Gaussian (Bures) Wasserstein distances,
+log-domain Sinkhorn with epsilon-scaling and Sinkhorn-Newton-Sparse, the debiased
+Sinkhorn divergence, permutation two-sample tests, and the estimators
+:class:`SlicedWassersteinKernel` and :class:`OTMapper`.
+"""
+
+from ._estimators import OTMapper, SlicedWassersteinKernel
+from ._exact import gaussian_wasserstein, wasserstein
+from ._sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
+from ._sliced import (
+    distributional_sliced_wasserstein,
+    energy_distance,
+    energy_distance_grad,
+    max_sliced_wasserstein,
+    sliced_wasserstein,
+    sphere_abs_moment,
+)
+from ._spd import spd_sliced_wasserstein
+from ._testing import TwoSampleResult, two_sample_test
+
+__all__ = [
+    "sliced_wasserstein",
+    "max_sliced_wasserstein",
+    "distributional_sliced_wasserstein",
+    "energy_distance",
+    "energy_distance_grad",
+    "sphere_abs_moment",
+    "spd_sliced_wasserstein",
+    "wasserstein",
+    "gaussian_wasserstein",
+    "sinkhorn",
+    "sinkhorn_divergence",
+    "SinkhornResult",
+    "two_sample_test",
+    "TwoSampleResult",
+    "SlicedWassersteinKernel",
+    "OTMapper",
+]

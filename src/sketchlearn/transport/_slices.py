@@ -1,0 +1,141 @@
+"""Directions on the unit sphere for sliced distances.
+
+Every generator draws on the host with NumPy (so a seed gives the same slices on the
+CPU and the GPU) and returns ``(directions, groups)``: ``directions`` has shape
+``(n_projections, d)`` with unit rows, ``groups`` labels the independent
+replicates used for the standard error (``None`` when there are none, for the
+deterministic QMC points).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+from scipy.stats import norm, qmc
+
+__all__ = ["SLICES", "make_directions"]
+
+SLICES = ("mc", "orthogonal", "qmc", "rqmc", "cv-lower", "cv-upper")
+
+# Number of independent scramblings of the RQMC point set (its standard error is the
+# spread of their means).
+RQMC_REPLICATES = 8
+
+
+def check_n_projections(n_projections) -> int:
+    if isinstance(n_projections, bool) or not isinstance(n_projections, numbers.Integral):
+        raise TypeError(f"n_projections must be an int, got {n_projections!r}.")
+    if n_projections < 1:
+        raise ValueError(f"n_projections must be >= 1, got {n_projections}.")
+    return int(n_projections)
+
+
+def check_slices(slices) -> str:
+    if slices not in SLICES:
+        raise ValueError(f"slices must be one of {', '.join(map(repr, SLICES))}; got {slices!r}.")
+    return slices
+
+
+def _normalise(Z):
+    norms = np.linalg.norm(Z, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return Z / norms
+
+
+def _gaussian_directions(rng, L, d):
+    Z = rng.standard_normal((L, d))
+    while True:  # a zero row has probability 0, but never divide by it
+        zero = np.linalg.norm(Z, axis=1) == 0
+        if not zero.any():
+            return _normalise(Z)
+        Z[zero] = rng.standard_normal((int(zero.sum()), d))
+
+
+def _orthogonal_blocks(rng, L, d):
+    """ceil(L / d) independent Haar-random orthonormal bases, rows stacked, first L kept."""
+    blocks = []
+    for _ in range(math.ceil(L / d)):
+        Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+        Q = Q * np.where(np.diag(R) < 0, -1.0, 1.0)[None, :]  # Haar measure (sign fix)
+        blocks.append(Q.T)
+    return np.concatenate(blocks, axis=0)[:L], np.arange(L) // d
+
+
+def _sobol_sphere(rng, L, d):
+    """Scrambled Sobol' points mapped through the normal inverse CDF, normalised."""
+    m = max(0, math.ceil(math.log2(max(L, 1))))
+    U = qmc.Sobol(d, scramble=True, seed=rng).random_base2(m)[:L]
+    U = np.clip(U, 1e-12, 1 - 1e-12)
+    return _normalise(norm.ppf(U))
+
+
+def _sobol_deterministic(L, d):
+    """Unscrambled Sobol' points 2, ..., L + 1 through the normal inverse CDF, normalised.
+
+    Points 0 (the origin) and 1 (all coordinates 1/2, the zero vector after the
+    inverse CDF) are skipped. (Unscrambled Halton points are not used: in high
+    dimension their first points are strongly correlated across coordinates and bias
+    the estimate.)
+    """
+    m = math.ceil(math.log2(L + 2))
+    U = qmc.Sobol(d, scramble=False).random_base2(m)[2: L + 2]
+    return _normalise(norm.ppf(U))
+
+
+def make_directions(d: int, n_projections: int, slices: str, rng):
+    """Unit directions of shape ``(n_projections, d)`` and their replicate labels.
+
+    ``"mc"``, ``"cv-lower"``, ``"cv-upper"``: i.i.d. uniform on the sphere (normalised
+    Gaussians); each direction is its own replicate. ``"orthogonal"``: blocks of ``d``
+    orthonormal directions from independent Haar rotations; a block is a replicate.
+    ``"qmc"``: deterministic Sobol' points through the normal inverse CDF; no
+    replicates. ``"rqmc"``: ``min(8, n_projections)`` independently scrambled Sobol'
+    point sets of about ``n_projections / 8`` points each; a set is a replicate.
+    """
+    L = n_projections
+    if d == 1:
+        return np.ones((L, 1)), (np.arange(L) if slices != "qmc" else None)
+    if slices in ("mc", "cv-lower", "cv-upper"):
+        return _gaussian_directions(rng, L, d), np.arange(L)
+    if slices == "orthogonal":
+        return _orthogonal_blocks(rng, L, d)
+    if slices == "qmc":
+        return _sobol_deterministic(L, d), None
+    # rqmc
+    R = min(RQMC_REPLICATES, L)
+    sizes = [L // R + (1 if r < L % R else 0) for r in range(R)]
+    dirs = np.concatenate([_sobol_sphere(rng, s, d) for s in sizes], axis=0)
+    groups = np.repeat(np.arange(R), sizes)
+    return dirs, groups
+
+
+def sample_vmf(rng, mu, kappa, size):
+    """Draws from the von Mises-Fisher distribution on the sphere S^{d-1}.
+
+    Wood's (1994) rejection sampler for the component along ``mu`` and a uniform
+    direction orthogonal to it. ``kappa = 0`` is the uniform distribution.
+    """
+    mu = np.asarray(mu, dtype=np.float64)
+    d = mu.shape[0]
+    if kappa == 0:
+        return _gaussian_directions(rng, size, d)
+    b = (-2 * kappa + math.sqrt(4 * kappa**2 + (d - 1) ** 2)) / (d - 1)
+    x0 = (1 - b) / (1 + b)
+    c = kappa * x0 + (d - 1) * math.log(1 - x0**2)
+    w = np.empty(size)
+    filled = 0
+    while filled < size:
+        k = size - filled
+        z = rng.beta((d - 1) / 2, (d - 1) / 2, size=k)
+        u = rng.random(k)
+        cand = (1 - (1 + b) * z) / (1 - (1 - b) * z)
+        ok = kappa * cand + (d - 1) * np.log(1 - x0 * cand) - c >= np.log(u)
+        take = cand[ok][: size - filled]
+        w[filled: filled + take.shape[0]] = take
+        filled += take.shape[0]
+    v = rng.standard_normal((size, d))
+    v -= (v @ mu)[:, None] * mu[None, :]
+    v = _normalise(v)
+    return w[:, None] * mu[None, :] + np.sqrt(np.maximum(1 - w**2, 0))[:, None] * v
