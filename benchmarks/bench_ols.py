@@ -64,7 +64,7 @@ def run(quick: bool) -> dict:
     for n, p in sizes:
         X, y = _problem(n, p)
         funcs = _contenders(X, y)
-        small = _contenders(*_problem(200, p, seed=1))
+        small = _contenders(*_problem(max(200, 2 * p), p, seed=1))
         res = H.time_interleaved(funcs, repeats, warmup=small)
         ours_t = res["ours"]["median"]
         ref_coef = res["statsmodels pinv"]["value"][0]

@@ -64,6 +64,8 @@ nitpick_ignore = [
     ("py:func", "sklearn.metrics.r2_score"),
     ("py:class", "sklearn.multioutput.MultiOutputRegressor"),
     ("std:ref", "set_output"),
+    ("std:ref", "df_output_transform"),
+    ("std:ref", "sphx_glr_auto_examples_miscellaneous_plot_set_output.py"),
 ]
 
 # -- autodoc / autosummary / numpydoc --------------------------------------------------

@@ -227,7 +227,8 @@ def is_host_array(X) -> bool:
 
 
 def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bool = False,
-                            keep_longdouble: bool = False, ensure_min_samples: int = 1):
+                            keep_longdouble: bool = False, ensure_min_samples: int = 1,
+                            accept_sparse=False):
     """Validate an estimator's ``X`` (2-D) and optional ``y`` (1-D) on any device.
 
     Host input (NumPy, lists, pandas) goes through scikit-learn's ``validate_data``
@@ -251,6 +252,8 @@ def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bo
         Let NumPy ``longdouble`` data through uncast (extended-precision paths).
     ensure_min_samples : int
         Fewest rows accepted.
+    accept_sparse : bool, str or list of str
+        SciPy sparse formats accepted (scikit-learn's ``validate_data`` meaning).
 
     Returns
     -------
@@ -267,9 +270,10 @@ def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bo
         dtype = None if extended else [np.float64, np.float32]
         if y is None:
             return validate_data(estimator, X, dtype=dtype, reset=reset,
-                                 ensure_min_samples=ensure_min_samples), None
+                                 ensure_min_samples=ensure_min_samples,
+                                 accept_sparse=accept_sparse), None
         X, y = validate_data(estimator, X, y, dtype=dtype, y_numeric=True, reset=reset,
-                             ensure_min_samples=ensure_min_samples)
+                             ensure_min_samples=ensure_min_samples, accept_sparse=accept_sparse)
         return X, y.astype(X.dtype, copy=False)
     X = check_array(X, "X", min_samples=ensure_min_samples)
     if reset:
