@@ -66,6 +66,8 @@ nitpick_ignore = [
     ("std:ref", "set_output"),
     ("std:ref", "df_output_transform"),
     ("std:ref", "sphx_glr_auto_examples_miscellaneous_plot_set_output.py"),
+    ("py:class", "sklearn.linear_model.Ridge"),
+    ("py:class", "sklearn.exceptions.ConvergenceWarning"),
 ]
 
 # -- autodoc / autosummary / numpydoc --------------------------------------------------

@@ -118,7 +118,7 @@ class SketchTransformer(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        Z : array of shape (n_samples, n_components_)
+        Z : array of shape (n_samples, `n_components_`)
             Dense, except for CountSketch and sampling of sparse input.
         """
         check_is_fitted(self, "sketch_")

@@ -197,7 +197,7 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     -------
     result : SinkhornResult
         ``cost``, ``plan``, potentials ``f`` and ``g``, ``n_iter``, ``error``,
-        ``converged`` and :meth:`~SinkhornResult.plan_matvec`.
+        ``converged`` and :meth:`~sketchlearn.transport.SinkhornResult.plan_matvec`.
 
     Warns
     -----

@@ -486,9 +486,10 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
     :math:`2 \int (F - G)^2`, computed exactly from the pooled sorted sample in
     O((n + m) log(n + m)). In ``d`` dimensions it equals the average over directions
     of the 1-D energy distance of the projections divided by
-    :math:`\kappa_d = \mathbb{E}|\theta_1|` (:func:`sphere_abs_moment`), estimated
-    with ``n_projections`` slices: O(L (n + m) log(n + m)) time and O((n + m) d)
-    memory, where the pairwise formula costs O(n m d).
+    :math:`\kappa_d = \mathbb{E}|\theta_1|`
+    (:func:`~sketchlearn.transport.sphere_abs_moment`), estimated with
+    ``n_projections`` slices: O(L (n + m) log(n + m)) time and O((n + m) d) memory,
+    where the pairwise formula costs O(n m d).
 
     Parameters
     ----------
