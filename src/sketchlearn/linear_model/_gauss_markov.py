@@ -358,8 +358,14 @@ def _full_rank_result(Qf, Rf, order, Xw, yw, v, scale, refine):
     Rinv = _solve_upper(Rf, np.eye(k, dtype=dtype))
     x = Rinv @ (Qf.T @ yw)
     if refine and dtype == np.float64:
-        cols = Xw / scale[None, :]
-        Ap = (np.column_stack([v, cols]) if v is not None else cols)[:, order]
+        # the factored matrix again, C-ordered: the residual kernel reads it by rows
+        n, p = Xw.shape
+        Ap = np.empty((n, k))
+        if v is not None:
+            Ap[:, 0] = v
+        np.divide(Xw, scale[None, :], out=Ap[:, k - p:])
+        if not np.array_equal(order, np.arange(k)):
+            Ap = np.ascontiguousarray(Ap[:, order])
         x = _refine(Ap, yw, Qf, Rf, x, yw - Ap @ x)
     theta = np.empty(k, dtype=dtype)
     theta[order] = x
