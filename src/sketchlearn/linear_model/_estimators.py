@@ -604,9 +604,11 @@ class ExtendedGaussMarkovCV(ExtendedGaussMarkovRegressor):
     norms : tuple of str, default=("frobenius", "nuclear", "spectral")
         Norms to consider.
     taus : int or array-like, default=30
-        An int gives that many bounds per norm, spread over the norm's useful
-        range ``(0, tau_max)`` (geometrically near 0, so small biases are resolved);
-        an array gives the same bounds for every norm.
+        An int gives that many bounds per norm, 0 (OLS) included: for Frobenius
+        those of ridge penalties ``lam`` spread geometrically from
+        ``1e-3 min(s^2)`` to ``1e3 max(s^2)``, for nuclear those of multipliers
+        ``c`` from ``1e-3 / max(s^2)`` to ``1 / min(s^2)``, for spectral
+        ``1e-4 .. 0.999``; an array gives the same bounds for every norm.
     cv : {"gcv", "loo"}, default="gcv"
         Generalized cross-validation ``n RSS / (n - dof)^2``, or the leave-one-out
         shortcut ``mean((r_i / (1 - h_ii))^2)`` (exact for the Frobenius/ridge
@@ -654,11 +656,27 @@ class ExtendedGaussMarkovCV(ExtendedGaussMarkovRegressor):
         self.cv = cv
         self.fit_intercept = fit_intercept
 
-    def _grid(self, norm, rank):
+    def _grid(self, norm, s):
+        """Bounds to try: 0 (OLS) and ``taus - 1`` more, spread over the spectrum ``s``.
+
+        A grid even in ``tau`` leaves the Frobenius and nuclear paths coarse where
+        whole blocks of directions switch off, so their bounds come from multipliers
+        spread geometrically across ``s^2`` (ridge's ``lam``, the nuclear ``c``).
+        """
         if isinstance(self.taus, numbers.Integral):
-            top = tau_max(norm, rank)
-            return np.concatenate([[0.0], top * np.geomspace(1e-4, 0.999, int(self.taus) - 1)]) \
-                if self.taus > 1 else np.zeros(1)
+            count = int(self.taus) - 1
+            if count < 1 or s.size == 0:
+                return np.zeros(1)
+            s2 = s * s
+            if norm == "frobenius":
+                lam = np.geomspace(s2.min() * 1e-3, s2.max() * 1e3, count)
+                taus = np.sqrt(np.sum((lam[:, None] / (s2 + lam[:, None])) ** 2, axis=1))
+            elif norm == "nuclear":
+                c = np.geomspace(1e-3 / s2.max(), 1.0 / s2.min(), count + 1)[:-1]
+                taus = np.sum(np.maximum(0.0, 1.0 - c[:, None] * s2), axis=1)
+            else:
+                taus = np.geomspace(1e-4, 0.999, count)
+            return np.concatenate([[0.0], np.minimum(taus, tau_max(norm, s.size))])
         taus = np.asarray(self.taus, dtype=np.float64).ravel()
         if taus.size == 0 or not np.all(np.isfinite(taus)) or np.any(taus < 0):
             raise ValueError("taus must be non-negative finite numbers (or an int count).")
@@ -697,7 +715,7 @@ class ExtendedGaussMarkovCV(ExtendedGaussMarkovRegressor):
             U_host = to_numpy(U).astype(np.float64)
         rows = []
         for norm in norms:
-            for tau in self._grid(norm, s_host.size):
+            for tau in self._grid(norm, s_host):
                 keep = filter_factors(s_host, norm, float(tau)) * s_host
                 dof = float(np.sum(keep)) + int(self.fit_intercept)
                 if self.cv == "gcv":
