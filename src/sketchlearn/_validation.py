@@ -17,6 +17,7 @@ __all__ = [
     "check_array",
     "is_host_array",
     "validate_estimator_data",
+    "linear_predict",
     "check_same_n_features",
     "check_weights",
     "check_scalar",
@@ -288,3 +289,16 @@ def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bo
         raise ValueError(f"X has {X.shape[0]} samples but y has {y.shape[0]}; they must match.")
     xp = get_namespace(X, y)
     return X, xp.astype(y, X.dtype)
+
+
+def linear_predict(estimator, X, *, keep_longdouble: bool = False):
+    """``X @ coef_ + intercept_`` of a fitted linear estimator, on ``X``'s device.
+
+    ``X`` is validated against the fit (:func:`validate_estimator_data`); the
+    coefficients are moved to ``X``'s namespace and dtype; a missing
+    ``intercept_`` counts as 0.
+    """
+    X, _ = validate_estimator_data(estimator, X, reset=False, keep_longdouble=keep_longdouble)
+    xp = get_namespace(X)
+    coef = xp.astype(move_to(estimator.coef_, xp), X.dtype)
+    return X @ coef + getattr(estimator, "intercept_", 0.0)

@@ -13,7 +13,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to, to_numpy
 from .._random import as_generator
-from .._validation import validate_estimator_data
+from .._validation import linear_predict, validate_estimator_data
 from ..sketching import KINDS, make_sketch
 from ._core import (
     draw_members,
@@ -258,10 +258,7 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         y_pred : array of shape (n_samples,)
         """
         check_is_fitted(self, "coef_")
-        X = validate_estimator_data(self, X, reset=False)[0]
-        xp = get_namespace(X)
-        coef = xp.astype(move_to(self.coef_, xp), X.dtype)
-        return X @ coef + self.intercept_
+        return linear_predict(self, X)
 
 
 class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
@@ -631,6 +628,4 @@ class SketchedLeastSquares(RegressorMixin, BaseEstimator):
         y_pred : array of shape (n_samples,)
         """
         check_is_fitted(self, "coef_")
-        X = validate_estimator_data(self, X, reset=False)[0]
-        xp = get_namespace(X)
-        return X @ xp.astype(move_to(self.coef_, xp), X.dtype) + self.intercept_
+        return linear_predict(self, X)

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, is_cupy_namespace, move_to, to_compute_device, to_numpy
 from .._random import as_generator
-from .._validation import check_array, check_scalar, validate_estimator_data
+from .._validation import check_array, check_scalar, linear_predict, validate_estimator_data
 from ._extended import NORMS, filter_factors, tau_max
 from ._gauss_markov import gauss_markov
 from ._lsa import (
@@ -243,9 +243,7 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
             Predictions.
         """
         check_is_fitted(self)
-        X, _ = validate_estimator_data(self, X, reset=False, keep_longdouble=True)
-        xp = get_namespace(X)
-        return X @ xp.astype(self.coef_, X.dtype) + self.intercept_
+        return linear_predict(self, X, keep_longdouble=True)
 
     def _t_quantile(self, alpha):
         alpha = check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False,
@@ -582,9 +580,7 @@ class ExtendedGaussMarkovRegressor(RegressorMixin, BaseEstimator):
             Predictions.
         """
         check_is_fitted(self)
-        X, _ = validate_estimator_data(self, X, reset=False)
-        xp = get_namespace(X)
-        return X @ xp.astype(self.coef_, X.dtype) + self.intercept_
+        return linear_predict(self, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1183,10 +1179,7 @@ class LSARegressor(RegressorMixin, _BaseLSA):
         y_pred : array of shape (n_samples,)
         """
         check_is_fitted(self, "coef_")
-        X, _ = validate_estimator_data(self, X, reset=False)
-        xp = get_namespace(X)
-        coef = xp.astype(move_to(self.coef_, xp), X.dtype)
-        return xp.matmul(X, coef) + self.intercept_
+        return linear_predict(self, X)
 
     def conf_int(self, alpha=0.05):
         """Bootstrap percentile confidence intervals (needs ``n_bootstrap > 0``).
@@ -1399,9 +1392,7 @@ class TD0Evaluator(_BaseLSA):
         values : array of shape (n_samples,)
         """
         check_is_fitted(self, "coef_")
-        X, _ = validate_estimator_data(self, X, reset=False)
-        xp = get_namespace(X)
-        return xp.matmul(X, xp.astype(move_to(self.coef_, xp), X.dtype))
+        return linear_predict(self, X)
 
     def score(self, X, y, X_next=None):
         """Negative mean squared TD error ``-(r + gamma V(s') - V(s))^2`` (higher is better).
