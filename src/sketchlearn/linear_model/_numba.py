@@ -18,6 +18,24 @@ from numba import njit, prange
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _average_in(th, av, t, burn_in):
+    """Fold iterate number ``t`` into the running Polyak-Ruppert average after burn-in."""
+    if t > burn_in:
+        m = float(t - burn_in)
+        for q in range(th.shape[0]):
+            av[q] += (th[q] - av[q]) / m
+
+
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _final_status(th, T):
+    """-1 when the last iterate is finite, else the last step's position."""
+    for q in range(th.shape[0]):
+        if not math.isfinite(th[q]):
+            return T - 1
+    return -1
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _rank_one_chain(U, V, c, idx, th, av, t0, step, burn_in):
     """Advance one chain in place; return -1, or where it became non-finite."""
@@ -34,15 +52,8 @@ def _rank_one_chain(U, V, c, idx, th, av, t0, step, burn_in):
         g = step * r
         for q in range(p):
             th[q] -= g * U[i, q]
-        t = t0 + j + 1
-        if t > burn_in:
-            m = float(t - burn_in)
-            for q in range(p):
-                av[q] += (th[q] - av[q]) / m
-    for q in range(p):
-        if not math.isfinite(th[q]):
-            return T - 1
-    return -1
+        _average_in(th, av, t0 + j + 1, burn_in)
+    return _final_status(th, T)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -65,15 +76,8 @@ def _dense_chain(A, b, idx, th, av, t0, step, burn_in, r):
             return j
         for a in range(p):
             th[a] -= step * r[a]
-        t = t0 + j + 1
-        if t > burn_in:
-            m = float(t - burn_in)
-            for q in range(p):
-                av[q] += (th[q] - av[q]) / m
-    for q in range(p):
-        if not math.isfinite(th[q]):
-            return T - 1
-    return -1
+        _average_in(th, av, t0 + j + 1, burn_in)
+    return _final_status(th, T)
 
 
 @njit(cache=True, parallel=True)
