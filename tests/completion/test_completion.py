@@ -462,6 +462,137 @@ def test_incremental_svd_bad_input():
         inc.partial_fit(np.ones((4, 5)))
 
 
+def _svd_factors_match(inc, A, rtol=1e-9):
+    """The kept factors are orthonormal and reproduce A (which has rank <= k)."""
+    k = inc.singular_values_.size
+    np.testing.assert_allclose(inc.U_.T @ inc.U_, np.eye(k), atol=1e-9)
+    np.testing.assert_allclose(inc.components_ @ inc.components_.T, np.eye(k), atol=1e-9)
+    s_ref = np.linalg.svd(A, compute_uv=False)[:k]
+    np.testing.assert_allclose(inc.singular_values_, s_ref, rtol=rtol, atol=1e-10 * s_ref[0])
+    recon = inc.U_ * inc.singular_values_ @ inc.components_
+    np.testing.assert_allclose(recon, A, atol=1e-8 * np.abs(A).max())
+
+
+def test_incremental_svd_column_appends_exact_for_low_rank():
+    full = low_rank(150, 90, 3, seed=4)
+    A, B = full[:120], full[120:]
+    inc = IncrementalTruncatedSVD(n_components=3).fit(A[:, :40])
+    inc.add_columns(A[:, 40:70]).add_columns(sp.csr_matrix(A[:, 70:]))
+    assert inc.n_features_in_ == 90 and inc.components_.shape == (3, 90)
+    _svd_factors_match(inc, A)
+    # rows can still be appended after columns, the left vectors grow with them
+    inc.partial_fit(B)
+    assert inc.U_.shape == (150, 3)
+    _svd_factors_match(inc, full)
+
+
+def test_incremental_svd_low_rank_and_sparse_updates_exact():
+    rng = np.random.default_rng(5)
+    A = low_rank(80, 60, 3, seed=6)
+    inc = IncrementalTruncatedSVD(n_components=7).fit(A)
+    P, Q = rng.normal(size=(80, 2)), rng.normal(size=(60, 2))
+    inc.update(left=P, right=Q)
+    A = A + P @ Q.T
+    _svd_factors_match(inc, A)
+    # a sparse change confined to two rows (rank <= 2 more: 7 in all)
+    E = sp.lil_matrix((80, 60))
+    E[3, [1, 5, 9]] = [1.0, -2.0, 0.5]
+    E[40, 10:30] = rng.normal(size=20)
+    inc.update(E.tocsr())
+    A = A + E.toarray()
+    _svd_factors_match(inc, A)
+
+
+def test_incremental_svd_sparse_update_touching_few_columns_uses_columns():
+    from sketchlearn.completion._incremental import _sparse_factors
+
+    rng = np.random.default_rng(7)
+    A = low_rank(70, 50, 2, seed=8)
+    E = sp.lil_matrix((70, 50))
+    E[:, 4] = rng.normal(size=(70, 1))  # every row touched, one column
+    P, Q = _sparse_factors(E.tocsr(), np.float64)
+    assert P.shape == (70, 1) and Q.shape == (50, 1)
+    inc = IncrementalTruncatedSVD(n_components=3).fit(A).update(E.tocsc())
+    _svd_factors_match(inc, A + E.toarray())
+    # a dense change is accepted too (a full-rank update, exact up to truncation)
+    D = low_rank(70, 50, 1, seed=9)
+    inc.update(D)
+    s_ref = np.linalg.svd(A + E.toarray() + D, compute_uv=False)[:3]
+    np.testing.assert_allclose(inc.singular_values_, s_ref, rtol=1e-9)
+
+
+def test_incremental_svd_updates_track_svds_on_noisy_sparse_matrix():
+    rng = np.random.default_rng(10)
+    m, n, k = 500, 300, 6
+    L = low_rank(m, n, k, seed=11) * 3.0
+    A = sp.csr_matrix(L * (rng.random(L.shape) < 0.3)) + sp.random(
+        m, n, density=0.02, random_state=12, format="csr") * 0.2
+    inc = IncrementalTruncatedSVD(n_components=k, batch_size=100).fit(A[:, :200])
+    inc.add_columns(A[:, 200:])
+    E = sp.random(m, n, density=0.001, random_state=13, format="csr")
+    inc.update(E)
+    A = (A + E).tocsr()
+    _, s, Vt = svds(A, k=k, random_state=0)
+    s, Vt = s[::-1], Vt[::-1]
+    np.testing.assert_allclose(inc.singular_values_, s, rtol=0.02)
+    cos = np.linalg.svd(inc.components_ @ Vt.T, compute_uv=False)
+    assert cos.min() > 0.95
+    # the truncation error of the kept factors is close to the best rank-k error
+    dense = A.toarray()
+    err = np.linalg.norm(dense - inc.U_ * inc.singular_values_ @ inc.components_)
+    best = np.sqrt(np.sum(np.linalg.svd(dense, compute_uv=False)[k:] ** 2))
+    assert best <= err < 1.05 * best
+
+
+@pytest.mark.gpu
+def test_cupy_incremental_svd_updates_match_numpy():
+    cupy = pytest.importorskip("cupy")
+    import cupyx.scipy.sparse as csp
+
+    rng = np.random.default_rng(3)
+    A = low_rank(60, 40, 2, seed=3)
+    P, Q = rng.normal(size=(60, 1)), rng.normal(size=(40, 1))
+    E = sp.random(60, 40, density=0.01, random_state=4, format="csr")
+    ref = IncrementalTruncatedSVD(n_components=5).fit(A[:, :30]).add_columns(A[:, 30:])
+    ref.update(left=P, right=Q).update(E)
+    gpu = IncrementalTruncatedSVD(n_components=5).fit(cupy.asarray(A[:, :30]))
+    gpu.add_columns(cupy.asarray(A[:, 30:])).update(left=cupy.asarray(P), right=cupy.asarray(Q))
+    gpu.update(csp.csr_matrix(E))
+    assert isinstance(gpu.components_, cupy.ndarray)
+    np.testing.assert_allclose(cupy.asnumpy(gpu.singular_values_), ref.singular_values_,
+                               rtol=1e-9, atol=1e-12)
+    with pytest.raises(TypeError, match="GPU"):
+        gpu.update(left=P, right=Q)
+
+
+def test_incremental_svd_update_bad_input_and_dtype():
+    A = low_rank(30, 20, 2, dtype=np.float32)
+    inc = IncrementalTruncatedSVD(n_components=2).fit(A)
+    with pytest.raises(ValueError, match="rows"):
+        inc.add_columns(np.ones((29, 2)))
+    with pytest.raises(ValueError, match="not both"):
+        inc.update(np.ones((30, 20)), left=np.ones((30, 1)))
+    with pytest.raises(ValueError, match="both left and right"):
+        inc.update(left=np.ones((30, 1)))
+    with pytest.raises(ValueError, match="shape"):
+        inc.update(np.ones((30, 21)))
+    with pytest.raises(ValueError, match=r"left must be \(30, c\)"):
+        inc.update(left=np.ones((30, 2)), right=np.ones((20, 1)))
+    bad = np.zeros((30, 20))
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError):
+        inc.update(bad)
+    with pytest.raises(ValueError, match="finite"):
+        inc.update(sp.csr_matrix(bad))
+    before = inc.singular_values_.copy()
+    inc.update(sp.csr_matrix((30, 20)))  # an empty change leaves the factors alone
+    np.testing.assert_array_equal(inc.singular_values_, before)
+    inc.update(left=np.ones(30), right=np.ones(20)).add_columns(np.ones((30, 1)))
+    assert inc.components_.dtype == np.float32 and inc.U_.dtype == np.float32
+    with pytest.raises(Exception, match="fitted"):
+        IncrementalTruncatedSVD().update(left=np.ones((3, 1)), right=np.ones((3, 1)))
+
+
 # --------------------------------------------------------------------------- heavier
 
 

@@ -1,4 +1,5 @@
-"""A rank-k truncated SVD kept up to date as rows are appended (Brand's update)."""
+"""A rank-k truncated SVD kept up to date as rows or columns arrive or as the matrix
+receives low-rank or sparse corrections (Brand's updates)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from .._validation import check_array, validate_estimator_data
 from ._core import blas_single_thread
 from ._observed import is_sparse
 
-__all__ = ["IncrementalTruncatedSVD", "brand_update"]
+__all__ = ["IncrementalTruncatedSVD", "brand_update", "rank_update"]
 
 
 def _flip_signs(xp, Vt):
@@ -26,10 +27,22 @@ def _flip_signs(xp, Vt):
     return xp.astype(signs, Vt.dtype)
 
 
-def _dense_rows(B, xp, dtype):
+def _dense(B, xp, dtype):
     if is_sparse(B):
         B = B.toarray()
-    return xp.astype(B, dtype, copy=False)
+    return xp.astype(xp.asarray(B), dtype, copy=False)
+
+
+def _complement(xp, basis_t, W):
+    """Orthonormal basis ``Q`` and ``L`` with ``W - basis_t basis_t^T W = Q L``.
+
+    ``basis_t`` has orthonormal columns. The projection is applied twice (classical
+    Gram-Schmidt with one re-orthogonalisation), which keeps ``Q`` orthogonal to the
+    current basis in floating point.
+    """
+    W = W - xp.matmul(basis_t, xp.matmul(xp.matrix_transpose(basis_t), W))
+    W = W - xp.matmul(basis_t, xp.matmul(xp.matrix_transpose(basis_t), W))
+    return xp.linalg.qr(W)
 
 
 def brand_update(s, Vt, B, k):
@@ -38,9 +51,11 @@ def brand_update(s, Vt, B, k):
     With ``A ~ U diag(s) Vt`` and ``C = B Vt^T``, the part of ``B`` outside the row
     space is ``R = B - C Vt``; with ``R^T = Q L`` (thin QR),
     ``[A; B] ~ blockdiag(U, I) K [Vt; Q^T]`` where ``K = [[diag(s), 0], [C, L^T]]`` is
-    ``(k + b) x (k + b)``. The SVD of ``K`` (Rayleigh-Ritz on the augmented basis
-    ``[Vt^T, Q]``) gives the new factors (Brand, 2006). Sparse ``B`` is used through
-    products; only ``R^T`` (``n x b``) is dense. Exact when ``A`` has rank ``<= k``.
+    ``(r + b) x (r + b)``. The SVD ``K = G diag(s_new) W^T`` (Rayleigh-Ritz on the
+    augmented basis ``[Vt^T, Q]``) gives the new factors (Brand, 2006); the new left
+    vectors are ``[U G[:r]; G[r:]]``, so ``U`` itself is not needed here. Sparse ``B``
+    is used through products; only ``R^T`` (``n x b``) is dense. Exact when ``A`` has
+    rank ``<= k`` and ``[A; B]`` has rank ``<= k``.
 
     Parameters
     ----------
@@ -52,8 +67,10 @@ def brand_update(s, Vt, B, k):
 
     Returns
     -------
-    s_new : array of shape (min(k, r + b),)
-    Vt_new : array of shape (min(k, r + b), n)
+    G : array of shape (r + b, q)
+        Rotation of the left vectors, ``q = min(k, r + b)``.
+    s_new : array of shape (q,)
+    Vt_new : array of shape (q, n)
 
     Examples
     --------
@@ -62,64 +79,179 @@ def brand_update(s, Vt, B, k):
     >>> rng = np.random.default_rng(0)
     >>> A = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 8))
     >>> _, s, Vt = np.linalg.svd(A[:20], full_matrices=False)
-    >>> s2, Vt2 = brand_update(s[:2], Vt[:2], A[20:], 2)
+    >>> G, s2, Vt2 = brand_update(s[:2], Vt[:2], A[20:], 2)
     >>> np.allclose(s2, np.linalg.svd(A, compute_uv=False)[:2])
     True
     """
     xp = get_namespace(s, Vt)
-    C = B @ xp.matrix_transpose(Vt)  # b x r (sparse @ dense works for scipy/cupyx)
-    C = xp.asarray(C, dtype=Vt.dtype)
-    Bt = xp.matrix_transpose(_dense_rows(B, xp, Vt.dtype))  # n x b
-    Rt = Bt - xp.matmul(xp.matrix_transpose(Vt), xp.matrix_transpose(C))
-    # Second Gram-Schmidt pass: keeps Q orthogonal to the current basis in floating point.
-    Rt = Rt - xp.matmul(xp.matrix_transpose(Vt), xp.matmul(Vt, Rt))
-    Q, L = xp.linalg.qr(Rt)
+    dtype = Vt.dtype
+    C = xp.asarray(B @ xp.matrix_transpose(Vt), dtype=dtype)  # b x r (sparse @ dense)
+    Q, L = _complement(xp, xp.matrix_transpose(Vt),
+                       xp.matrix_transpose(_dense(B, xp, dtype)))
     r, b = s.shape[0], Q.shape[1]
-    top = xp.concat([xp.eye(r, dtype=Vt.dtype) * xp.astype(s, Vt.dtype)[None, :],
-                     xp.zeros((r, b), dtype=Vt.dtype)], axis=1)
-    bottom = xp.concat([C, xp.matrix_transpose(L)], axis=1)
-    K = xp.concat([top, bottom], axis=0)
-    _, sk, Wt = xp.linalg.svd(K, full_matrices=False)
+    top = xp.concat([xp.eye(r, dtype=dtype) * xp.astype(s, dtype)[None, :],
+                     xp.zeros((r, b), dtype=dtype)], axis=1)
+    K = xp.concat([top, xp.concat([C, xp.matrix_transpose(L)], axis=1)], axis=0)
+    G, sk, Wt = xp.linalg.svd(K, full_matrices=False)
     keep = min(k, sk.shape[0])
     basis = xp.concat([Vt, xp.matrix_transpose(Q)], axis=0)  # (r + b) x n
-    Vt_new = xp.matmul(Wt[:keep, :], basis)
-    return sk[:keep], Vt_new
+    return G[:, :keep], sk[:keep], xp.matmul(Wt[:keep, :], basis)
+
+
+def rank_update(U, s, Vt, P, Q, k):
+    """Truncated SVD of ``U diag(s) Vt + P Q^T`` from the factors (Brand, 2006).
+
+    Each side gets the part of the update outside the current subspace,
+    ``P - U U^T P = Qp Lp`` and ``Q - V V^T Q = Qq Lq`` (thin QR), and then
+
+    ``U diag(s) Vt + P Q^T = [U, Qp] K [V, Qq]^T`` with
+    ``K = [[diag(s), 0], [0, 0]] + [U^T P; Lp] [V^T Q; Lq]^T``,
+
+    a ``(r + c) x (r + c)`` matrix whose SVD rotates the augmented bases. The cost
+    is ``O((m + n) (r + c)^2)``; nothing of size ``m x n`` is formed. Exact when
+    the updated matrix has rank ``<= k``.
+
+    Parameters
+    ----------
+    U : array of shape (m, r)
+        Orthonormal columns.
+    s : array of shape (r,)
+    Vt : array of shape (r, n)
+        Orthonormal rows.
+    P : array of shape (m, c)
+    Q : array or sparse matrix of shape (n, c)
+    k : int
+        Rank kept.
+
+    Returns
+    -------
+    U_new : array of shape (m, q)
+    s_new : array of shape (q,)
+    Vt_new : array of shape (q, n)
+        With ``q = min(k, r + c)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion._incremental import rank_update
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(20, 2)) @ rng.normal(size=(2, 9))
+    >>> P, Q = rng.normal(size=(20, 1)), rng.normal(size=(9, 1))
+    >>> U, s, Vt = np.linalg.svd(A, full_matrices=False)
+    >>> U2, s2, Vt2 = rank_update(U[:, :2], s[:2], Vt[:2], P, Q, 3)
+    >>> np.allclose(U2 * s2 @ Vt2, A + P @ Q.T)
+    True
+    """
+    xp = get_namespace(U, s, Vt)
+    dtype = Vt.dtype
+    P = _dense(P, xp, dtype)
+    Q = _dense(Q, xp, dtype)
+    V = xp.matrix_transpose(Vt)
+    r, c = s.shape[0], P.shape[1]
+    Up = xp.matmul(xp.matrix_transpose(U), P)  # r x c
+    Vq = xp.matmul(Vt, Q)  # r x c
+    Qp, Lp = _complement(xp, U, P)
+    Qq, Lq = _complement(xp, V, Q)
+    K = xp.concat([xp.concat([xp.eye(r, dtype=dtype) * xp.astype(s, dtype)[None, :],
+                              xp.zeros((r, c), dtype=dtype)], axis=1),
+                   xp.zeros((c, r + c), dtype=dtype)], axis=0)
+    K = K + xp.matmul(xp.concat([Up, Lp], axis=0),
+                      xp.matrix_transpose(xp.concat([Vq, Lq], axis=0)))
+    G, sk, Wt = xp.linalg.svd(K, full_matrices=False)
+    keep = min(k, sk.shape[0])
+    U_new = xp.matmul(xp.concat([U, Qp], axis=1), G[:, :keep])
+    Vt_new = xp.matmul(Wt[:keep, :], xp.concat([Vt, xp.matrix_transpose(Qq)], axis=0))
+    return U_new, sk[:keep], Vt_new
+
+
+def _check_matrix(X, name, dtype):
+    """A finite 2-D array (1-D is read as one column) or sparse matrix of ``dtype``."""
+    if is_sparse(X):
+        if X.ndim != 2 or not bool(np.all(np.isfinite(np.asarray(X.data.get() if hasattr(
+                X.data, "get") else X.data)))):
+            raise ValueError(f"{name} must be a 2-D sparse matrix of finite values.")
+        return X.astype(dtype)
+    X = check_array(X, name, ensure_2d=np.ndim(X) != 1)
+    xp = get_namespace(X)
+    X = xp.reshape(X, (-1, 1)) if X.ndim == 1 else X
+    return xp.astype(X, dtype, copy=False)
+
+
+def _sparse_factors(E, dtype):
+    """``E = P Q^T`` with the fewer of E's touched rows or columns as the inner size.
+
+    With touched rows ``R``, ``P`` is the ``m x |R|`` selection of identity columns
+    and ``Q^T`` the rows ``E[R]`` (kept sparse); touched columns likewise.
+    """
+    xp = get_namespace(E.data)
+    E = E.tocsr()
+    E.eliminate_zeros()
+    rows = xp.nonzero(xp.diff(E.indptr))[0]
+    cols = xp.unique_values(E.indices) if hasattr(xp, "unique_values") else xp.unique(E.indices)
+    if rows.shape[0] <= cols.shape[0]:
+        P = xp.zeros((E.shape[0], rows.shape[0]), dtype=dtype)
+        P[rows, xp.arange(rows.shape[0])] = 1.0
+        return P, E[rows].T.tocsr().astype(dtype)
+    Q = xp.zeros((E.shape[1], cols.shape[0]), dtype=dtype)
+    Q[cols, xp.arange(cols.shape[0])] = 1.0
+    return E.tocsc()[:, cols].astype(dtype), Q
 
 
 class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
-    """Rank-``n_components`` truncated SVD updated as rows arrive (``partial_fit``).
+    """Rank-``n_components`` truncated SVD kept up to date as the matrix changes.
 
-    Keeps the top singular values and right singular vectors of all the rows seen
-    so far, updated batch by batch with Brand's (2006) method: the new rows are
-    projected on the current right singular vectors, the remainder is
+    Keeps the top singular values and singular vectors of a matrix that grows by
+    rows (``partial_fit``) or columns (:meth:`add_columns`), or receives a
+    low-rank or sparse correction (:meth:`update`), with Brand's (2006) updates:
+    the new data are projected on the current singular vectors, the remainder is
     orthonormalised (thin QR), and a small ``(k + b) x (k + b)`` SVD (Rayleigh-Ritz
-    on the augmented basis) gives the new factors. No pass over the old rows and
-    no decomposition of the whole matrix; sparse batches are used through
-    products, only a dense ``n_features x batch_size`` block is formed. The result
-    is exact when the data have rank at most ``n_components`` and otherwise
-    approximates the truncated SVD of the stacked rows (each update truncates to
-    ``n_components``). Like scikit-learn's ``TruncatedSVD``, the data are not
-    centred.
+    on the augmented bases) gives the new factors. No pass over the old data and
+    no decomposition of the whole matrix; sparse input is used through products.
+    The result is exact while the matrix has rank at most ``n_components``;
+    otherwise each update truncates to ``n_components`` and the factors
+    approximate the truncated SVD of the current matrix. Like scikit-learn's
+    ``TruncatedSVD``, the data are not centred.
 
     Parameters
     ----------
     n_components : int, default=2
         Rank kept.
     batch_size : int, optional
-        Rows per update; default ``max(100, 5 * n_components)``. ``partial_fit``
-        splits larger batches.
+        Rows per update; default ``max(100, 5 * n_components)``. ``fit`` and
+        ``partial_fit`` split larger batches.
 
     Attributes
     ----------
     components_ : array of shape (k, n_features)
         Right singular vectors, rows orthonormal (``k <= n_components``: fewer while
-        fewer rows have been seen).
+        the matrix has fewer rows).
     singular_values_ : array of shape (k,)
         Decreasing.
+    U_ : array of shape (n_samples_seen, k)
+        Left singular vectors, columns orthonormal: the current matrix is
+        approximately ``U_ @ diag(singular_values_) @ components_``. Memory
+        ``O((n_samples + n_features) k)``.
     n_samples_seen_ : int
-        Rows seen.
+        Rows of the current matrix.
     n_features_in_ : int
-        Number of columns.
+        Columns of the current matrix (grows with :meth:`add_columns`).
+
+    Notes
+    -----
+    The updates, with ``A ~ U diag(s) V^T`` of rank ``r``:
+
+    * rows ``B``: ``[A; B] = blockdiag(U, I) [[diag(s), 0], [B V, L^T]] [V, Q]^T``,
+      ``Q L`` the QR of ``(I - V V^T) B^T``;
+    * columns ``C``: the same on the transpose;
+    * ``A + P Q^T``: ``[U, Q_P] K [V, Q_Q]^T`` with ``K = diag(s, 0) +
+      [U^T P; L_P] [V^T Q; L_Q]^T``;
+    * a sparse ``E`` is written ``P Q^T`` over the fewer of its touched rows or
+      columns (``P`` selects the touched rows, ``Q^T`` holds them), so the cost
+      grows with the number of touched rows or columns, not with ``m n``.
+
+    Each costs ``O((m + n) (k + b)^2)`` for ``b`` new rows, columns or update rank.
+    Orthogonality is kept by re-orthogonalising the new directions against the
+    current basis (two Gram-Schmidt passes).
 
     Examples
     --------
@@ -134,6 +266,13 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
     True
     >>> svd.transform(X[:2]).shape
     (2, 3)
+    >>> extra = X[:, :5] @ rng.normal(size=(5, 2))   # two columns in the same span
+    >>> svd = svd.add_columns(extra)
+    >>> svd.components_.shape
+    (3, 42)
+    >>> full = np.hstack([X, extra])
+    >>> np.allclose(svd.singular_values_, np.linalg.svd(full, compute_uv=False)[:3])
+    True
     """
 
     _parameter_constraints: dict = {
@@ -162,7 +301,7 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        for attr in ("components_", "singular_values_", "n_samples_seen_"):
+        for attr in ("components_", "singular_values_", "U_", "n_samples_seen_"):
             if hasattr(self, attr):
                 delattr(self, attr)
         return self._partial_fit(X, reset=True)
@@ -196,25 +335,121 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
             raise ValueError(f"n_components={self.n_components} must be <= n_features={n}.")
         k = self.n_components
         bs = self.batch_size or max(100, 5 * k)
-        dtype = X.dtype
         with blas_single_thread(xp):
-            self._update_batches(X, xp, k, bs, dtype)
+            for start in range(0, X.shape[0], bs):
+                self._append_rows(X[start:start + bs], xp, k, X.dtype)
         return self
 
-    def _update_batches(self, X, xp, k, bs, dtype):
-        for start in range(0, X.shape[0], bs):
-            B = X[start:start + bs]
-            if not hasattr(self, "components_"):
-                _, s, Vt = xp.linalg.svd(_dense_rows(B, xp, dtype), full_matrices=False)
-                keep = min(k, s.shape[0])
-                s, Vt = s[:keep], Vt[:keep, :]
-                self.n_samples_seen_ = 0
+    def _append_rows(self, B, xp, k, dtype):
+        if not hasattr(self, "components_"):
+            U, s, Vt = xp.linalg.svd(_dense(B, xp, dtype), full_matrices=False)
+            keep = min(k, s.shape[0])
+            self.n_samples_seen_ = 0
+            self._set(U[:, :keep], s[:keep], Vt[:keep, :], xp)
+        else:
+            U = xp.astype(self.U_, dtype)
+            G, s, Vt = brand_update(self.singular_values_, xp.astype(self.components_, dtype),
+                                    B, k)
+            r = U.shape[1]
+            self._set(xp.concat([xp.matmul(U, G[:r, :]), G[r:, :]], axis=0), s, Vt, xp)
+        self.n_samples_seen_ += int(B.shape[0])
+
+    def _set(self, U, s, Vt, xp):
+        signs = _flip_signs(xp, Vt)
+        self.U_ = U * xp.reshape(signs, (1, -1))
+        self.singular_values_ = s
+        self.components_ = Vt * xp.reshape(signs, (-1, 1))
+
+    def _state(self, other):
+        """Namespace, fitted factors and dtype; ``other`` must live in the same place."""
+        xp = get_namespace(self.components_)
+        on_gpu = "cupy" in type(self.components_).__module__
+        other_on_gpu = "cupy" in type(other).__module__
+        if on_gpu != other_on_gpu:
+            raise TypeError(f"the update is a {type(other).__module__}.{type(other).__name__} "
+                            "but the fitted factors are on the "
+                            f"{'GPU' if on_gpu else 'CPU'}; move it there first.")
+        return xp, self.U_, self.singular_values_, self.components_, self.components_.dtype
+
+    def add_columns(self, C):
+        """Append the columns of ``C`` (one value per row seen) and update.
+
+        Parameters
+        ----------
+        C : array or sparse matrix of shape (n_samples_seen_, n_new_columns)
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "components_")
+        C = _check_matrix(C, "C", self.components_.dtype)
+        if C.shape[0] != self.n_samples_seen_:
+            raise ValueError(f"C has {C.shape[0]} rows but the matrix has "
+                             f"{self.n_samples_seen_} rows (n_samples_seen_); new columns "
+                             "need one value per row.")
+        xp, U, s, Vt, dtype = self._state(C)
+        Ct = C.T.tocsr() if is_sparse(C) else xp.matrix_transpose(C)
+        with blas_single_thread(xp):
+            G, s_new, Ut = brand_update(s, xp.matrix_transpose(U), Ct, self.n_components)
+            r = s.shape[0]
+            Vt_new = xp.concat([xp.matmul(xp.matrix_transpose(G[:r, :]), Vt),
+                                xp.matrix_transpose(G[r:, :])], axis=1)
+            self._set(xp.matrix_transpose(Ut), s_new, Vt_new, xp)
+        self.n_features_in_ += int(C.shape[1])
+        return self
+
+    def update(self, delta=None, *, left=None, right=None):
+        """Add a sparse or low-rank correction to the matrix and update the SVD.
+
+        Give either ``delta`` (the change, same shape as the matrix; sparse input
+        costs in proportion to its touched rows or columns) or ``left`` and
+        ``right`` (the change is ``left @ right.T``).
+
+        Parameters
+        ----------
+        delta : array or sparse matrix of shape (n_samples_seen_, n_features_in_), optional
+        left : array of shape (n_samples_seen_, c), optional
+        right : array of shape (n_features_in_, c), optional
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self, "components_")
+        m, n = self.n_samples_seen_, self.n_features_in_
+        dtype = self.components_.dtype
+        if delta is not None and (left is not None or right is not None):
+            raise ValueError("give either delta or left and right, not both.")
+        if delta is None:
+            if left is None or right is None:
+                raise ValueError("give delta (the change) or both left and right (the change "
+                                 "is left @ right.T).")
+            P, Q = _check_matrix(left, "left", dtype), _check_matrix(right, "right", dtype)
+            if P.shape[0] != m or Q.shape[0] != n or P.shape[1] != Q.shape[1]:
+                raise ValueError(f"left must be ({m}, c) and right ({n}, c) for the "
+                                 f"{m} x {n} matrix; got {P.shape} and {Q.shape}.")
+            xp, U, s, Vt, dtype = self._state(P)
+        else:
+            E = _check_matrix(delta, "delta", dtype)
+            if E.shape != (m, n):
+                raise ValueError(f"delta has shape {E.shape} but the matrix is {m} x {n}.")
+            xp, U, s, Vt, dtype = self._state(E)
+            if is_sparse(E):
+                if E.nnz == 0:
+                    return self
+                P, Q = _sparse_factors(E, dtype)
             else:
-                s, Vt = brand_update(self.singular_values_, xp.astype(self.components_, dtype),
-                                     B, k)
-            self.singular_values_ = s
-            self.components_ = Vt * xp.reshape(_flip_signs(xp, Vt), (-1, 1))
-            self.n_samples_seen_ += int(B.shape[0])
+                # A dense change is a rank-min(m, n) update: exact, but no cheaper than
+                # a fresh SVD; sparse input is the efficient route.
+                if n <= m:
+                    P, Q = E, xp.eye(n, dtype=dtype)
+                else:
+                    P, Q = xp.eye(m, dtype=dtype), xp.matrix_transpose(E)
+        with blas_single_thread(xp):
+            U_new, s_new, Vt_new = rank_update(U, s, Vt, P, Q, self.n_components)
+            self._set(U_new, s_new, Vt_new, xp)
+        return self
 
     def transform(self, X):
         """Project ``X`` on the right singular vectors: ``X @ components_.T``.
