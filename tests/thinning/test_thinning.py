@@ -18,7 +18,9 @@ from sketchlearn.kernels import (
 from sketchlearn.metrics import mmd_subset
 from sketchlearn.thinning import KernelThinning, compress_thin, kernel_thin
 from sketchlearn.thinning._core import (
+    _fuse_first_round,
     halve_round_op,
+    halve_with_sums_op,
     refine_halves_op,
     split_kernel,
     swap_pass_op,
@@ -64,6 +66,56 @@ def test_numba_halving_and_swap_equal_the_reference(kernel, rng):
         b = swap_pass_op.implementation("reference")(np, X, np.arange(96), start.copy(),
                                                      mean_k, kernel, unique)
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("kernel", KERNELS, ids=repr)
+@pytest.mark.parametrize("variant", ["target", "kt+"])
+def test_halving_walk_with_kernel_sums_equals_walk_plus_dense_sums(kernel, variant, rng):
+    """The first walk also returns the target kernel's row sums (KT-SWAP's kernel
+    mean): same halves as the plain walk, sums equal to the dense kernel matrix's."""
+    X = rng.normal(size=(150, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # KT+ falls back to target for some
+        split = split_kernel(kernel, variant, 2)
+    seq = rng.permutation(150)[:128]
+    u = rng.random(64)
+    halves, sums = halve_with_sums_op.implementation("numba")(np, X, seq, u, split, 6.0, kernel)
+    ref_h, ref_s = halve_with_sums_op.implementation("reference")(np, X, seq, u, split, 6.0,
+                                                                  kernel)
+    np.testing.assert_array_equal(halves, ref_h)
+    np.testing.assert_array_equal(halves, halve_round_op.implementation("numba")(
+        np, X, seq[None], u[None], split, 6.0))
+    K = kernel(X[seq], X[seq])
+    dense = dict(zip(seq.tolist(), K.sum(axis=1)))
+    expected = np.vectorize(dense.get)(halves)
+    np.testing.assert_allclose(sums, expected, rtol=1e-12)
+    np.testing.assert_allclose(ref_s, expected, rtol=1e-12)
+
+
+def test_fused_first_walk_only_when_it_covers_the_pool_and_the_target():
+    k = GaussianKernel(1.0)
+    uniform = np.full(64, 1 / 64)
+    assert _fuse_first_round(np, np.arange(64), uniform, 2, split_kernel(k, "kt+", 2), k)
+    assert not _fuse_first_round(np, np.arange(32), uniform, 2, k, k)  # part of the pool
+    assert not _fuse_first_round(np, np.arange(64), np.r_[uniform[:-1] * 2, 0.0][:64], 2, k, k)
+    assert not _fuse_first_round(np, np.arange(64), uniform, 0, k, k)  # no halving
+    # power KT's split kernel does not contain the target kernel
+    assert not _fuse_first_round(np, np.arange(64), uniform, 2, split_kernel(k, "power", 2), k)
+
+
+def test_long_walk_with_kernel_sums_in_parallel_chunks(rng):
+    """Past 8192 placed pairs the walk's sums run in parallel chunks."""
+    n = 2 * 8192 + 256
+    X = rng.normal(size=(n, 2))
+    k = GaussianKernel(2.0)
+    split = split_kernel(k, "kt+", 2)
+    seq = np.arange(n)
+    u = rng.random(n // 2)
+    halves, sums = halve_with_sums_op(np, X, seq, u, split, 6.0, k)
+    np.testing.assert_array_equal(halves, halve_round_op(np, X, seq[None], u[None], split, 6.0))
+    rows = halves.ravel()[:: 97]
+    expected = k(X[rows], X).sum(axis=1)
+    np.testing.assert_allclose(sums.ravel()[:: 97], expected, rtol=1e-12)
 
 
 @pytest.mark.parametrize("kernel", [GaussianKernel(1.5), MaternKernel(1.2, 1.5)], ids=repr)

@@ -63,6 +63,36 @@ def _matern_general(t, nu, log_const):
     return math.exp(log_const + nu * math.log(t) - t + log_scale + math.log(total * step))
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _component_value(code, nu, a, b, sq, x, Y, j, y_transposed):
+    """One kernel component at squared distance ``sq`` between ``x`` and point ``j`` of
+    ``Y`` (rows, or columns when ``y_transposed``; only the sinc kernel reads them)."""
+    if code == GAUSSIAN:
+        return math.exp(-a * sq)
+    if code == MATERN_HALF:
+        t = a * math.sqrt(sq)
+        p = int(b)
+        poly = _HALF_COEFFS[p, p]
+        for q in range(p - 1, -1, -1):
+            poly = poly * t + _HALF_COEFFS[p, q]
+        return math.exp(-t) * poly
+    if code == MATERN:
+        return _matern_general(a * math.sqrt(sq), nu, b)
+    if code == IMQ:
+        return (1.0 + a * sq) ** (-nu)
+    if code == SINC:
+        value = 1.0
+        for t in range(x.shape[0]):
+            yt = Y[t, j] if y_transposed else Y[j, t]
+            u = a * (np.float64(x[t]) - np.float64(yt))
+            if u != 0.0:
+                value *= math.sin(u) / u
+        return value
+    if code == RIESZ:
+        return -((a * math.sqrt(sq)) ** nu)
+    return math.nan
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def kernel_value(X, i, Y, j, codes, params, weights):
     """k(X[i], Y[j]) for the kernel described by ``(codes, params, weights)``."""
@@ -72,33 +102,8 @@ def kernel_value(X, i, Y, j, codes, params, weights):
         sq += diff * diff
     out = 0.0
     for c in range(codes.shape[0]):
-        code = codes[c]
-        nu = params[c, 1]
-        a = params[c, 2]
-        if code == GAUSSIAN:
-            value = math.exp(-a * sq)
-        elif code == MATERN_HALF:
-            t = a * math.sqrt(sq)
-            p = int(params[c, 3])
-            poly = _HALF_COEFFS[p, p]
-            for q in range(p - 1, -1, -1):
-                poly = poly * t + _HALF_COEFFS[p, q]
-            value = math.exp(-t) * poly
-        elif code == MATERN:
-            value = _matern_general(a * math.sqrt(sq), nu, params[c, 3])
-        elif code == IMQ:
-            value = (1.0 + a * sq) ** (-nu)
-        elif code == SINC:
-            value = 1.0
-            for t in range(X.shape[1]):
-                u = a * (np.float64(X[i, t]) - np.float64(Y[j, t]))
-                if u != 0.0:
-                    value *= math.sin(u) / u
-        elif code == RIESZ:
-            value = -((a * math.sqrt(sq)) ** nu)
-        else:
-            value = math.nan
-        out += weights[c] * value
+        out += weights[c] * _component_value(codes[c], params[c, 1], params[c, 2],
+                                             params[c, 3], sq, X[i], Y, j, False)
     return out
 
 
@@ -192,6 +197,45 @@ def kernel_row(x, YT, j0, j1, codes, params, weights, sq, out, for_sums=True):
         else:
             for jj in range(m):
                 out[jj] = math.nan
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def kernel_row_pair(x, YT, j0, j1, codes, params, weights, tweights, sq, out, tout):
+    """``kernel_row`` for two weightings of the same components in one evaluation.
+
+    ``out`` gets ``sum_c weights[c] k_c(x, Y[j])`` and ``tout`` ``sum_c tweights[c]
+    k_c(x, Y[j])``: kernel halving with KT+ walks with the split kernel ``k + k_rt``
+    and also needs the target kernel ``k`` (weights with zeros on the ``k_rt``
+    components), whose exponentials are the same. Gaussian components use
+    ``_exp_for_sums`` as in ``kernel_row``.
+    """
+    m = j1 - j0
+    d = YT.shape[0]
+    for jj in range(m):
+        sq[jj] = 0.0
+        out[jj] = 0.0
+        tout[jj] = 0.0
+    for t in range(d):
+        xt = x[t]
+        for jj in range(m):
+            diff = xt - np.float64(YT[t, j0 + jj])
+            sq[jj] += diff * diff
+    for c in range(codes.shape[0]):
+        code = codes[c]
+        w = weights[c]
+        tw = tweights[c]
+        a = params[c, 2]
+        if code == GAUSSIAN:
+            for jj in range(m):
+                v = _exp_for_sums(-a * sq[jj])
+                out[jj] += w * v
+                tout[jj] += tw * v
+        else:
+            nu, b = params[c, 1], params[c, 3]
+            for jj in range(m):
+                v = _component_value(code, nu, a, b, sq[jj], x, YT, j0 + jj, True)
+                out[jj] += w * v
+                tout[jj] += tw * v
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)

@@ -13,7 +13,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..kernels._numba import FASTMATH, kernel_row, kernel_value
+from ..kernels._numba import FASTMATH, kernel_row, kernel_row_pair, kernel_value
 
 # Below this many placed points, a pair's sums run on one thread, and below
 # _PARALLEL_POOL_MIN candidates a swap step does: starting a parallel region costs
@@ -68,11 +68,64 @@ def _balance_parallel(x1, x2, left_x, right_x, t, codes, params, weights):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_parallel):
+def _balance_sums(x1, x2, left_x, right_x, j0, j1, codes, params, weights, tweights, sums,
+                  sq, k1, k2, t1, t2):
+    """``_balance`` plus the target-kernel sums of the same evaluations.
+
+    Returns ``(alpha, s1, s2)`` with ``s1 = sum_j k_t(x1, p_j)`` over the placed points
+    ``p_j`` (``j0 <= j < j1``, both sides), ``s2`` likewise, and adds
+    ``k_t(x1, p_j) + k_t(x2, p_j)`` to ``sums[side, j]``: every pair of the walk is
+    evaluated once, so the placed points collect their sums over later points here.
+    """
+    total = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for side in range(2):
+        placed = right_x if side == 1 else left_x
+        sign = 1.0 if side == 1 else -1.0
+        acc = sums[side]
+        kernel_row_pair(x1, placed, j0, j1, codes, params, weights, tweights, sq, k1, t1)
+        kernel_row_pair(x2, placed, j0, j1, codes, params, weights, tweights, sq, k2, t2)
+        part = 0.0
+        for jj in range(j1 - j0):
+            part += k1[jj] - k2[jj]
+            s1 += t1[jj]
+            s2 += t2[jj]
+            acc[j0 + jj] += t1[jj] + t2[jj]
+        total += sign * part
+    return total, s1, s2
+
+
+@njit(cache=True, fastmath=FASTMATH, parallel=True)
+def _balance_sums_parallel(x1, x2, left_x, right_x, t, codes, params, weights, tweights,
+                           sums):
+    alpha = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for c in prange((t + _CHUNK - 1) // _CHUNK):  # chunks own disjoint slices of sums
+        j0 = c * _CHUNK
+        j1 = min(t, j0 + _CHUNK)
+        bufs = np.empty((5, _CHUNK))
+        a, b1, b2 = _balance_sums(x1, x2, left_x, right_x, j0, j1, codes, params, weights,
+                                  tweights, sums, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4])
+        alpha += a
+        s1 += b1
+        s2 += b2
+    return alpha, s1, s2
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_parallel,
+                tweights, sums, with_sums):
     """Halve ``seq`` (row numbers of X, even length) into ``left`` and ``right``.
 
     The coordinates of the points placed so far are kept contiguous (``left_x``,
-    ``right_x``), so each step's kernel sums stream through memory.
+    ``right_x``), so each step's kernel sums stream through memory. With
+    ``with_sums``, ``sums[0, t]`` / ``sums[1, t]`` end up holding
+    ``sum_q k_t(p, seq_q)`` over the whole sequence (itself included) for the point
+    ``p`` placed at ``left[t]`` / ``right[t]``, ``k_t`` the kernel with weights
+    ``tweights`` (see ``kernel_row_pair``): the kernel mean of KT-SWAP, from the
+    walk's own evaluations.
     """
     half = seq.shape[0] // 2
     d = X.shape[1]
@@ -83,6 +136,11 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
     sq = np.empty(half)
     k1 = np.empty(half)
     k2 = np.empty(half)
+    t1 = np.empty(half if with_sums else 0)
+    t2 = np.empty(half if with_sums else 0)
+    diag_t = 0.0
+    if with_sums and half > 0:
+        diag_t = kernel_value(X, seq[0], X, seq[0], codes, params, tweights)
     sigma2 = 0.0
     for t in range(half):
         i1, i2 = seq[2 * t], seq[2 * t + 1]
@@ -93,7 +151,19 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
               + kernel_value(X, i2, X, i2, codes, params, weights)
               - 2.0 * kernel_value(X, i1, X, i2, codes, params, weights))
         a, sigma2 = _threshold(b2, sigma2, log_term)
-        if inner_parallel and t >= _PARALLEL_SUM_MIN:
+        s1 = 0.0
+        s2 = 0.0
+        if with_sums:
+            if inner_parallel and t >= _PARALLEL_SUM_MIN:
+                alpha, s1, s2 = _balance_sums_parallel(x1, x2, left_x, right_x, t, codes,
+                                                       params, weights, tweights, sums)
+            else:
+                alpha, s1, s2 = _balance_sums(x1, x2, left_x, right_x, 0, t, codes, params,
+                                              weights, tweights, sums, sq, k1, k2, t1, t2)
+            k12 = kernel_value(X, i1, X, i2, codes, params, tweights)
+            s1 += diag_t + k12
+            s2 += diag_t + k12
+        elif inner_parallel and t >= _PARALLEL_SUM_MIN:
             alpha = _balance_parallel(x1, x2, left_x, right_x, t, codes, params, weights)
         else:
             alpha = _balance(x1, x2, left_x, right_x, 0, t, codes, params, weights, sq, k1, k2)
@@ -103,11 +173,15 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
             for c in range(d):
                 left_x[c, t] = x2[c]
                 right_x[c, t] = x1[c]
+            if with_sums:
+                sums[0, t], sums[1, t] = s2, s1
         else:
             left[t], right[t] = i1, i2
             for c in range(d):
                 left_x[c, t] = x1[c]
                 right_x[c, t] = x2[c]
+            if with_sums:
+                sums[0, t], sums[1, t] = s1, s2
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
@@ -115,7 +189,7 @@ def _halve_round(X, seqs, u, codes, params, weights, log_term, out):
     """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves."""
     for r in prange(seqs.shape[0]):
         _halve_walk(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
-                    out[2 * r + 1], False)
+                    out[2 * r + 1], False, weights, np.empty((2, 0)), False)
 
 
 def halve_round(xp, X, seqs, u, kernel, log_term):
@@ -130,8 +204,32 @@ def halve_round(xp, X, seqs, u, kernel, log_term):
     else:  # few long walks: parallelise the sums inside each walk
         for r in range(seqs.shape[0]):
             _halve_walk(X, seqs[r], u[r], codes, params, weights, float(log_term),
-                        out[2 * r], out[2 * r + 1], True)
+                        out[2 * r], out[2 * r + 1], True, weights, np.empty((2, 0)), False)
     return out
+
+
+def halve_with_sums(xp, X, seq, u, kernel, log_term, target):
+    """One halving walk of ``seq`` that also returns the target kernel's row sums.
+
+    Returns ``(halves, sums)``: ``halves`` of shape ``(2, n/2)`` as ``halve_round``
+    gives for one row, and ``sums[r, t] = sum_q k_target(halves[r, t], seq_q)`` in
+    the same layout, from the walk's own kernel evaluations (``target`` must be
+    ``kernel`` or its leading components, see :func:`target_weights`).
+    """
+    from ._core import target_weights
+
+    tweights = target_weights(kernel, target)
+    if tweights is None:
+        raise ValueError("the target kernel is not part of the split kernel.")
+    codes, params, weights = kernel.spec()
+    X = np.ascontiguousarray(X)
+    seq = np.ascontiguousarray(seq, dtype=np.int64)
+    half = seq.shape[0] // 2
+    out = np.empty((2, half), dtype=np.int64)
+    sums = np.zeros((2, half))
+    _halve_walk(X, seq, np.ascontiguousarray(u, dtype=np.float64), codes, params, weights,
+                float(log_term), out[0], out[1], True, tweights, sums, True)
+    return out, sums
 
 
 @njit(cache=True, fastmath=FASTMATH)

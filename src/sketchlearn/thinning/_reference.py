@@ -64,6 +64,25 @@ def halve_round_reference(xp, X, seqs, u, kernel, log_term):
     return out
 
 
+def halve_with_sums_reference(xp, X, seq, u, kernel, log_term, target):
+    """One halving walk of ``seq`` and the row sums of the target kernel over ``seq``.
+
+    Returns ``(halves, sums)`` with ``halves`` as ``halve_round_reference`` gives for
+    the single row ``seq`` and ``sums[r, t] = sum_q target(X[halves[r, t]], X[seq_q])``.
+    """
+    from ..kernels._sums import kernel_matvec_op
+
+    seq = to_numpy(seq).astype(np.int64)
+    halves = halve_round_reference(xp, X, seq[None, :], to_numpy(u)[None, :], kernel,
+                                   log_term)
+    S = xp.take(X, move_to(seq, xp), axis=0)
+    ones = xp.ones((seq.shape[0], 1), dtype=X.dtype)
+    row_sums = to_numpy(kernel_matvec_op(xp, S, S, ones, target))[:, 0].astype(np.float64)
+    position = {int(r): q for q, r in enumerate(seq)}
+    sums = np.array([[row_sums[position[int(r)]] for r in half] for half in halves])
+    return halves, sums
+
+
 def coreset_sums_reference(xp, X, rows, kernel):
     """sum_{a,b} k(X[rows[c,a]], X[rows[c,b]]) for every row c of ``rows``."""
     out = []
