@@ -78,25 +78,32 @@ def _lse_rows(C, h, reg):
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _lse_points(X, Y, h, reg, power):
+def _lse_points(X, YT, h, reg, power):
+    """Rows of the log-sum-exp with costs ``|x_i - y_j|^power`` made on the fly.
+
+    ``Y`` comes transposed (``YT``, shape ``(d, m)``) so the distance loop runs over
+    contiguous memory, coordinate by coordinate, and vectorises.
+    """
     n, d = X.shape
-    m = Y.shape[0]
+    m = YT.shape[1]
     out = np.empty(n, dtype=np.float64)
     inv_reg = 1.0 / reg
     for i in prange(n):
-        z = np.empty(m, dtype=np.float64)
-        for j in range(m):
-            sq = 0.0
-            for t in range(d):
-                diff = np.float64(X[i, t]) - np.float64(Y[j, t])
-                sq += diff * diff
-            if power == 2.0:
-                c = sq
-            elif power == 1.0:
-                c = math.sqrt(sq)
-            else:
-                c = math.sqrt(sq) ** power
-            z[j] = h[j] - c
+        z = np.zeros(m, dtype=np.float64)
+        for t in range(d):
+            xt = np.float64(X[i, t])
+            for j in range(m):
+                diff = xt - np.float64(YT[t, j])
+                z[j] += diff * diff
+        if power == 2.0:
+            for j in range(m):
+                z[j] = h[j] - z[j]
+        elif power == 1.0:
+            for j in range(m):
+                z[j] = h[j] - math.sqrt(z[j])
+        else:
+            for j in range(m):
+                z[j] = h[j] - math.sqrt(z[j]) ** power
         out[i] = _lse_row(z, inv_reg, reg)
     return out
 
@@ -109,5 +116,5 @@ def lse_rows(xp, C, h, reg):
 
 def lse_points(xp, X, Y, h, reg, power):
     """See :func:`._sinkhorn_ops._lse_points_reference`."""
-    return _lse_points(np.ascontiguousarray(X), np.ascontiguousarray(Y),
+    return _lse_points(np.ascontiguousarray(X), np.ascontiguousarray(Y.T),
                        np.ascontiguousarray(h, dtype=np.float64), float(reg), float(power))
