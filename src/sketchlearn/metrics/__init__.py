@@ -2,9 +2,11 @@
 
 from ..kernels import mmd, mmd_subset
 from ..transport import (
+    augmented_sliced_wasserstein,
     energy_distance,
     gaussian_wasserstein,
     max_sliced_wasserstein,
+    mirror_sinkhorn,
     sinkhorn,
     sinkhorn_divergence,
     sliced_wasserstein,
@@ -18,9 +20,11 @@ __all__ = [
     "log_relative_error",
     "sliced_wasserstein",
     "max_sliced_wasserstein",
+    "augmented_sliced_wasserstein",
     "energy_distance",
     "wasserstein",
     "gaussian_wasserstein",
     "sinkhorn",
     "sinkhorn_divergence",
+    "mirror_sinkhorn",
 ]

@@ -1,15 +1,18 @@
 """Sliced and optimal-transport distances, and estimators built on them.
 
 Sliced Wasserstein (Monte Carlo, orthogonal, QMC/RQMC and control-variate slices),
-max-sliced, distributional (vMF) and SPD (log-Euclidean) sliced Wasserstein, the
+max-sliced, distributional (vMF), augmented and SPD (log-Euclidean) sliced Wasserstein, the
 energy distance by sorting, exact and Gaussian (Bures) Wasserstein distances,
-log-domain Sinkhorn with epsilon-scaling and Sinkhorn-Newton-Sparse, the debiased
+log-domain Sinkhorn with epsilon-scaling and Sinkhorn-Newton-Sparse, Mirror
+Sinkhorn for convex objectives on the transport polytope, the debiased
 Sinkhorn divergence, permutation two-sample tests, and the estimators
 :class:`SlicedWassersteinKernel` and :class:`OTMapper`.
 """
 
+from ._augmented import augmented_sliced_wasserstein
 from ._estimators import OTMapper, SlicedWassersteinKernel
 from ._exact import gaussian_wasserstein, wasserstein
+from ._mirror import MirrorSinkhornResult, mirror_sinkhorn
 from ._sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
 from ._sliced import (
     distributional_sliced_wasserstein,
@@ -26,6 +29,7 @@ __all__ = [
     "sliced_wasserstein",
     "max_sliced_wasserstein",
     "distributional_sliced_wasserstein",
+    "augmented_sliced_wasserstein",
     "energy_distance",
     "energy_distance_grad",
     "sphere_abs_moment",
@@ -35,6 +39,8 @@ __all__ = [
     "sinkhorn",
     "sinkhorn_divergence",
     "SinkhornResult",
+    "mirror_sinkhorn",
+    "MirrorSinkhornResult",
     "two_sample_test",
     "TwoSampleResult",
     "SlicedWassersteinKernel",

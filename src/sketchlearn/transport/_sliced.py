@@ -148,8 +148,10 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
         - ``"mc"``: i.i.d. uniform directions (plain Monte Carlo);
         - ``"orthogonal"``: blocks of ``d`` orthonormal directions (random rotations);
         - ``"qmc"``: deterministic (unscrambled) Sobol' points mapped to the sphere
-          through the normal inverse CDF (no standard error);
-        - ``"rqmc"``: 8 independently scrambled Sobol' sets mapped the same way;
+          through the normal inverse CDF (no standard error); for ``d = 3`` the
+          generalized spiral, an equal-area point set (Nguyen, Bariletto & Ho);
+        - ``"rqmc"``: 8 independently scrambled Sobol' sets mapped the same way; for
+          ``d = 3``, 8 spirals under independent Haar-random rotations;
         - ``"cv-lower"`` / ``"cv-upper"``: i.i.d. directions with a control variate
           built from Gaussian fits of the projections (Nguyen & Ho): the lower bound
           :math:`(\theta^T(m_X - m_Y))^2` or the upper bound

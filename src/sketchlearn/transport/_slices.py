@@ -55,11 +55,7 @@ def _gaussian_directions(rng, L, d):
 
 def _orthogonal_blocks(rng, L, d):
     """ceil(L / d) independent Haar-random orthonormal bases, rows stacked, first L kept."""
-    blocks = []
-    for _ in range(math.ceil(L / d)):
-        Q, R = np.linalg.qr(rng.standard_normal((d, d)))
-        Q = Q * np.where(np.diag(R) < 0, -1.0, 1.0)[None, :]  # Haar measure (sign fix)
-        blocks.append(Q.T)
+    blocks = [_haar_rotation(rng, d).T for _ in range(math.ceil(L / d))]
     return np.concatenate(blocks, axis=0)[:L], np.arange(L) // d
 
 
@@ -84,6 +80,31 @@ def _sobol_deterministic(L, d):
     return _normalise(norm.ppf(U))
 
 
+def spiral_points(L):
+    """The generalized spiral on the sphere S^2 (Rakhmanov, Saff & Zhou 1994).
+
+    Heights ``z_i = 1 - (2i - 1) / L`` cut the sphere into ``L`` bands of equal area
+    (Archimedes), and the longitudes advance by ``3.6 / sqrt(L) / sqrt(1 - z_i^2)``,
+    a step of about ``3.6 / sqrt(L)`` along the spiral, so neighbouring turns are as
+    far apart as neighbouring points: an equal-area, low-discrepancy point set (the
+    spiral QMC points of Nguyen, Bariletto & Ho).
+    """
+    i = np.arange(1, L + 1)
+    z = 1.0 - (2.0 * i - 1.0) / L
+    r = np.sqrt(np.clip(1.0 - z**2, 0.0, None))
+    step = np.zeros(L)
+    if L > 1:
+        step[1:] = 3.6 / math.sqrt(L) / np.maximum(r[1:], 1e-300)
+    phi = np.mod(np.cumsum(step), 2.0 * math.pi)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+def _haar_rotation(rng, d):
+    """A Haar-random orthogonal matrix (QR of a Gaussian matrix with the sign fix)."""
+    Q, R = np.linalg.qr(rng.standard_normal((d, d)))
+    return Q * np.where(np.diag(R) < 0, -1.0, 1.0)[None, :]
+
+
 def make_directions(d: int, n_projections: int, slices: str, rng):
     """Unit directions of shape ``(n_projections, d)`` and their replicate labels.
 
@@ -93,6 +114,8 @@ def make_directions(d: int, n_projections: int, slices: str, rng):
     ``"qmc"``: deterministic Sobol' points through the normal inverse CDF; no
     replicates. ``"rqmc"``: ``min(8, n_projections)`` independently scrambled Sobol'
     point sets of about ``n_projections / 8`` points each; a set is a replicate.
+    For ``d = 3`` both use the generalized spiral instead (``"rqmc"``: independent
+    Haar-random rotations of spirals of about ``n_projections / 8`` points).
     """
     L = n_projections
     if d == 1:
@@ -102,11 +125,15 @@ def make_directions(d: int, n_projections: int, slices: str, rng):
     if slices == "orthogonal":
         return _orthogonal_blocks(rng, L, d)
     if slices == "qmc":
-        return _sobol_deterministic(L, d), None
+        return (spiral_points(L) if d == 3 else _sobol_deterministic(L, d)), None
     # rqmc
     R = min(RQMC_REPLICATES, L)
     sizes = [L // R + (1 if r < L % R else 0) for r in range(R)]
-    dirs = np.concatenate([_sobol_sphere(rng, s, d) for s in sizes], axis=0)
+    if d == 3:
+        dirs = np.concatenate([spiral_points(s) @ _haar_rotation(rng, 3).T for s in sizes],
+                              axis=0)
+    else:
+        dirs = np.concatenate([_sobol_sphere(rng, s, d) for s in sizes], axis=0)
     groups = np.repeat(np.arange(R), sizes)
     return dirs, groups
 

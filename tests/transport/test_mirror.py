@@ -1,0 +1,244 @@
+import inspect
+import warnings
+
+import numpy as np
+import ot
+import pytest
+from scipy.optimize import minimize
+from sklearn.exceptions import ConvergenceWarning
+
+from sketchlearn.metrics import mirror_sinkhorn as metrics_mirror
+from sketchlearn.transport import MirrorSinkhornResult, mirror_sinkhorn, sinkhorn
+
+from ..conftest import as_xp, to_np
+
+# Fixed-horizon runs through sinkhorn(method="mirror") pass a tol they cannot reach.
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+def _ot_problem(rng, n=30, m=25):
+    X, Y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2)) + 1.0
+    a, b = rng.random(n) + 0.1, rng.random(m) + 0.1
+    M = ot.dist(X, Y)
+    return a / a.sum(), b / b.sum(), M / M.max()
+
+
+def _marginals_ok(P, a, b, atol=1e-12):
+    assert np.all(P >= 0)
+    assert np.abs(P.sum(1) - a).sum() <= atol
+    assert np.abs(P.sum(0) - b).sum() <= atol
+
+
+def test_mirror_linear_cost_tends_to_emd_with_certified_gap(rng):
+    a, b, M = _ot_problem(rng)
+    exact = ot.emd2(a, b, M)
+    errors = []
+    for T in (100, 1000, 8000):
+        res = sinkhorn(a, b, M, reg=0.0, method="mirror", max_iter=T, tol=1e-12)
+        _marginals_ok(res.plan, a, b)
+        err = res.cost - exact
+        # The gap is a certificate: cost - OT <= gap, and the potentials are feasible
+        # with a dual value below the exact optimum.
+        assert 0 <= err <= res.gap * (1 + 1e-9) + 1e-12
+        assert np.max(res.f[:, None] + res.g[None, :] - M) <= 1e-12
+        assert a @ res.f + b @ res.g <= exact + 1e-12
+        assert res.gap == pytest.approx(res.cost - (a @ res.f + b @ res.g), rel=1e-9)
+        errors.append(err)
+    # O(1/sqrt(T)): each 10x more iterations cuts the error at least 2x.
+    assert errors[1] < errors[0] / 2 and errors[2] < errors[1] / 2
+    assert errors[2] < 0.01  # costs in [0, 1]
+
+
+def test_mirror_stops_on_the_certified_gap_and_warns_otherwise(rng):
+    a, b, M = _ot_problem(rng)
+    res = sinkhorn(a, b, M, reg=0.0, method="mirror", tol=0.02, max_iter=10_000)
+    assert res.converged and res.gap <= 0.02 and res.n_iter < 10_000
+    assert res.cost - ot.emd2(a, b, M) <= 0.02
+    with pytest.warns(ConvergenceWarning, match="certified gap of"):
+        bad = sinkhorn(a, b, M, reg=0.0, method="mirror", tol=1e-9, max_iter=50)
+    assert not bad.converged and bad.n_iter == 50
+
+
+def test_mirror_entropic_matches_log_sinkhorn(rng):
+    a, b, M = _ot_problem(rng, 20, 15)
+    reg = 0.1
+    ref = sinkhorn(a, b, M, reg=reg, tol=1e-12)
+    res = sinkhorn(a, b, M, reg=reg, method="mirror", tol=3e-3, max_iter=20_000)
+    _marginals_ok(res.plan, a, b)
+    assert res.converged
+
+    def objective(P):
+        ab = np.outer(a, b)
+        return (P * M).sum() + reg * (P * np.log(P / ab) - P + ab).sum()
+
+    sub = objective(res.plan) - objective(ref.plan)
+    assert -1e-12 <= sub <= res.gap + 1e-12
+    # Strong convexity of reg * KL (modulus reg in L1): ||P - P*||_1^2 <= 2 sub / reg.
+    assert np.abs(res.plan - ref.plan).sum() <= np.sqrt(2 * res.gap / reg) + 1e-9
+
+
+def _projection_qp(Q, a, b):
+    """argmin ||P - Q||^2 / 2 over U(a, b) with SciPy's SLSQP (20 variables)."""
+    n, m = Q.shape
+    cons = [{"type": "eq", "fun": lambda x: x.reshape(n, m).sum(1) - a},
+            {"type": "eq", "fun": lambda x: x.reshape(n, m).sum(0)[:-1] - b[:-1]}]
+    sol = minimize(lambda x: 0.5 * ((x - Q.ravel()) ** 2).sum(), np.outer(a, b).ravel(),
+                   jac=lambda x: x - Q.ravel(), constraints=cons, bounds=[(0, None)] * (n * m),
+                   method="SLSQP", options={"ftol": 1e-15, "maxiter": 1000})
+    assert sol.success
+    return sol.x.reshape(n, m), sol.fun
+
+
+@pytest.mark.parametrize("interior", [True, False])
+def test_mirror_quadratic_matches_a_qp_solver(interior, rng):
+    a, b = np.array([0.1, 0.2, 0.3, 0.4]), np.full(5, 0.2)
+    Q = np.outer(a, b) + rng.normal(scale=0.01 if interior else 0.1, size=(4, 5))
+    P_ref, f_ref = _projection_qp(Q, a, b)
+    assert (P_ref.min() > 1e-3) == interior
+
+    def F(P):
+        return 0.5 * ((P - Q) ** 2).sum()
+
+    dists = []
+    for T in (200, 2000, 20000):
+        res = mirror_sinkhorn(a, b, lambda P: P - Q, max_iter=T)
+        _marginals_ok(res.plan, a, b)
+        sub = F(res.plan) - f_ref
+        assert -1e-10 <= sub <= res.gap + 1e-10
+        # F is 1-strongly convex: ||P - P*||_F^2 <= 2 (F(P) - F*) <= 2 gap.
+        dist = np.linalg.norm(res.plan - P_ref)
+        assert dist <= np.sqrt(2 * res.gap) + 1e-8
+        dists.append(dist)
+    assert dists[2] < dists[0] / 3
+    assert dists[2] < (1e-3 if interior else 5e-3)
+
+
+def test_mirror_online_forms(rng):
+    a, b, M = _ot_problem(rng, 12, 10)
+    T = 3000
+    noise = rng.normal(scale=0.5, size=(T, 12, 10))
+    costs = M[None] + noise
+    seen = []
+
+    def grad(P, t):
+        seen.append(t)
+        _marginals_ok(P, a, b, atol=2.0)  # iterates are non-negative plans, one marginal exact
+        return costs[t - 1]
+
+    r1 = mirror_sinkhorn(a, b, grad)
+    assert seen == list(range(1, 1001)) and np.isnan(r1.gap) and r1.f is None
+    r2 = mirror_sinkhorn(a, b, costs, max_iter=1000)
+    np.testing.assert_allclose(r2.plan, r1.plan, rtol=1e-12, atol=1e-15)
+    # The averaged play is nearly optimal for the mean cost (no-regret).
+    r3 = mirror_sinkhorn(a, b, list(costs))
+    assert r3.n_iter == T
+    _marginals_ok(r3.plan, a, b)
+    assert (r3.plan * M).sum() - ot.emd2(a, b, M) < 0.05
+    with pytest.raises(ValueError, match="tol needs a fixed objective"):
+        mirror_sinkhorn(a, b, costs, tol=1e-3)
+    with pytest.raises(ValueError, match="larger than the number"):
+        mirror_sinkhorn(a, b, costs[:5], max_iter=6)
+
+
+def test_mirror_zero_weights_start_plan_and_float32(rng):
+    a, b, M = _ot_problem(rng, 8, 6)
+    a[2] = 0.0
+    a /= a.sum()
+    b[0] = 0.0
+    b /= b.sum()
+    res = sinkhorn(a, b, M, reg=0.0, method="mirror", max_iter=3000, tol=1e-12)
+    _marginals_ok(res.plan, a, b)
+    assert np.all(res.plan[2] == 0) and np.all(res.plan[:, 0] == 0)
+    assert 0 <= res.cost - ot.emd2(a, b, M) <= res.gap + 1e-12
+    P0 = rng.random((8, 6)) + 0.5
+    r0 = mirror_sinkhorn(a, b, lambda P: M, P0=P0, max_iter=500)
+    _marginals_ok(r0.plan, a, b)
+    r32 = mirror_sinkhorn(a.astype(np.float32), b.astype(np.float32), lambda P: M,
+                          max_iter=200)
+    r64 = mirror_sinkhorn(a, b, lambda P: M, max_iter=200)
+    assert r32.plan.dtype == np.float32 and r64.plan.dtype == np.float64
+    np.testing.assert_allclose(r32.plan, r64.plan, atol=1e-6)
+    assert isinstance(r64, MirrorSinkhornResult) and metrics_mirror is mirror_sinkhorn
+
+
+def test_mirror_array_api_strict(rng):
+    xps = pytest.importorskip("array_api_strict")
+    a, b, M = _ot_problem(rng, 10, 8)
+    ref = sinkhorn(a, b, M, reg=0.0, method="mirror", max_iter=300, tol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = sinkhorn(as_xp(xps, a), as_xp(xps, b), as_xp(xps, M), reg=0.0,
+                       method="mirror", max_iter=300, tol=1e-12)
+    np.testing.assert_allclose(to_np(res.plan), ref.plan, rtol=1e-10, atol=1e-14)
+    v = np.ones(8)
+    np.testing.assert_allclose(to_np(res.plan_matvec(as_xp(xps, v))), ref.plan @ v)
+
+
+def test_mirror_point_clouds_and_plan_matvec(rng):
+    X, Y = rng.normal(size=(15, 2)), rng.normal(size=(12, 2))
+    res = sinkhorn(X=X, Y=Y, reg=0.0, method="mirror", max_iter=500, tol=1e-12)
+    ref = sinkhorn(np.full(15, 1 / 15), np.full(12, 1 / 12), ot.dist(X, Y), reg=0.0,
+                   method="mirror", max_iter=500, tol=1e-12)
+    np.testing.assert_allclose(res.plan, ref.plan, rtol=1e-9, atol=1e-14)
+    V = rng.normal(size=(12, 3))
+    np.testing.assert_allclose(res.plan_matvec(V), res.plan @ V)
+
+
+def test_mirror_bad_input(rng):
+    a, b, M = _ot_problem(rng, 5, 4)
+    with pytest.raises(TypeError, match="grad must be a callable"):
+        mirror_sinkhorn(a, b, 3.0)
+    with pytest.raises(TypeError, match="lambda P: M"):
+        mirror_sinkhorn(a, b, M)
+    with pytest.raises(ValueError, match="step must be in"):
+        mirror_sinkhorn(a, b, lambda P: M, step=-1.0)
+    with pytest.raises(ValueError, match="step must be in"):
+        mirror_sinkhorn(a, b, lambda P: M, step=0.0)
+    with pytest.raises(ValueError, match="negative entries"):
+        mirror_sinkhorn(a - 0.5, b, lambda P: M)
+    with pytest.raises(ValueError, match="not 1"):
+        mirror_sinkhorn(a * 2, b, lambda P: M)
+    with pytest.raises(ValueError, match="must have the plan's shape"):
+        mirror_sinkhorn(a, b, lambda P: M.T)
+    with pytest.raises(FloatingPointError, match="NaN or infinity"):
+        mirror_sinkhorn(a, b, lambda P: M * np.nan)
+    with pytest.raises(ValueError, match="P0 has shape"):
+        mirror_sinkhorn(a, b, lambda P: M, P0=np.ones((4, 5)))
+    P0 = np.ones((5, 4))
+    P0[1] = 0
+    with pytest.raises(ValueError, match="all-zero row or column"):
+        mirror_sinkhorn(a, b, lambda P: M, P0=P0)
+    with pytest.raises(ValueError, match="max_iter must be in"):
+        mirror_sinkhorn(a, b, lambda P: M, max_iter=0)
+    with pytest.raises(ValueError, match="reg must be in"):
+        sinkhorn(a, b, M, reg=0.0)  # reg = 0 is for method="mirror" only
+    with pytest.raises(ValueError, match="'mirror'"):
+        sinkhorn(a, b, M, method="mirrors")
+
+
+def test_grad_with_t_keyword_is_online(rng):
+    a, b, M = _ot_problem(rng, 4, 3)
+    calls = []
+    res = mirror_sinkhorn(a, b, lambda P, t=None: calls.append(t) or M, max_iter=5)
+    assert calls == [1, 2, 3, 4, 5] and np.isnan(res.gap)
+    # A callable whose extra parameters all have defaults and none is named t is offline.
+    res = mirror_sinkhorn(a, b, lambda P, scale=1.0: scale * M, max_iter=20)
+    assert np.isfinite(res.gap)
+    assert "t" in inspect.signature(lambda P, t: M).parameters
+
+
+def test_mirror_refuses_warm_start(rng):
+    a, b, M = _ot_problem(rng, 5, 4)
+    with pytest.raises(ValueError, match="warm_start is for"):
+        sinkhorn(a, b, M, method="mirror", warm_start=(np.zeros(5), np.zeros(4)))
+
+
+def test_mirror_sinkhorn_array_api_strict_with_a_callable(rng):
+    xps = pytest.importorskip("array_api_strict")
+    a, b = np.full(5, 0.2), np.full(4, 0.25)
+    Q = np.outer(a, b) + rng.normal(scale=0.02, size=(5, 4))
+    ref = mirror_sinkhorn(a, b, lambda P: P - Q, max_iter=300)
+    Qx = as_xp(xps, Q)
+    res = mirror_sinkhorn(as_xp(xps, a), as_xp(xps, b), lambda P: P - Qx, max_iter=300)
+    np.testing.assert_allclose(to_np(res.plan), ref.plan, rtol=1e-12, atol=1e-15)
+    assert res.gap == pytest.approx(ref.gap, rel=1e-9)
