@@ -111,3 +111,53 @@ def test_distance_entry_point():
     done = subprocess.run([sys.executable, "-m", "sketchlearn", "distance", "--help"],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "--metric" in done.stdout and "sinkhorn" in done.stdout
+
+
+def test_complete_fills_missing_entries_of_a_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    M = rng.normal(size=(40, 2)) @ rng.normal(size=(2, 15))
+    mask = rng.random(M.shape) < 0.6
+    path = tmp_path / "m.csv"
+    lines = [",".join(f"{v:.17g}" if keep else "" for v, keep in zip(row, keep_row, strict=True))
+             for row, keep_row in zip(M, mask, strict=True)]
+    path.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "filled.npy"
+    assert main(["complete", str(path), "-o", str(out), "--rank", "2", "--seed", "0",
+                 "--tol", "1e-12", "--max-iter", "500"]) == 0
+    filled = np.load(out)
+    np.testing.assert_array_equal(filled[mask], M[mask])  # observed entries kept
+    assert np.abs(filled - M).max() < 1e-5  # rank 2 recovered from 60% of the entries
+    err = capsys.readouterr().err
+    assert "40 x 15 matrix" in err and "AltMinCompleter" in err
+
+
+def test_complete_softimpute_and_svt_from_npy(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    M = rng.normal(size=(30, 3)) @ rng.normal(size=(3, 20))
+    X = M.copy()
+    X[rng.random(M.shape) < 0.3] = np.nan
+    np.save(tmp_path / "x.npy", X)
+    for method in ("softimpute", "svt"):
+        assert main(["complete", str(tmp_path / "x.npy"), "--method", method, "--seed", "0"]) == 0
+        out = capsys.readouterr()
+        filled = np.loadtxt(out.out.splitlines(), delimiter=",")
+        assert filled.shape == M.shape and np.isfinite(filled).all()
+        observed = ~np.isnan(X)
+        np.testing.assert_allclose(filled[observed], X[observed])
+        # better than filling with column means
+        means = np.where(observed, X, np.nanmean(X, axis=0))
+        assert np.abs(filled - M)[~observed].mean() < np.abs(means - M)[~observed].mean()
+    assert main(["complete", str(tmp_path / "x.npy"), "--method", "softimpute",
+                 "--shrinkage", "0.5"]) == 0
+
+
+def test_complete_reports_bad_input(tmp_path, capsys):
+    assert main(["complete", str(tmp_path / "missing.csv")]) == 2
+    assert "cannot read" in capsys.readouterr().err
+    np.save(tmp_path / "v.npy", np.ones((2, 3, 4)))
+    assert main(["complete", str(tmp_path / "v.npy")]) == 2
+    assert "2-D" in capsys.readouterr().err
+    X = np.full((6, 4), np.nan)
+    np.save(tmp_path / "empty.npy", X)
+    assert main(["complete", str(tmp_path / "empty.npy")]) == 2
+    assert "complete:" in capsys.readouterr().err

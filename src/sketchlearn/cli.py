@@ -1,4 +1,4 @@
-"""Command line: ``python -m sketchlearn demo|thin|distance``.
+"""Command line: ``python -m sketchlearn demo|thin|distance|complete``.
 
 Each subcommand is a function ``_cmd_<name>(args) -> int`` registered in
 :func:`build_parser`; reports go to standard output as plain text.
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 import numpy as np
 
@@ -89,6 +90,34 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--skip-header", type=int, default=0, metavar="N",
                       help="lines to skip at the top of text files (0)")
     dist.set_defaults(func=_cmd_distance)
+
+    complete = sub.add_parser(
+        "complete", help="fill in the missing entries of a partly observed matrix",
+        description="Read a matrix with missing entries (CSV with empty fields or NaN, or a "
+                    ".npy array with NaN), complete it with a low-rank model, and write the "
+                    "filled matrix. Observed entries are kept as they are.")
+    complete.add_argument("input", help="CSV or .npy file; empty fields and NaN are missing")
+    complete.add_argument("-o", "--output", default="-", help="file for the completed matrix "
+                          "(.npy or CSV; default: CSV on standard output)")
+    complete.add_argument("--method", default="altmin", choices=["altmin", "softimpute", "svt"],
+                          help="AltMinCompleter (rank k), SoftImpute (nuclear-norm "
+                               "shrinkage, chosen on held-out entries unless --shrinkage is "
+                               "given) or SVTCompleter (one thresholded SVD) (altmin)")
+    complete.add_argument("--rank", type=int, default=None,
+                          help="rank for altmin/svt; maximum rank for softimpute "
+                               "(default: estimated from the data)")
+    complete.add_argument("--shrinkage", type=float, default=None,
+                          help="softimpute: the nuclear-norm penalty (default: cross-validated)")
+    complete.add_argument("--delimiter", default=None,
+                          help="CSV delimiter (default: comma for .csv, whitespace otherwise)")
+    complete.add_argument("--skip-header", type=int, default=0, metavar="N",
+                          help="lines to skip at the top of a CSV (0)")
+    complete.add_argument("--tol", type=float, default=None,
+                          help="convergence tolerance of the estimator (its default)")
+    complete.add_argument("--max-iter", type=int, default=None,
+                          help="iteration limit of altmin/softimpute (the estimator's default)")
+    complete.add_argument("--seed", type=int, default=None)
+    complete.set_defaults(func=_cmd_complete)
     return parser
 
 
@@ -183,14 +212,22 @@ def _cmd_thin(args) -> int:
     return 0
 
 
-def _load_points(path, delimiter, skip_header):
-    """Rows of a .npy file or a numeric text file as a float 2-D array (1-D: one column)."""
+def _load_points(path, delimiter, skip_header, missing=False):
+    """Rows of a .npy file or a numeric text file as a float 2-D array (1-D: one column).
+
+    With ``missing``, empty fields of a text file are read as NaN.
+    """
     if str(path).endswith(".npy"):
         X = np.load(path, allow_pickle=False)
     else:
         if delimiter is None:
             delimiter = "," if str(path).endswith(".csv") else None
-        X = np.loadtxt(path, delimiter=delimiter, skiprows=skip_header, ndmin=2, dtype=float)
+        if missing:
+            X = np.genfromtxt(path, delimiter=delimiter, skip_header=skip_header, dtype=float,
+                              filling_values=np.nan, ndmin=2)
+        else:
+            X = np.loadtxt(path, delimiter=delimiter, skiprows=skip_header, ndmin=2,
+                           dtype=float)
     X = np.asarray(X, dtype=float)
     if X.ndim == 1:
         X = X[:, None]
@@ -245,6 +282,56 @@ def _cmd_distance(args) -> int:
              "exact": f"exact W_{args.p:g} (network simplex)"}[metric]
     print(f"distance: {label}; {X.shape[0]} vs {Y.shape[0]} points in {X.shape[1]}-D; "
           f"{elapsed:.2f} s", file=sys.stderr)
+    return 0
+
+
+def _write_matrix(path, X, delimiter):
+    delimiter = "," if delimiter is None else delimiter
+    if path == "-":
+        np.savetxt(sys.stdout, X, delimiter=delimiter, fmt="%.17g")
+    elif str(path).endswith(".npy"):
+        np.save(path, X)
+    else:
+        np.savetxt(path, X, delimiter=delimiter, fmt="%.17g")
+
+
+def _cmd_complete(args) -> int:
+    from .completion import AltMinCompleter, SoftImpute, SoftImputeCV, SVTCompleter
+
+    try:
+        X = _load_points(args.input, args.delimiter, args.skip_header, missing=True)
+    except (OSError, ValueError) as exc:
+        print(f"complete: cannot read {args.input}: {exc}", file=sys.stderr)
+        return 2
+    if args.method == "altmin":
+        est = AltMinCompleter(rank=args.rank, random_state=args.seed)
+    elif args.method == "svt":
+        est = SVTCompleter(max_rank=args.rank, random_state=args.seed)
+    elif args.shrinkage is None:
+        est = SoftImputeCV(max_rank=args.rank, random_state=args.seed)
+    else:
+        est = SoftImpute(shrinkage=args.shrinkage, max_rank=args.rank, random_state=args.seed)
+    options = {name: value for name, value in (("tol", args.tol), ("max_iter", args.max_iter))
+               if value is not None and name in est.get_params()}
+    observed = ~np.isnan(X)
+    start = time.perf_counter()
+    try:
+        est.set_params(**options)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            filled = est.fit_transform(X)
+    except (ValueError, TypeError) as exc:
+        print(f"complete: {exc}", file=sys.stderr)
+        return 2
+    elapsed = time.perf_counter() - start
+    for w in caught:
+        print(f"complete: warning: {w.message}", file=sys.stderr)
+    _write_matrix(args.output, np.asarray(filled), args.delimiter)
+    rank = getattr(est, "rank_", None)
+    rank_text = f", rank {rank}" if rank is not None else ""
+    print(f"complete: {X.shape[0]} x {X.shape[1]} matrix, {int(observed.sum())} observed "
+          f"({observed.mean():.1%}), filled {int((~observed).sum())} entries with "
+          f"{type(est).__name__}{rank_text} in {elapsed:.2f} s", file=sys.stderr)
     return 0
 
 
