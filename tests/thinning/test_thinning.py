@@ -86,7 +86,7 @@ def test_halving_walk_with_kernel_sums_equals_walk_plus_dense_sums(kernel, varia
     np.testing.assert_array_equal(halves, halve_round_op.implementation("numba")(
         np, X, seq[None], u[None], split, 6.0))
     K = kernel(X[seq], X[seq])
-    dense = dict(zip(seq.tolist(), K.sum(axis=1)))
+    dense = dict(zip(seq.tolist(), K.sum(axis=1), strict=True))
     expected = np.vectorize(dense.get)(halves)
     np.testing.assert_allclose(sums, expected, rtol=1e-12)
     np.testing.assert_allclose(ref_s, expected, rtol=1e-12)
@@ -103,8 +103,32 @@ def test_fused_first_walk_only_when_it_covers_the_pool_and_the_target():
     assert not _fuse_first_round(np, np.arange(64), uniform, 2, split_kernel(k, "power", 2), k)
 
 
-def test_long_walk_with_kernel_sums_in_parallel_chunks(rng):
-    """Past 8192 placed pairs the walk's sums run in parallel chunks."""
+@pytest.mark.parametrize("with_sums", [False, True])
+def test_blocked_walk_equals_the_sequential_walk(with_sums, rng):
+    """A long walk alone in its round goes by blocks of pairs whose sums over the
+    points placed before the block run in parallel: same halves, same sums."""
+    from sketchlearn.thinning import _numba as tn
+
+    n = 4 * tn._BLOCKED_WALK_MIN + 6
+    X = rng.normal(size=(n, 3))
+    k = GaussianKernel(1.3)
+    split = split_kernel(k, "kt+", 3)
+    codes, params, weights = split.spec()
+    tweights = np.r_[k.spec()[2], 0.0]
+    seq = rng.permutation(n)
+    u = rng.random(n // 2)
+    results = []
+    for blocked in (False, True):
+        out = np.empty((2, n // 2), dtype=np.int64)
+        sums = np.zeros((2, n // 2))
+        tn._halve_walk(X, seq, u, codes, params, weights, 6.0, out[0], out[1], blocked,
+                       tweights, sums, with_sums)
+        results.append((out, sums))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+
+
+def test_long_walk_with_kernel_sums(rng):
     n = 2 * 8192 + 256
     X = rng.normal(size=(n, 2))
     k = GaussianKernel(2.0)

@@ -134,6 +134,18 @@ def _exp_for_sums(x):
     return p if x >= SUM_EXP_FLOOR else 0.0
 
 
+@njit(cache=True, fastmath=FASTMATH, inline="always")
+def _sq_dists(x, YT, j0, j1, sq):
+    """``sq[:j1 - j0] = ||x - Y[j0:j1]||^2`` with ``YT = Y.T`` (coordinate-major)."""
+    for jj in range(j1 - j0):
+        sq[jj] = 0.0
+    for t in range(YT.shape[0]):
+        xt = x[t]
+        for jj in range(j1 - j0):
+            diff = xt - np.float64(YT[t, j0 + jj])
+            sq[jj] += diff * diff
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def kernel_row(x, YT, j0, j1, codes, params, weights, sq, out, for_sums=True):
     """``out[:j1 - j0] = k(x, Y[j0:j1])`` for one float64 point ``x``; ``YT = Y.T``.
@@ -151,13 +163,8 @@ def kernel_row(x, YT, j0, j1, codes, params, weights, sq, out, for_sums=True):
     m = j1 - j0
     d = YT.shape[0]
     for jj in range(m):
-        sq[jj] = 0.0
         out[jj] = 0.0
-    for t in range(d):
-        xt = x[t]
-        for jj in range(m):
-            diff = xt - np.float64(YT[t, j0 + jj])
-            sq[jj] += diff * diff
+    _sq_dists(x, YT, j0, j1, sq)
     for c in range(codes.shape[0]):
         code = codes[c]
         w = weights[c]
@@ -210,16 +217,10 @@ def kernel_row_pair(x, YT, j0, j1, codes, params, weights, tweights, sq, out, to
     ``_exp_for_sums`` as in ``kernel_row``.
     """
     m = j1 - j0
-    d = YT.shape[0]
     for jj in range(m):
-        sq[jj] = 0.0
         out[jj] = 0.0
         tout[jj] = 0.0
-    for t in range(d):
-        xt = x[t]
-        for jj in range(m):
-            diff = xt - np.float64(YT[t, j0 + jj])
-            sq[jj] += diff * diff
+    _sq_dists(x, YT, j0, j1, sq)
     for c in range(codes.shape[0]):
         code = codes[c]
         w = weights[c]

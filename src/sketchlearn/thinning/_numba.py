@@ -15,10 +15,12 @@ from numba import njit, prange
 
 from ..kernels._numba import FASTMATH, kernel_row, kernel_row_pair, kernel_value
 
-# Below this many placed points, a pair's sums run on one thread, and below
-# _PARALLEL_POOL_MIN candidates a swap step does: starting a parallel region costs
-# more than it saves (measured on 2 cores).
-_PARALLEL_SUM_MIN = 8192
+# A walk alone in its round goes by blocks of _BLOCK_PAIRS pairs (one parallel region
+# per block) once it has _BLOCKED_WALK_MIN pairs; below _PARALLEL_POOL_MIN candidates a
+# swap step runs on one thread: starting a parallel region costs more than it saves
+# (measured on 2 cores).
+_BLOCK_PAIRS = 256
+_BLOCKED_WALK_MIN = 1024
 _PARALLEL_POOL_MIN = 2**16
 
 
@@ -54,19 +56,6 @@ def _balance(x1, x2, left_x, right_x, j0, j1, codes, params, weights, sq, k1, k2
     return total
 
 
-@njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _balance_parallel(x1, x2, left_x, right_x, t, codes, params, weights):
-    alpha = 0.0
-    for c in prange((t + _CHUNK - 1) // _CHUNK):
-        j0 = c * _CHUNK
-        j1 = min(t, j0 + _CHUNK)
-        sq = np.empty(_CHUNK)
-        k1 = np.empty(_CHUNK)
-        k2 = np.empty(_CHUNK)
-        alpha += _balance(x1, x2, left_x, right_x, j0, j1, codes, params, weights, sq, k1, k2)
-    return alpha
-
-
 @njit(cache=True, fastmath=FASTMATH)
 def _balance_sums(x1, x2, left_x, right_x, j0, j1, codes, params, weights, tweights, sums,
                   sq, k1, k2, t1, t2):
@@ -97,21 +86,46 @@ def _balance_sums(x1, x2, left_x, right_x, j0, j1, codes, params, weights, tweig
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _balance_sums_parallel(x1, x2, left_x, right_x, t, codes, params, weights, tweights,
-                           sums):
-    alpha = 0.0
-    s1 = 0.0
-    s2 = 0.0
-    for c in prange((t + _CHUNK - 1) // _CHUNK):  # chunks own disjoint slices of sums
+def _block_prefix(X, seq, t0, t1, left_x, right_x, codes, params, weights, tweights, sums,
+                  with_sums, out):
+    """The sums of pairs ``t0..t1-1`` over the points placed before ``t0``, in parallel.
+
+    The pairs' points are known before they are placed, and the points before ``t0``
+    are placed already, so this part of each pair's balance does not wait for the
+    pairs just before it. Parallel over chunks of placed points (each chunk owns its
+    slice of ``sums``), every chunk serving all pairs of the block while it is in
+    cache. ``out[0/1/2, b]`` get alpha, s1 and s2 of pair ``t0 + b``.
+    """
+    nb, d = t1 - t0, X.shape[1]
+    n_chunks = (t0 + _CHUNK - 1) // _CHUNK
+    part = np.zeros((n_chunks, 3, nb))
+    for c in prange(n_chunks):
         j0 = c * _CHUNK
-        j1 = min(t, j0 + _CHUNK)
+        j1 = min(t0, j0 + _CHUNK)
         bufs = np.empty((5, _CHUNK))
-        a, b1, b2 = _balance_sums(x1, x2, left_x, right_x, j0, j1, codes, params, weights,
-                                  tweights, sums, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4])
-        alpha += a
-        s1 += b1
-        s2 += b2
-    return alpha, s1, s2
+        x1 = np.empty(d)
+        x2 = np.empty(d)
+        for b in range(nb):
+            i1, i2 = seq[2 * (t0 + b)], seq[2 * (t0 + b) + 1]
+            for q in range(d):
+                x1[q] = X[i1, q]
+                x2[q] = X[i2, q]
+            if with_sums:
+                a, s1, s2 = _balance_sums(x1, x2, left_x, right_x, j0, j1, codes, params,
+                                          weights, tweights, sums, bufs[0], bufs[1], bufs[2],
+                                          bufs[3], bufs[4])
+                part[c, 1, b] = s1
+                part[c, 2, b] = s2
+            else:
+                a = _balance(x1, x2, left_x, right_x, j0, j1, codes, params, weights, bufs[0],
+                             bufs[1], bufs[2])
+            part[c, 0, b] = a
+    for r in range(3):
+        for b in range(nb):
+            total = 0.0
+            for c in range(n_chunks):
+                total += part[c, r, b]
+            out[r, b] = total
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -126,6 +140,11 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
     ``p`` placed at ``left[t]`` / ``right[t]``, ``k_t`` the kernel with weights
     ``tweights`` (see ``kernel_row_pair``): the kernel mean of KT-SWAP, from the
     walk's own evaluations.
+
+    With ``inner_parallel`` (a round with fewer walks than threads) a long walk goes
+    by blocks of ``_BLOCK_PAIRS`` pairs: the sums over the points placed before the
+    block run in parallel (``_block_prefix``), and only the sums within the block
+    are left to the sequential steps.
     """
     half = seq.shape[0] // 2
     d = X.shape[1]
@@ -138,50 +157,54 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
     k2 = np.empty(half)
     t1 = np.empty(half if with_sums else 0)
     t2 = np.empty(half if with_sums else 0)
+    blocked = inner_parallel and half >= _BLOCKED_WALK_MIN
+    step = _BLOCK_PAIRS if blocked else max(half, 1)
+    prefix = np.zeros((3, step))
     diag_t = 0.0
     if with_sums and half > 0:
         diag_t = kernel_value(X, seq[0], X, seq[0], codes, params, tweights)
     sigma2 = 0.0
-    for t in range(half):
-        i1, i2 = seq[2 * t], seq[2 * t + 1]
-        for c in range(d):
-            x1[c] = X[i1, c]
-            x2[c] = X[i2, c]
-        b2 = (kernel_value(X, i1, X, i1, codes, params, weights)
-              + kernel_value(X, i2, X, i2, codes, params, weights)
-              - 2.0 * kernel_value(X, i1, X, i2, codes, params, weights))
-        a, sigma2 = _threshold(b2, sigma2, log_term)
-        s1 = 0.0
-        s2 = 0.0
-        if with_sums:
-            if inner_parallel and t >= _PARALLEL_SUM_MIN:
-                alpha, s1, s2 = _balance_sums_parallel(x1, x2, left_x, right_x, t, codes,
-                                                       params, weights, tweights, sums)
+    for start in range(0, half, step):
+        stop = min(half, start + step)
+        j_from = start if blocked else 0
+        if blocked and start > 0:
+            _block_prefix(X, seq, start, stop, left_x, right_x, codes, params, weights,
+                          tweights, sums, with_sums, prefix)
+        for t in range(start, stop):
+            i1, i2 = seq[2 * t], seq[2 * t + 1]
+            for c in range(d):
+                x1[c] = X[i1, c]
+                x2[c] = X[i2, c]
+            b2 = (kernel_value(X, i1, X, i1, codes, params, weights)
+                  + kernel_value(X, i2, X, i2, codes, params, weights)
+                  - 2.0 * kernel_value(X, i1, X, i2, codes, params, weights))
+            a, sigma2 = _threshold(b2, sigma2, log_term)
+            s1 = 0.0
+            s2 = 0.0
+            if with_sums:
+                alpha, s1, s2 = _balance_sums(x1, x2, left_x, right_x, j_from, t, codes,
+                                              params, weights, tweights, sums, sq, k1, k2,
+                                              t1, t2)
+                k12 = kernel_value(X, i1, X, i2, codes, params, tweights)
+                s1 += diag_t + k12
+                s2 += diag_t + k12
             else:
-                alpha, s1, s2 = _balance_sums(x1, x2, left_x, right_x, 0, t, codes, params,
-                                              weights, tweights, sums, sq, k1, k2, t1, t2)
-            k12 = kernel_value(X, i1, X, i2, codes, params, tweights)
-            s1 += diag_t + k12
-            s2 += diag_t + k12
-        elif inner_parallel and t >= _PARALLEL_SUM_MIN:
-            alpha = _balance_parallel(x1, x2, left_x, right_x, t, codes, params, weights)
-        else:
-            alpha = _balance(x1, x2, left_x, right_x, 0, t, codes, params, weights, sq, k1, k2)
-        # psi = sum(left) - sum(right) in the RKHS; <psi, k(x1,.) - k(x2,.)> = -alpha.
-        if u[t] <= 0.5 * (1.0 - alpha / a):
-            left[t], right[t] = i2, i1
+                alpha = _balance(x1, x2, left_x, right_x, j_from, t, codes, params, weights,
+                                 sq, k1, k2)
+            if blocked and start > 0:
+                alpha += prefix[0, t - start]
+                s1 += prefix[1, t - start]
+                s2 += prefix[2, t - start]
+            # psi = sum(left) - sum(right) in the RKHS; <psi, k(x1,.) - k(x2,.)> = -alpha.
+            if u[t] <= 0.5 * (1.0 - alpha / a):  # x2 goes left
+                left[t], right[t], xl, xr, sl, sr = i2, i1, x2, x1, s2, s1
+            else:
+                left[t], right[t], xl, xr, sl, sr = i1, i2, x1, x2, s1, s2
             for c in range(d):
-                left_x[c, t] = x2[c]
-                right_x[c, t] = x1[c]
+                left_x[c, t] = xl[c]
+                right_x[c, t] = xr[c]
             if with_sums:
-                sums[0, t], sums[1, t] = s2, s1
-        else:
-            left[t], right[t] = i1, i2
-            for c in range(d):
-                left_x[c, t] = x1[c]
-                right_x[c, t] = x2[c]
-            if with_sums:
-                sums[0, t], sums[1, t] = s1, s2
+                sums[0, t], sums[1, t] = sl, sr
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
