@@ -25,15 +25,19 @@ def _power(d, p):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _sorted_row(P, l, w, uniform):
-    """Sorted row l of P (float64) and the cumulative weights at the sorted values."""
+def _sorted_row(P, l, w, uniform, presorted=False):
+    """Sorted row l of P (float64) and the cumulative weights at the sorted values.
+
+    With ``presorted`` (uniform weights only) the rows of ``P`` are sorted already.
+    """
     n = P.shape[1]
     row = np.empty(n, dtype=np.float64)
     for i in range(n):
         row[i] = P[l, i]
     cdf = np.empty(n, dtype=np.float64)
     if uniform:
-        row.sort()
+        if not presorted:
+            row.sort()
         for i in range(n):
             cdf[i] = (i + 1.0) / n
         return row, cdf
@@ -48,14 +52,14 @@ def _sorted_row(P, l, w, uniform):
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _wasserstein_rows(PX, PY, a, b, uniform_a, uniform_b, p):
+def _wasserstein_rows(PX, PY, a, b, uniform_a, uniform_b, p, presorted):
     L, n = PX.shape
     m = PY.shape[1]
     out = np.empty(L, dtype=np.float64)
     equal = uniform_a and uniform_b and n == m
     for l in prange(L):
-        sx, cx = _sorted_row(PX, l, a, uniform_a)
-        sy, cy = _sorted_row(PY, l, b, uniform_b)
+        sx, cx = _sorted_row(PX, l, a, uniform_a, presorted)
+        sy, cy = _sorted_row(PY, l, b, uniform_b, presorted)
         total = 0.0
         if equal:
             for i in range(n):
@@ -171,12 +175,44 @@ def _weights(w, like):
     return np.ascontiguousarray(w, dtype=np.float64), False
 
 
+# Slices sorted per block with uniform weights: about this many values per cloud
+# (128 MiB of float64), so the sorted copies stay bounded.
+_SORT_BLOCK_VALUES = 2**24
+
+
+def _sort_rows(P, pool):
+    """A sorted copy of each row of ``P`` by NumPy's sort, in the threads of ``pool``.
+
+    NumPy's sort (vectorised, SIMD where the CPU has it) is about twice as fast as
+    the sort Numba compiles, and it releases the GIL, so threads split the rows.
+    """
+    out = np.array(P, dtype=np.float64, order="C")
+    parts = np.array_split(np.arange(out.shape[0]), max(1, min(out.shape[0], pool._max_workers)))
+    list(pool.map(lambda rows: out[rows[0]:rows[-1] + 1].sort(axis=1), [r for r in parts
+                                                                        if r.size]))
+    return out
+
+
 def slice_wasserstein(xp, PX, PY, a, b, p):
     """W_p^p of each slice; see :func:`._ops._slice_wasserstein_reference`."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
-    return _wasserstein_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb,
-                             ua, ub, float(p))
+    if not (ua and ub):
+        return _wasserstein_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb,
+                                 ua, ub, float(p), False)
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numba
+
+    L = PX.shape[0]
+    step = max(1, _SORT_BLOCK_VALUES // max(PX.shape[1], PY.shape[1]))
+    out = np.empty(L, dtype=np.float64)
+    with ThreadPoolExecutor(numba.get_num_threads()) as pool:
+        for l0 in range(0, L, step):
+            SX = _sort_rows(PX[l0:l0 + step], pool)
+            SY = _sort_rows(PY[l0:l0 + step], pool)
+            out[l0:l0 + step] = _wasserstein_rows(SX, SY, wa, wb, True, True, float(p), True)
+    return out
 
 
 def slice_energy(xp, PX, PY, a, b):
