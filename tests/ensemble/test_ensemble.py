@@ -221,11 +221,13 @@ def test_sketched_members(rng):
                          random_state=0).fit(X, y)
     np.testing.assert_allclose(full.coef_, ref.coef_, atol=1e-9)
     np.testing.assert_allclose(full.intercept_, ref.intercept_, atol=1e-9)
-    cv = RidgeEnsembleCV(alphas=[0.1, 10.0], subsample_sizes=[50, 150], n_estimators=3,
-                         sketch="gaussian", cv="gcv", random_state=0).fit(X, y)
+    with pytest.warns(UserWarning, match="not consistent for finite ensembles"):
+        cv = RidgeEnsembleCV(alphas=[0.1, 10.0], subsample_sizes=[50, 150], n_estimators=3,
+                             sketch="gaussian", cv="gcv", random_state=0).fit(X, y)
     assert np.all(np.isfinite(cv.risk_estimates_))
-    with pytest.raises(ValueError, match="derived for subsampled members"):
-        RidgeEnsembleCV(sketch="gaussian", cv="cgcv").fit(X, y)
+    for cv in ("cgcv", "ecv"):
+        with pytest.raises(ValueError, match="derived for subsampled members"):
+            RidgeEnsembleCV(sketch="gaussian", cv=cv).fit(X, y)
 
 
 def test_float32_and_no_mutation(rng):

@@ -4,8 +4,13 @@
 :class:`RidgeEnsembleCV` scores a grid of penalties, subsample sizes and ensemble
 sizes from one factorisation per member; :class:`SketchedLeastSquares` fits
 minimum-norm least squares on a row sketch whose size is chosen from the data.
+With ``feature_sketch``, members also sketch the features, and
+:func:`equivalent_ridge_penalty` gives the penalty of the unsketched ridge that
+their infinite ensemble equals.
 """
 
+from ._equivalence import equivalent_ridge_penalty
 from ._estimators import RidgeEnsemble, RidgeEnsembleCV, SketchedLeastSquares
 
-__all__ = ["RidgeEnsemble", "RidgeEnsembleCV", "SketchedLeastSquares"]
+__all__ = ["RidgeEnsemble", "RidgeEnsembleCV", "SketchedLeastSquares",
+           "equivalent_ridge_penalty"]

@@ -183,8 +183,8 @@ def member_df(xp, f, alphas):
     return df + (1.0 if f["fit_intercept"] else 0.0)
 
 
-def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, fit_intercept=True,
-                solver="auto"):
+def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=None,
+                fit_intercept=True, solver="auto"):
     """Fit every member for every alpha.
 
     Parameters
@@ -198,6 +198,12 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, fit_intercept
     sketch_ops : list of SketchOperator, optional
         Row sketches of each member (instead of ``index_sets``); data are centred
         with the full-data means first.
+    feature_ops : list of SketchOperator, optional
+        Feature sketches of each member (shape ``(q, p)`` operators ``T`` with
+        ``E[T^T T] = I``; the paper's ``S`` is ``T^T``, ``p x q``): member ``m`` fits
+        ridge on ``X_m T_m^T`` (rows already subsampled or sketched) and its
+        coefficients in the original space are ``T_m^T b_m``. Degrees of freedom are
+        those of the sketched design.
     fit_intercept : bool
         Centre (member rows, or the full data for sketches) and fit an intercept.
     solver : {"auto", "svd", "eigh", "tridiag"}
@@ -208,6 +214,7 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, fit_intercept
     Returns
     -------
     coefs : array (M, n_alphas, p)
+        In the original feature space (also with ``feature_ops``).
     intercepts : array (M, n_alphas)
     dfs : array (M, n_alphas)
     """
@@ -224,7 +231,10 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, fit_intercept
     else:
         members = ((xp.take(X, move_to(idx, xp), axis=0), xp.take(y, move_to(idx, xp), axis=0))
                    for idx in index_sets)
-    for Xm, ym in members:
+    for m, (Xm, ym) in enumerate(members):
+        F = None if feature_ops is None else feature_ops[m]
+        if F is not None:
+            Xm = F.apply(Xm, axis=1)                      # X_m S, shape (k, q)
         center = fit_intercept and sketch_ops is None
         auto = solver.endswith("-auto")
         first = solver.removesuffix("-auto") if min_alpha > 0 or not auto else "svd"
@@ -236,6 +246,10 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, fit_intercept
                 min_alpha < 1e-7 * float(xp.max(f["lam"])):
             f = factorize_member(xp, Xm, ym, center, "svd")  # Gram squares the condition
         c, b = member_coefs(xp, f, alphas)
+        if F is not None:
+            # back to the original space: S b (the intercept, computed with the
+            # sketched column means S^T x_bar, is unchanged)
+            c = xp.astype(F.rmatmul(c.T).T, Xm.dtype)
         d = member_df(xp, f, alphas)
         if sketch_ops is not None and fit_intercept:
             b = y_bar - c @ x_bar
@@ -356,19 +370,25 @@ def _np(a):
     return np.asarray(to_numpy(a), dtype=np.float64)
 
 
-def resolve_size(size, n, name="subsample_size"):
-    """An int size from an int count or a float fraction of ``n``; checks ``1 <= size <= n``."""
+def resolve_size(size, n, name="subsample_size", unit="rows"):
+    """An int size from an int count or a float fraction of ``n``; checks ``1 <= size <= n``.
+
+    ``unit`` is "rows" (``n`` = samples) or "features" (``n`` = features), for the
+    error messages.
+    """
+    total = "number of samples" if unit == "rows" else "number of features"
+    what = "samples" if unit == "rows" else "features"
     if isinstance(size, bool) or not isinstance(size, (numbers.Integral, numbers.Real)):
-        raise TypeError(f"{name} must be an int (rows) or a float in (0, 1] (fraction of the "
-                        f"rows), got {size!r}.")
+        raise TypeError(f"{name} must be an int ({unit}) or a float in (0, 1] (fraction of the "
+                        f"{unit}), got {size!r}.")
     if isinstance(size, numbers.Integral):
         k = int(size)
     else:
         if not 0 < size <= 1:
-            raise ValueError(f"{name}={size!r}: a float is a fraction of the samples and must "
+            raise ValueError(f"{name}={size!r}: a float is a fraction of the {what} and must "
                              "be in (0, 1].")
         k = max(1, int(round(size * n)))
     if not 1 <= k <= n:
-        raise ValueError(f"{name}={size!r} gives {k} rows, but it must be between 1 and the "
-                         f"number of samples ({n}).")
+        raise ValueError(f"{name}={size!r} gives {k} {unit}, but it must be between 1 and the "
+                         f"{total} ({n}).")
     return k

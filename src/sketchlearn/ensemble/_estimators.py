@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 from array_api_compat import is_numpy_array
@@ -25,6 +26,7 @@ from ._core import (
     resolve_size,
     subset_average_mse,
 )
+from ._equivalence import df_matched_penalty, gram_spectrum
 
 __all__ = ["RidgeEnsemble", "RidgeEnsembleCV", "SketchedLeastSquares"]
 
@@ -45,6 +47,20 @@ def _draw(X, k, M, sketch, rng):
     return None, [make_sketch(sketch, k, n, data=data, random_state=rng) for _ in range(M)]
 
 
+def _draw_features(X, q, M, kind, rng):
+    """Feature sketch operators (shape ``(q, p)``) for M members, or None."""
+    if kind is None:
+        return None
+    p = X.shape[1]
+    data = to_numpy(X).T if kind in ("leverage", "approx_leverage") else None
+    return [make_sketch(kind, q, p, data=data, random_state=rng) for _ in range(M)]
+
+
+def _feature_size(size, p):
+    return resolve_size(0.5 if size is None else size, p, "feature_sketch_size",
+                        unit="features")
+
+
 class RidgeEnsemble(RegressorMixin, BaseEstimator):
     """Average of ridge(less) regressions fitted on random subsamples or sketches.
 
@@ -55,6 +71,14 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
     (ridgeless) least-squares fit, also when ``p > k``. Predictions average the
     members. Subsampling acts as extra ridge regularisation (Patil, Du, Kuchibhotla),
     so a ridgeless ensemble of subsamples can match an optimally tuned ridge.
+
+    With ``feature_sketch``, member ``m`` also draws a feature sketch ``S_m``
+    (``n_features x feature_sketch_size``, ``E[S S^T] = I``), fits the same ridge
+    on ``X_I S_m`` and keeps ``S_m b_m`` as its coefficients in the original
+    feature space. For sketches free from the data (Gaussian, orthogonal, SRDCT)
+    the ``M -> inf`` ensemble on all rows is ``Ridge(mu)`` with a larger penalty
+    ``mu`` (LeJeune, Patil, Javadi, Baraniuk and Tibshirani, 2024), see
+    :func:`equivalent_ridge_penalty` and ``equivalent_alpha_``.
 
     Parameters
     ----------
@@ -71,6 +95,15 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         "countsketch", ...); the sketch size is ``sketch_size``.
     sketch_size : int or float, optional
         Rows of each sketch (default: ``subsample_size``).
+    feature_sketch : str, optional
+        Also sketch the features of every member: a kind of
+        :func:`~sketchlearn.sketching.make_sketch` ("gaussian", "orthogonal",
+        "srdct", "countsketch", ...). Rows are still subsampled (or row-sketched)
+        as above: use ``subsample_size=1.0`` for feature sketching alone.
+    feature_sketch_size : int or float, optional
+        Columns ``q`` of each feature sketch: an int, or a float fraction of the
+        features in (0, 1]; default 0.5 when ``feature_sketch`` is set. An
+        orthogonal sketch of all features reproduces the unsketched fit.
     fit_intercept : bool, default=True
         Fit an intercept (subsample members centre on their own rows, as Ridge does;
         sketched members centre with the full-data means before sketching).
@@ -87,15 +120,32 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
     estimators_intercept_ : ndarray of shape (n_estimators,)
     estimators_samples_ : list of ndarray
         Rows of each member (subsampling only; empty list for sketches).
+    estimators_feature_sketches_ : list of SketchOperator
+        Feature sketch of each member, as ``(q, n_features)`` operators ``T`` with
+        ``S = T^T`` (empty list without ``feature_sketch``).
     estimators_df_ : ndarray of shape (n_estimators,)
-        Degrees of freedom ``sum s^2 / (s^2 + alpha)`` of each member (+1 with an
-        intercept).
+        Degrees of freedom ``sum s^2 / (s^2 + alpha)`` of each member (singular
+        values of its design, feature-sketched if so; +1 with an intercept).
     subsample_size_ : int
         Rows (or sketch size) per member.
+    feature_sketch_size_ : int or None
+        Columns of each feature sketch.
+    equivalent_alpha_ : float
+        Penalty ``mu`` of the unsketched ``Ridge`` that the ``M -> inf`` ensemble
+        equals: ``alpha`` for full-data members; for feature-sketched members on all
+        rows, the ``mu`` whose ridge degrees of freedom equal the members' mean
+        (the degrees-of-freedom form of the LeJeune et al. equivalence, valid for
+        sketches asymptotically free from the data: Gaussian, orthogonal, SRDCT,
+        approximately CountSketch; not feature sampling such as "uniform"); NaN for
+        subsampled or row-sketched members, where no such estimate is implemented.
     risk_estimate_ : float
         Estimated prediction risk (test mean squared error, noise included): corrected
         GCV for subsampled members, GCV for sketched or full-data members; NaN when
-        the ensemble interpolates (degrees of freedom >= n).
+        the ensemble interpolates (degrees of freedom >= n). GCV is consistent for
+        feature-sketched members on all rows (any M), but not for finite ensembles
+        of row-sketched members (use :class:`RidgeEnsembleCV` with K-fold there);
+        members that subsample rows *and* sketch features get the CGCV correction,
+        which is not derived for that case.
     calibration_residuals_ : ndarray of shape (n_samples,)
         Sorted training residuals rescaled to the risk estimate (used by
         :meth:`predict_interval`).
@@ -115,6 +165,15 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
     >>> full = RidgeEnsemble(alpha=3.0, n_estimators=1, subsample_size=1.0).fit(X, y)
     >>> bool(np.allclose(full.coef_, Ridge(alpha=3.0).fit(X, y).coef_))
     True
+
+    Sketching 10 of the 20 features regularises: the infinite ensemble is ridge with
+    a larger penalty.
+
+    >>> fs = RidgeEnsemble(alpha=1.0, n_estimators=50, subsample_size=1.0,
+    ...                    feature_sketch="gaussian", feature_sketch_size=10,
+    ...                    random_state=0).fit(X, y)
+    >>> bool(fs.equivalent_alpha_ > 1.0)
+    True
     """
 
     _parameter_constraints: dict = {
@@ -123,17 +182,22 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         "subsample_size": _SIZE,
         "sketch": [StrOptions(set(KINDS)), None],
         "sketch_size": [*_SIZE, None],
+        "feature_sketch": [StrOptions(set(KINDS)), None],
+        "feature_sketch_size": [*_SIZE, None],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
     }
 
     def __init__(self, alpha=1.0, n_estimators=10, subsample_size=0.5, sketch=None,
-                 sketch_size=None, fit_intercept=True, random_state=None):
+                 sketch_size=None, feature_sketch=None, feature_sketch_size=None,
+                 fit_intercept=True, random_state=None):
         self.alpha = alpha
         self.n_estimators = n_estimators
         self.subsample_size = subsample_size
         self.sketch = sketch
         self.sketch_size = sketch_size
+        self.feature_sketch = feature_sketch
+        self.feature_sketch_size = feature_sketch_size
         self.fit_intercept = fit_intercept
         self.random_state = random_state
 
@@ -156,12 +220,32 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         if self.sketch is not None and self.sketch_size is not None:
             size = self.sketch_size
         k = resolve_size(size, X.shape[0], "sketch_size" if self.sketch else "subsample_size")
+        q = None if self.feature_sketch is None else _feature_size(self.feature_sketch_size,
+                                                                    X.shape[1])
         rng = as_generator(self.random_state)
         idx, ops = _draw(X, k, self.n_estimators, self.sketch, rng)
+        fops = _draw_features(X, q, self.n_estimators, self.feature_sketch, rng)
         coefs, intercepts, dfs = fit_members(X, y, [float(self.alpha)], idx, sketch_ops=ops,
+                                             feature_ops=fops,
                                              fit_intercept=self.fit_intercept)
-        self._set_members(coefs[:, 0, :], intercepts[:, 0], dfs[:, 0], idx, k)
+        self._set_members(coefs[:, 0, :], intercepts[:, 0], dfs[:, 0], idx, k, fops, q)
         self._calibrate(X, y)
+        self._equivalent_alpha(X)
+        return self
+
+    def _equivalent_alpha(self, X, lam=None):
+        """``equivalent_alpha_``: df matching for feature sketches on all rows."""
+        n = X.shape[0]
+        full_rows = self.sketch is None and self.subsample_size_ == n
+        if not full_rows:
+            self.equivalent_alpha_ = float("nan")
+        elif self.feature_sketch is None:
+            self.equivalent_alpha_ = float(self.alpha)
+        else:
+            if lam is None:
+                lam = gram_spectrum(X, self.fit_intercept)
+            df = float(np.mean(to_numpy(self.estimators_df_))) - float(self.fit_intercept)
+            self.equivalent_alpha_ = df_matched_penalty(lam, df)
         return self
 
     def _calibrate(self, X, y):
@@ -233,12 +317,14 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         lo_q, hi_q = np.quantile(res, [(1 - coverage) / 2, (1 + coverage) / 2])
         return pred + lo_q, pred + hi_q
 
-    def _set_members(self, coefs, intercepts, dfs, idx, k):
+    def _set_members(self, coefs, intercepts, dfs, idx, k, fops=None, q=None):
         xp = get_namespace(coefs)
         self.estimators_coef_ = coefs
         self.estimators_intercept_ = intercepts
         self.estimators_df_ = dfs
         self.estimators_samples_ = list(idx) if idx is not None else []
+        self.estimators_feature_sketches_ = list(fops) if fops is not None else []
+        self.feature_sketch_size_ = q
         self.coef_ = xp.mean(coefs, axis=0)
         self.intercept_ = xp.mean(intercepts)
         if is_numpy_array(self.coef_):
@@ -295,7 +381,17 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         Members per size; ensemble sizes ``1..n_estimators`` are scored.
     sketch : str, optional
         Sketch rows instead of subsampling (then ``subsample_sizes`` are sketch
-        sizes); only ``cv="gcv"``, ``"split"`` or an int apply.
+        sizes); only ``cv="gcv"``, ``"split"`` or an int apply (CGCV is derived for
+        subsamples, and a row sketch leaves no out-of-bag rows for ECV).
+    feature_sketch : str, optional
+        Also sketch the features of every member (see :class:`RidgeEnsemble`). With
+        members on all rows (size 1.0), GCV is consistent for every ensemble size
+        (LeJeune et al. 2024) and the ensemble trick fills
+        ``ridge_risk_estimates_``. ``cv="cgcv"`` requires members on all rows (where
+        it equals GCV); ``"ecv"`` applies to subsampled members.
+    feature_sketch_size : int or float, optional
+        Columns of each feature sketch (int, or fraction of the features); default
+        0.5 when ``feature_sketch`` is set.
     cv : {"cgcv", "gcv", "ecv", "split"} or int, default="cgcv"
         Risk estimate.
     fit_intercept : bool, default=True
@@ -316,6 +412,18 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
     best_estimator_ : RidgeEnsemble
         The ensemble at ``best_params_`` (built from the already fitted members for
         GCV/CGCV/ECV; refitted on all data for "split" and K-fold).
+    equivalent_alphas_ : ndarray of shape (n_alphas, n_sizes) or None
+        With ``feature_sketch`` and ``cv`` in {"gcv", "cgcv"}: the penalty ``mu`` of
+        the unsketched ``Ridge`` equal to the ``M -> inf`` ensemble (degrees-of-freedom
+        matching, see :func:`equivalent_ridge_penalty`); NaN for sizes below all
+        rows. None otherwise.
+    ridge_risk_estimates_ : ndarray of shape (n_alphas, n_sizes) or None
+        The "ensemble trick" (LeJeune et al. 2024): GCV extrapolated to
+        ``M -> inf`` from the members' residual Gram matrix, an estimate of the
+        prediction risk of ``Ridge(alpha=equivalent_alphas_)`` on all data, at the
+        cost of the small sketched members; NaN where ``equivalent_alphas_`` is
+        NaN, and everywhere for ``n_estimators = 1``. None when
+        ``equivalent_alphas_`` is None.
     coef_, intercept_ : as in ``best_estimator_``
     n_features_in_ : int
 
@@ -337,6 +445,15 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
     (3, 2, 5)
     >>> sorted(cv.best_params_)
     ['alpha', 'n_estimators', 'subsample_size']
+
+    The ensemble trick: four members on 25 SRDCT features estimate the risk of the
+    unsketched ridge at the equivalent penalties.
+
+    >>> trick = RidgeEnsembleCV(alphas=[1.0, 10.0], subsample_sizes=[1.0], n_estimators=4,
+    ...                         feature_sketch="srdct", feature_sketch_size=25, cv="gcv",
+    ...                         random_state=0).fit(X, y)
+    >>> trick.equivalent_alphas_.shape, trick.ridge_risk_estimates_.shape
+    ((2, 1), (2, 1))
     """
 
     _parameter_constraints: dict = {
@@ -344,6 +461,8 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         "subsample_sizes": ["array-like", None],
         "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
         "sketch": [StrOptions(set(KINDS)), None],
+        "feature_sketch": [StrOptions(set(KINDS)), None],
+        "feature_sketch_size": [*_SIZE, None],
         "cv": [StrOptions({"gcv", "cgcv", "ecv", "split"}),
                Interval(numbers.Integral, 2, None, closed="left")],
         "fit_intercept": ["boolean"],
@@ -351,11 +470,14 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
     }
 
     def __init__(self, alphas=None, subsample_sizes=None, n_estimators=10, sketch=None,
-                 cv="cgcv", fit_intercept=True, random_state=None):
+                 feature_sketch=None, feature_sketch_size=None, cv="cgcv",
+                 fit_intercept=True, random_state=None):
         self.alphas = alphas
         self.subsample_sizes = subsample_sizes
         self.n_estimators = n_estimators
         self.sketch = sketch
+        self.feature_sketch = feature_sketch
+        self.feature_sketch_size = feature_sketch_size
         self.cv = cv
         self.fit_intercept = fit_intercept
         self.random_state = random_state
@@ -394,8 +516,13 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         if n < 2:
             raise ValueError(f"RidgeEnsembleCV needs at least 2 samples; got {n} sample.")
         if self.sketch is not None and self.cv in ("cgcv", "ecv"):
-            raise ValueError(f"cv={self.cv!r} is derived for subsampled members; with "
-                             "sketch=... use cv='gcv', 'split' or an int (K-fold).")
+            why = ("the CGCV correction is derived for members fitted on subsets of the "
+                   "rows, not on row sketches" if self.cv == "cgcv" else
+                   "ECV needs out-of-bag rows, and a row sketch mixes every row into "
+                   "every member")
+            raise ValueError(f"cv={self.cv!r} is derived for subsampled members ({why}); "
+                             "with sketch=... use cv='split' or an int (K-fold), or "
+                             "subsample_sizes without sketch.")
         alphas, raw_sizes = self._grid(n)
         sizes = [_to_size(s) for s in raw_sizes]
         M = self.n_estimators
@@ -404,11 +531,36 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         xp = get_namespace(X, y)
         risk = np.full((alphas.size, len(sizes), M), np.nan)
         ks = [resolve_size(s, n) for s in sizes]
+        if self.sketch is not None and self.cv == "gcv" and min(ks) < n:
+            warnings.warn(
+                "cv='gcv' with row sketches (sketch=...) is not consistent for finite "
+                "ensembles: as with subsampling, the members' training residuals on all "
+                "rows are not those of new data in the proportion GCV assumes (measured "
+                "10-40 % above the true risk at n_estimators=1 with sketch sizes n/4 to "
+                "n/2). Use cv='split' or an int (K-fold) for risk estimates you rely on.",
+                UserWarning, stacklevel=2)
+        fs = self.feature_sketch
+        q = None if fs is None else _feature_size(self.feature_sketch_size, X.shape[1])
+        if fs is not None and self.cv == "cgcv" and min(ks) < n:
+            raise ValueError(
+                "cv='cgcv' with feature_sketch=... is only available for members on all "
+                "rows (subsample_sizes=[1.0], where it equals GCV, which is consistent "
+                "for feature-sketched ensembles of any size): the CGCV correction is "
+                "derived for subsampled ridge members, not for members that also sketch "
+                "features. Use cv='ecv' (subsampled members), 'split' or an int (K-fold).")
+        trick = fs is not None and self.sketch is None and self.cv in ("gcv", "cgcv")
+        self.equivalent_alphas_ = self.ridge_risk_estimates_ = None
+        if trick:
+            self.equivalent_alphas_ = np.full((alphas.size, len(sizes)), np.nan)
+            self.ridge_risk_estimates_ = np.full((alphas.size, len(sizes)), np.nan)
+            lam = gram_spectrum(X, self.fit_intercept) if max(ks) == n else None
         kept = {}
         if self.cv in ("gcv", "cgcv", "ecv"):
             for j, k in enumerate(ks):
                 idx, ops = _draw(X, k, M, self.sketch, rng)
+                fops = _draw_features(X, q, M, fs, rng)
                 coefs, icpt, dfs = fit_members(X, y, alphas, idx, sketch_ops=ops,
+                                               feature_ops=fops,
                                                fit_intercept=self.fit_intercept)
                 E = y[None, None, :] - predictions(xp, X, coefs, icpt)  # (M, A, n)
                 if self.cv == "ecv":
@@ -418,9 +570,12 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                     risk[:, j, :] = ecv(E, oob, Ms)
                 else:
                     G = to_numpy(residual_grams(xp, E))
-                    g, c = gcv_cgcv(G, to_numpy(dfs), n, k, Ms)
+                    dfs_h = to_numpy(dfs)
+                    g, c = gcv_cgcv(G, dfs_h, n, k, Ms)
                     risk[:, j, :] = g if self.cv == "gcv" else c
-                kept[j] = (coefs, icpt, dfs, idx)
+                    if trick and k == n:
+                        self._ensemble_trick(j, G, dfs_h, lam, n)
+                kept[j] = (coefs, icpt, dfs, idx, fops)
         else:
             if self.cv == "split":
                 tr, va = train_test_split(np.arange(n), test_size=0.2,
@@ -441,7 +596,9 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                 for j, k in enumerate(ks):
                     kt = max(1, min(tr.size, int(round(k * tr.size / n))))
                     idx, ops = _draw(Xt, kt, M, self.sketch, rng)
+                    fops = _draw_features(Xt, q, M, fs, rng)
                     coefs, icpt, _ = fit_members(Xt, yt, alphas, idx, sketch_ops=ops,
+                                                 feature_ops=fops,
                                                  fit_intercept=self.fit_intercept)
                     E = yv[None, None, :] - predictions(xp, Xv, coefs, icpt)
                     acc[:, j, :] += subset_average_mse(to_numpy(residual_grams(xp, E)),
@@ -462,21 +619,44 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         self.best_score_ = float(risk[a, j, mm])
         best = RidgeEnsemble(alpha=float(alphas[a]), n_estimators=int(Ms[mm]),
                              subsample_size=int(ks[j]), sketch=self.sketch,
+                             feature_sketch=fs, feature_sketch_size=q,
                              fit_intercept=self.fit_intercept, random_state=self.random_state)
         if j in kept:
-            coefs, icpt, dfs, idx = kept[j]
+            coefs, icpt, dfs, idx, fops = kept[j]
             best.n_features_in_ = self.n_features_in_
             if hasattr(self, "feature_names_in_"):
                 best.feature_names_in_ = self.feature_names_in_
             best._set_members(coefs[: mm + 1, a, :], icpt[: mm + 1, a], dfs[: mm + 1, a],
-                              None if idx is None else idx[: mm + 1], int(ks[j]))
+                              None if idx is None else idx[: mm + 1], int(ks[j]),
+                              None if fops is None else fops[: mm + 1], q)
             best._calibrate(X, y)
+            best._equivalent_alpha(X, lam if trick else None)
         else:
             best.fit(X, y)
         self.best_estimator_ = best
         self.coef_ = best.coef_
         self.intercept_ = best.intercept_
         return self
+
+    def _ensemble_trick(self, j, G, dfs, lam, n):
+        """GCV of the ``M -> inf`` feature-sketched ensemble on all rows and its
+        equivalent penalty, for every alpha (column ``j`` of the trick attributes).
+
+        The training error of an ``M'``-subset average is ``diag/M' + (1 - 1/M')
+        off`` (exact), so ``M' -> inf`` leaves the mean off-diagonal residual inner
+        product ``off``; the ensemble's degrees of freedom are the members' mean.
+        """
+        M = G.shape[-1]
+        t = dfs.mean(axis=0) / n                                   # (A,)
+        intercept = float(self.fit_intercept)
+        self.equivalent_alphas_[:, j] = [df_matched_penalty(lam, n * v - intercept)
+                                         for v in t]
+        if M < 2:
+            return
+        off = subset_average_mse(G, n, [np.inf])[:, 0]              # M' -> inf
+        with np.errstate(divide="ignore", invalid="ignore"):
+            est = np.where(t < 1, off / (1 - t) ** 2, np.nan)
+        self.ridge_risk_estimates_[:, j] = est
 
     def predict(self, X):
         """Predict with ``best_estimator_``.
