@@ -71,8 +71,9 @@ def _lse_rows(C, h, reg):
     inv_reg = 1.0 / reg
     for i in prange(n):
         z = np.empty(m, dtype=np.float64)
+        Ci = C[i]  # 1-D slices vectorise; 2-D indexing in the inner loop does not
         for j in range(m):
-            z[j] = h[j] - C[i, j]
+            z[j] = h[j] - Ci[j]
         out[i] = _lse_row(z, inv_reg, reg)
     return out
 
@@ -92,8 +93,9 @@ def _lse_points(X, YT, h, reg, power):
         z = np.zeros(m, dtype=np.float64)
         for t in range(d):
             xt = np.float64(X[i, t])
+            yt = YT[t]
             for j in range(m):
-                diff = xt - np.float64(YT[t, j])
+                diff = xt - np.float64(yt[j])
                 z[j] += diff * diff
         if power == 2.0:
             for j in range(m):
