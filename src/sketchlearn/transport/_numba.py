@@ -3,7 +3,9 @@
 Each function mirrors its array-API reference in :mod:`._ops` (same arguments, same
 float64 results) and runs the slices in parallel with ``prange``: a thread copies its
 row, sorts it, and reduces it (sort path, quantile merge, or pooled CDF walk) without
-any intermediate array of the size of the whole problem.
+any intermediate array of the size of the whole problem. For Wasserstein with
+uniform weights the rows are sorted beforehand by NumPy (faster than the sort Numba
+compiles), in threads and in bounded blocks of slices, and the kernel only reduces.
 """
 
 from __future__ import annotations
@@ -193,13 +195,12 @@ def _sort_rows(P, pool):
     return out
 
 
-def slice_wasserstein(xp, PX, PY, a, b, p):
-    """W_p^p of each slice; see :func:`._ops._slice_wasserstein_reference`."""
-    wa, ua = _weights(a, PX)
-    wb, ub = _weights(b, PY)
-    if not (ua and ub):
-        return _wasserstein_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb,
-                                 ua, ub, float(p), False)
+def _by_sorted_blocks(PX, PY, reduce):
+    """``reduce(SX, SY)`` over blocks of slices whose rows NumPy has sorted.
+
+    Blocks of about ``_SORT_BLOCK_VALUES`` values per cloud bound the sorted copies;
+    the sorts of a block run in a thread pool, the reduction in Numba.
+    """
     from concurrent.futures import ThreadPoolExecutor
 
     import numba
@@ -209,16 +210,28 @@ def slice_wasserstein(xp, PX, PY, a, b, p):
     out = np.empty(L, dtype=np.float64)
     with ThreadPoolExecutor(numba.get_num_threads()) as pool:
         for l0 in range(0, L, step):
-            SX = _sort_rows(PX[l0:l0 + step], pool)
-            SY = _sort_rows(PY[l0:l0 + step], pool)
-            out[l0:l0 + step] = _wasserstein_rows(SX, SY, wa, wb, True, True, float(p), True)
+            out[l0:l0 + step] = reduce(_sort_rows(PX[l0:l0 + step], pool),
+                                       _sort_rows(PY[l0:l0 + step], pool))
     return out
+
+
+def slice_wasserstein(xp, PX, PY, a, b, p):
+    """W_p^p of each slice; see :func:`._ops._slice_wasserstein_reference`."""
+    wa, ua = _weights(a, PX)
+    wb, ub = _weights(b, PY)
+    if not (ua and ub):
+        return _wasserstein_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb,
+                                 ua, ub, float(p), False)
+    return _by_sorted_blocks(PX, PY, lambda SX, SY: _wasserstein_rows(
+        SX, SY, wa, wb, True, True, float(p), True))
 
 
 def slice_energy(xp, PX, PY, a, b):
     """1-D energy distance of each slice; see :func:`._ops._slice_energy_reference`."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
+    # No NumPy presort here (as for Wasserstein): the merge walk dominates, measured
+    # no faster at n = 2e5, L = 100.
     return _energy_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb, ua, ub)
 
 
