@@ -94,6 +94,21 @@ def move_to(x, xp):
     return xp.asarray(to_numpy(x))
 
 
+def transposed_copy(xp, A):
+    """A copy of ``A.T`` laid out row by row (C order for NumPy and CuPy).
+
+    ``asarray(A.T, copy=True)`` keeps the transposed (Fortran) layout, and the
+    kernels that read rows would copy it again on every call.
+    """
+    if is_numpy_namespace(xp):
+        return np.ascontiguousarray(A.T)
+    if is_cupy_namespace(xp):
+        import cupy
+
+        return cupy.ascontiguousarray(A.T)
+    return xp.asarray(A.T, copy=True)
+
+
 def result_float_dtype(xp, *arrays):
     """float32 when every array is float32, else float64 (integers count as float64)."""
     dtypes = [a.dtype for a in arrays if a is not None]
