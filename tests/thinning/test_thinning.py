@@ -77,19 +77,25 @@ def test_halving_walk_with_kernel_sums_equals_walk_plus_dense_sums(kernel, varia
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # KT+ falls back to target for some
         split = split_kernel(kernel, variant, 2)
-    seq = rng.permutation(150)[:128]
-    u = rng.random(64)
-    halves, sums = halve_with_sums_op.implementation("numba")(np, X, seq, u, split, 6.0, kernel)
-    ref_h, ref_s = halve_with_sums_op.implementation("reference")(np, X, seq, u, split, 6.0,
+    seqs = np.stack([rng.permutation(150)[:128] for _ in range(3)])  # 3 walks, parallel
+    u = rng.random((3, 64))
+    halves, sums = halve_with_sums_op.implementation("numba")(np, X, seqs, u, split, 6.0,
+                                                              kernel)
+    ref_h, ref_s = halve_with_sums_op.implementation("reference")(np, X, seqs, u, split, 6.0,
                                                                   kernel)
     np.testing.assert_array_equal(halves, ref_h)
     np.testing.assert_array_equal(halves, halve_round_op.implementation("numba")(
-        np, X, seq[None], u[None], split, 6.0))
-    K = kernel(X[seq], X[seq])
-    dense = dict(zip(seq.tolist(), K.sum(axis=1), strict=True))
-    expected = np.vectorize(dense.get)(halves)
-    np.testing.assert_allclose(sums, expected, rtol=1e-12)
-    np.testing.assert_allclose(ref_s, expected, rtol=1e-12)
+        np, X, seqs, u, split, 6.0))
+    for r, seq in enumerate(seqs):
+        K = kernel(X[seq], X[seq])
+        dense = dict(zip(seq.tolist(), K.sum(axis=1), strict=True))
+        expected = np.vectorize(dense.get)(halves[2 * r:2 * r + 2])
+        np.testing.assert_allclose(sums[2 * r:2 * r + 2], expected, rtol=1e-12)
+        np.testing.assert_allclose(ref_s[2 * r:2 * r + 2], expected, rtol=1e-12)
+    # one walk alone (parallel inside the walk)
+    one, one_sums = halve_with_sums_op(np, X, seqs[:1], u[:1], split, 6.0, kernel)
+    np.testing.assert_array_equal(one, halves[:2])
+    np.testing.assert_allclose(one_sums, sums[:2], rtol=1e-12)
 
 
 def test_fused_first_walk_only_when_it_covers_the_pool_and_the_target():
@@ -135,7 +141,7 @@ def test_long_walk_with_kernel_sums(rng):
     split = split_kernel(k, "kt+", 2)
     seq = np.arange(n)
     u = rng.random(n // 2)
-    halves, sums = halve_with_sums_op(np, X, seq, u, split, 6.0, k)
+    halves, sums = halve_with_sums_op(np, X, seq[None], u[None], split, 6.0, k)
     np.testing.assert_array_equal(halves, halve_round_op(np, X, seq[None], u[None], split, 6.0))
     rows = halves.ravel()[:: 97]
     expected = k(X[rows], X).sum(axis=1)
@@ -156,6 +162,14 @@ def test_compress_refinement_numba_equals_reference_and_improves(kernel, rng):
     ref = refine_halves_op.implementation("reference")(np, X, merged, position[halves], pick,
                                                         kernel)
     np.testing.assert_array_equal(fast, ref)
+    # the kernel means from the halving walks (as Compress++ passes them) change nothing
+    _, sums = halve_with_sums_op(np, X, merged, u, kernel, 6.0, kernel)
+    mean_k = np.empty((3, 64))
+    mean_k[np.repeat(np.arange(3), 2)[:, None], position[halves]] = sums / 64
+    for backend in ("numba", "reference"):
+        with_mean = refine_halves_op.implementation(backend)(np, X, merged, position[halves],
+                                                             pick, kernel, mean_k)
+        np.testing.assert_array_equal(with_mean, fast)
     for w in range(3):
         block = X[merged[w]]
         kept = fast[w]

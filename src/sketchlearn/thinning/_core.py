@@ -165,7 +165,8 @@ def _thin(xp, X, seq, pool, pool_weights, n_out, kernel, split_k, delta, unique,
         # The first walk evaluates every pair of the pool once: it also yields the
         # kernel mean of KT-SWAP (an n^2/2 pass saved). Same draws, same coreset.
         u = rng.random((1, seq.shape[0] // 2))
-        halves, sums = halve_with_sums_op(xp, X, pool[seq], u[0], split_k, log_term, kernel)
+        halves, sums = halve_with_sums_op(xp, X, pool[seq][None, :], u, split_k, log_term,
+                                          kernel)
         mean_k = np.empty(pool.shape[0])
         mean_k[position[halves]] = sums * pool_weights[0]
         if progress is not None:
@@ -325,13 +326,23 @@ def _compress_block(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
     """
     blocks = rows.reshape(-1, 4**g)
     position = np.empty(X.shape[0], dtype=np.int64)
+    # Each walk covers its whole block: it can also give KT-SWAP's kernel mean there.
+    fused = (halve_with_sums_op.backend_for(xp) == "numba"
+             and target_weights(split_k, kernel) is not None)
     while blocks.shape[0] > 4:
         merged = blocks.reshape(blocks.shape[0] // 4, -1)
         u = rng.random((merged.shape[0], merged.shape[1] // 2))
-        halves = halve_round_op(xp, X, merged, u, split_k, log_term)
         position[merged] = np.arange(merged.shape[1])[None, :]
+        mean_k = None
+        if fused:
+            halves, sums = halve_with_sums_op(xp, X, merged, u, split_k, log_term, kernel)
+            mean_k = np.empty(merged.shape)
+            walk = np.repeat(np.arange(merged.shape[0]), 2)[:, None]
+            mean_k[walk, position[halves]] = sums / merged.shape[1]
+        else:
+            halves = halve_round_op(xp, X, merged, u, split_k, log_term)
         pick = rng.integers(2, size=merged.shape[0])
-        kept = refine_halves_op(xp, X, merged, position[halves], pick, kernel)
+        kept = refine_halves_op(xp, X, merged, position[halves], pick, kernel, mean_k)
         blocks = np.take_along_axis(merged, kept, axis=1)
         if progress is not None:
             progress.update(1)

@@ -208,51 +208,54 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _halve_round(X, seqs, u, codes, params, weights, log_term, out):
-    """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves."""
+def _halve_round(X, seqs, u, codes, params, weights, log_term, out, tweights, sums,
+                 with_sums):
+    """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves
+    (and ``sums[2 r : 2 r + 2]`` their target-kernel sums, see ``_halve_walk``)."""
     for r in prange(seqs.shape[0]):
         _halve_walk(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
-                    out[2 * r + 1], False, weights, np.empty((2, 0)), False)
+                    out[2 * r + 1], False, tweights, sums[2 * r:2 * r + 2], with_sums)
 
 
-def halve_round(xp, X, seqs, u, kernel, log_term):
-    """One round of kernel halving of each row of ``seqs`` (see the reference)."""
+def _halve_rows(X, seqs, u, kernel, log_term, tweights, with_sums):
     codes, params, weights = kernel.spec()
     X = np.ascontiguousarray(X)
     seqs = np.ascontiguousarray(seqs, dtype=np.int64)
     u = np.ascontiguousarray(u, dtype=np.float64)
-    out = np.empty((2 * seqs.shape[0], seqs.shape[1] // 2), dtype=np.int64)
-    if seqs.shape[0] >= numba.get_num_threads():
-        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out)
-    else:  # few long walks: parallelise the sums inside each walk
-        for r in range(seqs.shape[0]):
+    tweights = weights if tweights is None else np.ascontiguousarray(tweights, np.float64)
+    R, half = seqs.shape[0], seqs.shape[1] // 2
+    out = np.empty((2 * R, half), dtype=np.int64)
+    sums = np.zeros((2 * R, half if with_sums else 0))
+    if R >= numba.get_num_threads():
+        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out, tweights, sums,
+                     with_sums)
+    else:  # few long walks: parallelise inside each walk (by blocks of pairs)
+        for r in range(R):
             _halve_walk(X, seqs[r], u[r], codes, params, weights, float(log_term),
-                        out[2 * r], out[2 * r + 1], True, weights, np.empty((2, 0)), False)
-    return out
+                        out[2 * r], out[2 * r + 1], True, tweights, sums[2 * r:2 * r + 2],
+                        with_sums)
+    return out, sums
 
 
-def halve_with_sums(xp, X, seq, u, kernel, log_term, target):
-    """One halving walk of ``seq`` that also returns the target kernel's row sums.
+def halve_round(xp, X, seqs, u, kernel, log_term):
+    """One round of kernel halving of each row of ``seqs`` (see the reference)."""
+    return _halve_rows(X, seqs, u, kernel, log_term, None, False)[0]
 
-    Returns ``(halves, sums)``: ``halves`` of shape ``(2, n/2)`` as ``halve_round``
-    gives for one row, and ``sums[r, t] = sum_q k_target(halves[r, t], seq_q)`` in
-    the same layout, from the walk's own kernel evaluations (``target`` must be
-    ``kernel`` or its leading components, see :func:`target_weights`).
+
+def halve_with_sums(xp, X, seqs, u, kernel, log_term, target):
+    """``halve_round`` that also returns the target kernel's row sums of each walk.
+
+    Returns ``(halves, sums)``: ``halves`` as ``halve_round`` gives them and
+    ``sums[2 r + s, t] = sum_q k_target(halves[2 r + s, t], seqs[r, q])`` in the same
+    layout, from the walks' own kernel evaluations (``target`` must be ``kernel`` or
+    its leading components, see :func:`target_weights`).
     """
     from ._core import target_weights
 
     tweights = target_weights(kernel, target)
     if tweights is None:
         raise ValueError("the target kernel is not part of the split kernel.")
-    codes, params, weights = kernel.spec()
-    X = np.ascontiguousarray(X)
-    seq = np.ascontiguousarray(seq, dtype=np.int64)
-    half = seq.shape[0] // 2
-    out = np.empty((2, half), dtype=np.int64)
-    sums = np.zeros((2, half))
-    _halve_walk(X, seq, np.ascontiguousarray(u, dtype=np.float64), codes, params, weights,
-                float(log_term), out[0], out[1], True, tweights, sums, True)
-    return out, sums
+    return _halve_rows(X, seqs, u, kernel, log_term, tweights, True)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -371,10 +374,12 @@ def coreset_sums(xp, X, rows, kernel):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _refine_block(X, rows, half, codes, params, weights, out):
+def _refine_block(X, rows, half, codes, params, weights, out, mean_in, have_mean):
     """KT-SWAP inside one Compress block (see ``refine_halves_reference``): the better
     of ``half`` and the alternate points by MMD to the block, then one greedy swap
-    pass over the block (no repeats). Positions are within ``rows``.
+    pass over the block (no repeats). Positions are within ``rows``. With
+    ``have_mean`` the kernel mean over the block is ``mean_in`` (from the halving
+    walk) instead of an ``L^2`` pass here.
     """
     L, d = rows.shape[0], X.shape[1]
     h = L // 2
@@ -386,31 +391,38 @@ def _refine_block(X, rows, half, codes, params, weights, out):
     kr = np.empty(L)
     x = np.empty(d)
     mean_k = np.empty(L)
-    for a in range(L):
-        for t in range(d):
-            x[t] = BT[t, a]
-        kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
-        total = 0.0
-        for b in range(L):
-            total += kr[b]
-        mean_k[a] = total / L
+    if have_mean:
+        for a in range(L):
+            mean_k[a] = mean_in[a]
+    else:
+        for a in range(L):
+            for t in range(d):
+                x[t] = BT[t, a]
+            kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+            total = 0.0
+            for b in range(L):
+                total += kr[b]
+            mean_k[a] = total / L
     cands = np.empty((2, h), dtype=np.int64)
     cands[0] = half
     for s in range(h):
         cands[1, s] = 2 * s + 1
     best_score = np.inf
     best = 0
+    CT = np.empty((d, h))  # a candidate's points as columns: its sums cost h^2, not h L
     for c in range(2):
+        for s in range(h):
+            for t in range(d):
+                CT[t, s] = BT[t, cands[c, s]]
         qq = 0.0
         lin = 0.0
         for s in range(h):
-            a = cands[c, s]
             for t in range(d):
-                x[t] = BT[t, a]
-            kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+                x[t] = CT[t, s]
+            kernel_row(x, CT, 0, h, codes, params, weights, sq, kr)
             for s2 in range(h):
-                qq += kr[cands[c, s2]]
-            lin += mean_k[a]
+                qq += kr[s2]
+            lin += mean_k[cands[c, s]]
         score = qq / (h * h) - 2.0 * lin / h
         if score < best_score:
             best_score, best = score, c
@@ -429,17 +441,22 @@ def _refine_block(X, rows, half, codes, params, weights, out):
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _refine_round(X, merged, halves_pos, pick, codes, params, weights, out):
+def _refine_round(X, merged, halves_pos, pick, codes, params, weights, out, mean_k,
+                  have_mean):
     for w in prange(merged.shape[0]):
         _refine_block(X, merged[w], halves_pos[2 * w + pick[w]], codes, params, weights,
-                      out[w])
+                      out[w], mean_k[w], have_mean)
 
 
-def refine_halves(xp, X, merged, halves_pos, pick, kernel):
+def refine_halves(xp, X, merged, halves_pos, pick, kernel, mean_k=None):
     """Numba version of ``refine_halves_reference``, parallel over blocks."""
     codes, params, weights = kernel.spec()
     out = np.empty((merged.shape[0], merged.shape[1] // 2), dtype=np.int64)
+    have_mean = mean_k is not None
+    mean_k = (np.ascontiguousarray(mean_k, dtype=np.float64) if have_mean
+              else np.empty((merged.shape[0], 0)))
     _refine_round(np.ascontiguousarray(X), np.ascontiguousarray(merged, dtype=np.int64),
                   np.ascontiguousarray(halves_pos, dtype=np.int64),
-                  np.ascontiguousarray(pick, dtype=np.int64), codes, params, weights, out)
+                  np.ascontiguousarray(pick, dtype=np.int64), codes, params, weights, out,
+                  mean_k, have_mean)
     return out

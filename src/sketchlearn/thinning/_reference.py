@@ -64,22 +64,24 @@ def halve_round_reference(xp, X, seqs, u, kernel, log_term):
     return out
 
 
-def halve_with_sums_reference(xp, X, seq, u, kernel, log_term, target):
-    """One halving walk of ``seq`` and the row sums of the target kernel over ``seq``.
+def halve_with_sums_reference(xp, X, seqs, u, kernel, log_term, target):
+    """Kernel halving of each row of ``seqs`` and the target kernel's row sums.
 
-    Returns ``(halves, sums)`` with ``halves`` as ``halve_round_reference`` gives for
-    the single row ``seq`` and ``sums[r, t] = sum_q target(X[halves[r, t]], X[seq_q])``.
+    Returns ``(halves, sums)`` with ``halves`` as ``halve_round_reference`` gives them
+    and ``sums[2 r + s, t] = sum_q target(X[halves[2 r + s, t]], X[seqs[r, q]])``.
     """
     from ..kernels._sums import kernel_matvec_op
 
-    seq = to_numpy(seq).astype(np.int64)
-    halves = halve_round_reference(xp, X, seq[None, :], to_numpy(u)[None, :], kernel,
-                                   log_term)
-    S = xp.take(X, move_to(seq, xp), axis=0)
-    ones = xp.ones((seq.shape[0], 1), dtype=X.dtype)
-    row_sums = to_numpy(kernel_matvec_op(xp, S, S, ones, target))[:, 0].astype(np.float64)
-    position = {int(r): q for q, r in enumerate(seq)}
-    sums = np.array([[row_sums[position[int(r)]] for r in half] for half in halves])
+    seqs = to_numpy(seqs).astype(np.int64)
+    halves = halve_round_reference(xp, X, seqs, u, kernel, log_term)
+    sums = np.empty(halves.shape)
+    for r, seq in enumerate(seqs):
+        S = xp.take(X, move_to(seq, xp), axis=0)
+        ones = xp.ones((seq.shape[0], 1), dtype=X.dtype)
+        row_sums = to_numpy(kernel_matvec_op(xp, S, S, ones, target))[:, 0]
+        position = {int(q): i for i, q in enumerate(seq)}
+        for s in (0, 1):
+            sums[2 * r + s] = [row_sums[position[int(q)]] for q in halves[2 * r + s]]
     return halves, sums
 
 
@@ -92,7 +94,7 @@ def coreset_sums_reference(xp, X, rows, kernel):
     return np.array(out)
 
 
-def refine_halves_reference(xp, X, merged, halves_pos, pick, kernel):
+def refine_halves_reference(xp, X, merged, halves_pos, pick, kernel, mean_k=None):
     """KT-SWAP inside each Compress block (a row of ``merged``).
 
     The two halves of a block are always equally far from it in MMD (each differs
@@ -101,6 +103,7 @@ def refine_halves_reference(xp, X, merged, halves_pos, pick, kernel):
     Compress++); it is kept unless the alternate points (positions 1, 3, 5, ...)
     are closer to the block, and then improved by one swap pass over the block with
     no repeats. Returns the positions of the refined halves, one row per block.
+    ``mean_k[w]``, when given, is the kernel mean over block ``w`` (by position).
     """
     from ..kernels._sums import kernel_matvec_op
 
@@ -110,12 +113,16 @@ def refine_halves_reference(xp, X, merged, halves_pos, pick, kernel):
     for w, rows in enumerate(merged):
         L, h = rows.shape[0], rows.shape[0] // 2
         P = xp.take(X, move_to(rows, xp), axis=0)
-        ones = xp.full((L, 1), 1.0 / L, dtype=X.dtype)
-        mean_k = to_numpy(kernel_matvec_op(xp, P, P, ones, kernel))[:, 0].astype(np.float64)
+        if mean_k is None:
+            ones = xp.full((L, 1), 1.0 / L, dtype=X.dtype)
+            mean_w = to_numpy(kernel_matvec_op(xp, P, P, ones, kernel))[:, 0]
+        else:
+            mean_w = np.asarray(to_numpy(mean_k[w]))
+        mean_w = mean_w.astype(np.float64)
         cands = np.stack([halves_pos[2 * w + int(pick[w])], np.arange(1, L, 2)])
         qq = coreset_sums_reference(xp, X, rows[cands], kernel)
-        scores = qq / h**2 - 2.0 * mean_k[cands].sum(axis=1) / h
-        out.append(swap_pass_reference(xp, X, rows, cands[int(np.argmin(scores))], mean_k,
+        scores = qq / h**2 - 2.0 * mean_w[cands].sum(axis=1) / h
+        out.append(swap_pass_reference(xp, X, rows, cands[int(np.argmin(scores))], mean_w,
                                        kernel, True))
     return np.array(out, dtype=np.int64)
 
