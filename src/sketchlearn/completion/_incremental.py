@@ -376,7 +376,8 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        C : array or sparse matrix of shape (n_samples_seen_, n_new_columns)
+        C : array or sparse matrix of shape (n_rows, n_new_columns)
+            One value per row of the current matrix (``n_rows = n_samples_seen_``).
 
         Returns
         -------
@@ -408,9 +409,11 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        delta : array or sparse matrix of shape (n_samples_seen_, n_features_in_), optional
-        left : array of shape (n_samples_seen_, c), optional
-        right : array of shape (n_features_in_, c), optional
+        delta : array or sparse matrix of shape (n_rows, n_columns), optional
+            The change, the shape of the current matrix (``n_rows =
+            n_samples_seen_``, ``n_columns = n_features_in_``).
+        left : array of shape (n_rows, c), optional
+        right : array of shape (n_columns, c), optional
 
         Returns
         -------
