@@ -45,6 +45,13 @@ def _complement(xp, basis_t, W):
     return xp.linalg.qr(W)
 
 
+def _diag_then_zeros(xp, s, c, dtype):
+    """The ``r x (r + c)`` block ``[diag(s), 0]``: the top rows of Brand's middle matrix."""
+    r = s.shape[0]
+    return xp.concat([xp.eye(r, dtype=dtype) * xp.astype(s, dtype)[None, :],
+                      xp.zeros((r, c), dtype=dtype)], axis=1)
+
+
 def brand_update(s, Vt, B, k):
     """Truncated SVD of ``[A; B]`` from that of ``A`` (``s``, ``Vt``) and new rows ``B``.
 
@@ -88,10 +95,8 @@ def brand_update(s, Vt, B, k):
     C = xp.asarray(B @ xp.matrix_transpose(Vt), dtype=dtype)  # b x r (sparse @ dense)
     Q, L = _complement(xp, xp.matrix_transpose(Vt),
                        xp.matrix_transpose(_dense(B, xp, dtype)))
-    r, b = s.shape[0], Q.shape[1]
-    top = xp.concat([xp.eye(r, dtype=dtype) * xp.astype(s, dtype)[None, :],
-                     xp.zeros((r, b), dtype=dtype)], axis=1)
-    K = xp.concat([top, xp.concat([C, xp.matrix_transpose(L)], axis=1)], axis=0)
+    K = xp.concat([_diag_then_zeros(xp, s, Q.shape[1], dtype),
+                   xp.concat([C, xp.matrix_transpose(L)], axis=1)], axis=0)
     G, sk, Wt = xp.linalg.svd(K, full_matrices=False)
     keep = min(k, sk.shape[0])
     basis = xp.concat([Vt, xp.matrix_transpose(Q)], axis=0)  # (r + b) x n
@@ -152,9 +157,8 @@ def rank_update(U, s, Vt, P, Q, k):
     Vq = xp.matmul(Vt, Q)  # r x c
     Qp, Lp = _complement(xp, U, P)
     Qq, Lq = _complement(xp, V, Q)
-    K = xp.concat([xp.concat([xp.eye(r, dtype=dtype) * xp.astype(s, dtype)[None, :],
-                              xp.zeros((r, c), dtype=dtype)], axis=1),
-                   xp.zeros((c, r + c), dtype=dtype)], axis=0)
+    K = xp.concat([_diag_then_zeros(xp, s, c, dtype), xp.zeros((c, r + c), dtype=dtype)],
+                  axis=0)
     K = K + xp.matmul(xp.concat([Up, Lp], axis=0),
                       xp.matrix_transpose(xp.concat([Vq, Lq], axis=0)))
     G, sk, Wt = xp.linalg.svd(K, full_matrices=False)

@@ -112,14 +112,19 @@ def target_weights(split, target):
     return None
 
 
+def _walk_gives_mean(xp, split_k, kernel) -> bool:
+    """Whether halving walks can also sum the target kernel: the Numba path, and the
+    target kernel is part of the split kernel."""
+    return (halve_with_sums_op.backend_for(xp) == "numba"
+            and target_weights(split_k, kernel) is not None)
+
+
 def _fuse_first_round(xp, seq, pool_weights, rounds, split_k, kernel) -> bool:
     """Whether the first halving walk can also give KT-SWAP's kernel mean: it covers
-    the whole pool (uniform weights) and the target kernel is part of the split
-    kernel, on the Numba path."""
+    the whole pool (uniform weights) and ``_walk_gives_mean``."""
     return (rounds >= 1 and seq.shape[0] == pool_weights.shape[0]
-            and halve_with_sums_op.backend_for(xp) == "numba"
             and bool(np.all(pool_weights == pool_weights[0]))
-            and target_weights(split_k, kernel) is not None)
+            and _walk_gives_mean(xp, split_k, kernel))
 
 
 def _halve_rounds(xp, X, seq, rounds, kernel, log_term, rng, progress):
@@ -327,8 +332,7 @@ def _compress_block(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
     blocks = rows.reshape(-1, 4**g)
     position = np.empty(X.shape[0], dtype=np.int64)
     # Each walk covers its whole block: it can also give KT-SWAP's kernel mean there.
-    fused = (halve_with_sums_op.backend_for(xp) == "numba"
-             and target_weights(split_k, kernel) is not None)
+    fused = _walk_gives_mean(xp, split_k, kernel)
     while blocks.shape[0] > 4:
         merged = blocks.reshape(blocks.shape[0] // 4, -1)
         u = rng.random((merged.shape[0], merged.shape[1] // 2))

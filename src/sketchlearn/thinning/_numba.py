@@ -159,7 +159,7 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
     t2 = np.empty(half if with_sums else 0)
     blocked = inner_parallel and half >= _BLOCKED_WALK_MIN
     step = _BLOCK_PAIRS if blocked else max(half, 1)
-    prefix = np.zeros((3, step))
+    prefix = np.zeros((3, _BLOCK_PAIRS if blocked else 0))
     diag_t = 0.0
     if with_sums and half > 0:
         diag_t = kernel_value(X, seq[0], X, seq[0], codes, params, tweights)

@@ -182,16 +182,17 @@ def _weights(w, like):
 _SORT_BLOCK_VALUES = 2**24
 
 
-def _sort_rows(P, pool):
-    """A sorted copy of each row of ``P`` by NumPy's sort, in the threads of ``pool``.
+def _sort_rows(P, pool, n_parts):
+    """A sorted copy of each row of ``P`` by NumPy's sort, ``n_parts`` row ranges in
+    the threads of ``pool``.
 
     NumPy's sort (vectorised, SIMD where the CPU has it) is about twice as fast as
     the sort Numba compiles, and it releases the GIL, so threads split the rows.
     """
     out = np.array(P, dtype=np.float64, order="C")
-    parts = np.array_split(np.arange(out.shape[0]), max(1, min(out.shape[0], pool._max_workers)))
-    list(pool.map(lambda rows: out[rows[0]:rows[-1] + 1].sort(axis=1), [r for r in parts
-                                                                        if r.size]))
+    bounds = np.linspace(0, out.shape[0], n_parts + 1).astype(int)
+    list(pool.map(lambda lo_hi: out[lo_hi[0]:lo_hi[1]].sort(axis=1),
+                  zip(bounds[:-1], bounds[1:], strict=True)))
     return out
 
 
@@ -208,10 +209,11 @@ def _by_sorted_blocks(PX, PY, reduce):
     L = PX.shape[0]
     step = max(1, _SORT_BLOCK_VALUES // max(PX.shape[1], PY.shape[1]))
     out = np.empty(L, dtype=np.float64)
-    with ThreadPoolExecutor(numba.get_num_threads()) as pool:
+    workers = numba.get_num_threads()
+    with ThreadPoolExecutor(workers) as pool:
         for l0 in range(0, L, step):
-            out[l0:l0 + step] = reduce(_sort_rows(PX[l0:l0 + step], pool),
-                                       _sort_rows(PY[l0:l0 + step], pool))
+            out[l0:l0 + step] = reduce(_sort_rows(PX[l0:l0 + step], pool, workers),
+                                       _sort_rows(PY[l0:l0 + step], pool, workers))
     return out
 
 
