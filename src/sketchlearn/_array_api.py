@@ -25,6 +25,7 @@ example ``array_api_strict``) runs the reference. Tests call
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from functools import lru_cache
 
@@ -41,6 +42,7 @@ __all__ = [
     "to_numpy",
     "move_to",
     "result_float_dtype",
+    "blas_single_thread",
     "cupy_is_usable",
     "to_compute_device",
 ]
@@ -115,6 +117,22 @@ def result_float_dtype(xp, *arrays):
     if dtypes and all(dt == xp.float32 for dt in dtypes):
         return xp.float32
     return xp.float64
+
+
+def blas_single_thread(xp):
+    """Context limiting BLAS to one thread for NumPy data (no-op otherwise).
+
+    For BLAS calls that alternate with Numba's parallel loops, or that work on thin
+    matrices: OpenBLAS's threads keep spinning for a while after each call and take
+    the cores from Numba's threads (scikit-learn's KMeans limits BLAS inside its loop
+    for the same reason). On a loaded machine the competition costs a time slice per
+    call.
+    """
+    if not is_numpy_namespace(xp):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 @lru_cache(maxsize=1)

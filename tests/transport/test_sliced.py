@@ -33,19 +33,23 @@ from ..conftest import as_xp, to_np
 CASES = ["equal", "unequal", "weighted", "half_weighted"]
 
 
-def _case(rng, case):
-    X = rng.normal(size=(40, 3))
-    Y = rng.normal(size=(40, 3)) * [1.0, 2.0, 0.5] + 0.7
+def _case(rng, case, n=40):
+    X = rng.normal(size=(n, 3))
+    Y = rng.normal(size=(n, 3)) * [1.0, 2.0, 0.5] + 0.7
     a = b = None
     if case == "unequal":
-        Y = Y[:27]
+        Y = Y[:27 * n // 40]
     if case in ("weighted", "half_weighted"):
-        b = rng.random(40)
+        b = rng.random(n)
         b /= b.sum()
     if case == "weighted":
-        a = rng.random(40)
+        a = rng.random(n)
         a /= a.sum()
     return X, Y, a, b
+
+
+# Sizes on both sides of the Numba kernels' switch from comparison to radix sort.
+SIZES = [40, 3000]
 
 
 def _uniform(w, n):
@@ -55,17 +59,18 @@ def _uniform(w, n):
 # ----------------------------------------------------------------- per-slice kernels
 
 
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("p", [1.0, 2.0, 3.5])
-def test_slice_wasserstein_backends_equal_exact_1d_ot(case, p, rng):
-    X, Y, a, b = _case(rng, case)
+def test_slice_wasserstein_backends_equal_exact_1d_ot(case, p, n, rng):
+    X, Y, a, b = _case(rng, case, n)
     dirs = make_directions(3, 7, "mc", rng)[0]
     PX, PY = dirs @ X.T, dirs @ Y.T
     ref = slice_wasserstein_op.implementation("reference")(np, PX, PY, a, b, p)
     fast = slice_wasserstein_op.implementation("numba")(np, PX, PY, a, b, p)
     np.testing.assert_allclose(fast, ref, rtol=1e-12, atol=1e-14)
     wa, wb = _uniform(a, X.shape[0]), _uniform(b, Y.shape[0])
-    for l in range(2):
+    for l in range(2 if n <= 100 else 0):
         M = np.abs(PX[l][:, None] - PY[l][None, :]) ** p
         np.testing.assert_allclose(ref[l], ot.emd2(wa, wb, M), rtol=1e-9)
     if p == 1.0:
@@ -85,9 +90,13 @@ def test_slice_wasserstein_array_api_strict(rng):
     np.testing.assert_allclose(to_np(e), slice_energy_op(np, PX, PY, None, None), rtol=1e-12)
 
 
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("case", CASES)
-def test_slice_energy_backends_equal_scipy(case, rng):
-    X, Y, a, b = _case(rng, case)
+def test_slice_energy_backends_equal_scipy(case, n, ties, rng):
+    X, Y, a, b = _case(rng, case, n)
+    if ties:  # the gradient at tied values depends on a stable order
+        X, Y = np.round(X, 1), np.round(Y, 1)
     PX, PY = X.T, Y.T
     ref = slice_energy_op.implementation("reference")(np, PX, PY, a, b)
     fast = slice_energy_op.implementation("numba")(np, PX, PY, a, b)
@@ -101,6 +110,26 @@ def test_slice_energy_backends_equal_scipy(case, rng):
     np.testing.assert_allclose(e1, ref, rtol=1e-12)
     np.testing.assert_allclose(e2, ref, rtol=1e-12)
     np.testing.assert_allclose(g1, g2, atol=1e-14)
+
+
+@pytest.mark.parametrize("n", [5, 3000, 2**18 + 5])
+def test_numba_radix_sort_equals_stable_numpy_sort(n, rng):
+    from sketchlearn.transport._numba import _sort_into, _sort_space
+
+    x = rng.standard_normal(n) * np.exp(rng.uniform(-700, 700, n))
+    x[rng.integers(0, n, n // 5)] = 0.0
+    x[rng.integers(0, n, n // 5)] = -0.0
+    x[rng.integers(0, n, n // 5)] = 5e-324  # subnormal
+    x[rng.integers(0, n, n // 5)] = -1.5
+    x[: n // 3] = np.round(x[: n // 3])  # ties
+    out = np.empty(n)
+    order = _sort_into(x, out, _sort_space(n), True)
+    np.testing.assert_array_equal(order, np.argsort(x, kind="stable"))
+    np.testing.assert_array_equal(out, np.sort(x))
+    np.testing.assert_array_equal(x[order], out)
+    plain = np.empty(n)
+    assert _sort_into(x, plain, _sort_space(n), False).size == 0
+    np.testing.assert_array_equal(plain, out)
 
 
 # ----------------------------------------------------------------- sliced Wasserstein

@@ -13,7 +13,6 @@ matrix ``(U * s) @ V.T`` is never formed unless asked for.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 import warnings
@@ -21,7 +20,7 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._array_api import Dispatch, is_cupy_namespace, move_to, to_numpy
+from .._array_api import Dispatch, blas_single_thread, is_cupy_namespace, move_to, to_numpy
 from .._random import as_generator
 from ._observed import Observed, as_observed, dense_from_observed, observed_mask_dense
 
@@ -143,22 +142,6 @@ solve_rows = Dispatch(
 # --------------------------------------------------------------------------- helpers
 
 
-def blas_single_thread(xp):
-    """Context limiting BLAS to one thread for NumPy data (no-op otherwise).
-
-    The iterations work on thin matrices (``m x k`` Gram matrices, ``k x k``
-    factorizations, products with sparse residuals in Numba): multi-threaded BLAS
-    gains nothing there, and its threads compete with Numba's (scikit-learn's
-    KMeans limits BLAS inside its loop for the same reason). On a loaded machine the
-    competition costs a time slice per call.
-    """
-    if is_cupy_namespace(xp) or not _is_numpy(xp):
-        return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(limits=1, user_api="blas")
-
-
 def _single_blas(func):
     """Run ``func(obs, ...)`` under :func:`blas_single_thread` for ``obs.xp``."""
 
@@ -168,13 +151,6 @@ def _single_blas(func):
             return func(obs, *args, **kwargs)
 
     return wrapper
-
-
-def _is_numpy(xp):
-    from .._array_api import is_numpy_namespace
-
-    return is_numpy_namespace(xp)
-
 
 
 def _progress(n, verbose, desc):

@@ -10,9 +10,8 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._array_api import get_namespace
+from .._array_api import blas_single_thread, get_namespace
 from .._validation import check_array, validate_estimator_data
-from ._core import blas_single_thread
 from ._observed import is_sparse
 
 __all__ = ["IncrementalTruncatedSVD", "brand_update", "rank_update"]

@@ -1,15 +1,16 @@
-"""Numba kernels for NumPy inputs: one slice per thread, sort and reduction fused.
+"""Numba kernels for NumPy inputs: one range of slices per thread, sort and reduction fused.
 
 Each function mirrors its array-API reference in :mod:`._ops` (same arguments, same
-float64 results) and runs the slices in parallel with ``prange``: a thread copies its
-row, sorts it, and reduces it (sort path, quantile merge, or pooled CDF walk) without
-any intermediate array of the size of the whole problem. For Wasserstein with
-uniform weights the rows are sorted beforehand by NumPy (faster than the sort Numba
-compiles), in threads and in bounded blocks of slices, and the kernel only reduces.
+float64 results) and runs the slices in parallel with ``prange``: a thread sorts
+each of its rows into buffers it allocated once (a radix sort on the bits of the
+doubles, stable, so it also gives the weighted paths their permutation) and reduces
+it (sort path, quantile merge, or pooled CDF walk) without any intermediate array of
+the size of the whole problem.
 """
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 from numba import njit, prange
 
@@ -26,149 +27,253 @@ def _power(d, p):
     return d**p
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _sorted_row(P, l, w, uniform, presorted=False):
-    """Sorted row l of P (float64) and the cumulative weights at the sorted values.
+# Radix sort of doubles. Sorting is the whole cost of a slice, and an LSD radix sort
+# on order-preserving integer keys runs 3-4x faster than NumPy's sort at n = 1e5 (9
+# against 40 ns a value here); below _RADIX_MIN values the comparison sort wins.
+_SIGN = np.uint64(1) << np.uint64(63)
+_RADIX_MIN = 1024
+_MAX_DIGITS = 8  # 64 bits in digits of 8 bits (the narrowest width used)
 
-    With ``presorted`` (uniform weights only) the rows of ``P`` are sorted already.
+
+@njit(cache=True, inline="always")
+def _float_key(bits):
+    """Unsigned key with the order of the double whose bits are ``bits``."""
+    if bits == _SIGN:  # -0.0 sorts with +0.0
+        bits = np.uint64(0)
+    if bits & _SIGN:
+        return ~bits
+    return bits | _SIGN
+
+
+@njit(cache=True, inline="always")
+def _key_float_bits(key):
+    if key & _SIGN:
+        return key & ~_SIGN
+    return ~key
+
+
+@njit(cache=True)
+def _sort_space(n):
+    """Scratch for sorting rows of up to ``n`` values: two key buffers, two index
+    buffers and the digit counts. One per thread, reused across rows (fresh large
+    buffers would page-fault on every row)."""
+    return (np.empty(n, dtype=np.uint64), np.empty(n, dtype=np.uint64),
+            np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64),
+            np.empty((_MAX_DIGITS, 1 << 11), dtype=np.int64))
+
+
+@njit(cache=True, boundscheck=False)
+def _sort_into(row, out, space, with_order):
+    """Sort ``row`` into ``out``; return the stable sorting permutation when
+    ``with_order`` (else an empty array).
+
+    LSD radix sort: 11-bit digits while the counts fit in cache (n <= 2^18), 8-bit
+    ones above; a digit that all keys share costs no pass.
     """
-    n = P.shape[1]
-    row = np.empty(n, dtype=np.float64)
+    n = row.shape[0]
+    if n < _RADIX_MIN:
+        if with_order:
+            order = np.argsort(row, kind="mergesort")
+            for i in range(n):
+                out[i] = row[order[i]]
+            return order
+        out[:] = row
+        out.sort()
+        return np.empty(0, dtype=np.int64)
+    bits = 11 if n <= (1 << 18) else 8
+    n_digits = (64 + bits - 1) // bits
+    mask = np.uint64((1 << bits) - 1)
+    src, dst = space[0][:n], space[1][:n]
+    isrc, idst = space[2][:n], space[3][:n]
+    counts = space[4]
+    counts[:n_digits, :1 << bits] = 0
+    raw = row.view(np.uint64)
     for i in range(n):
-        row[i] = P[l, i]
-    cdf = np.empty(n, dtype=np.float64)
-    if uniform:
-        if not presorted:
-            row.sort()
+        k = _float_key(raw[i])
+        src[i] = k
+        for b in range(n_digits):
+            counts[b, (k >> np.uint64(bits * b)) & mask] += 1
+    if with_order:
         for i in range(n):
-            cdf[i] = (i + 1.0) / n
-        return row, cdf
-    order = np.argsort(row, kind="mergesort")
-    s = np.empty(n, dtype=np.float64)
-    acc = 0.0
+            isrc[i] = i
+    for b in range(n_digits):
+        c = counts[b]
+        start = 0
+        shared = False
+        for j in range(1 << bits):
+            cj = c[j]
+            if cj == n:
+                shared = True
+                break
+            c[j] = start
+            start += cj
+        if shared:
+            continue
+        shift = np.uint64(bits * b)
+        for i in range(n):
+            k = src[i]
+            pos = c[(k >> shift) & mask]
+            c[(k >> shift) & mask] = pos + 1
+            dst[pos] = k
+            if with_order:
+                idst[pos] = isrc[i]
+        src, dst = dst, src
+        isrc, idst = idst, isrc
+    res = out.view(np.uint64)
     for i in range(n):
-        s[i] = row[order[i]]
+        res[i] = _key_float_bits(src[i])
+    if with_order:
+        return isrc
+    return np.empty(0, dtype=np.int64)
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _sorted_row(row, w, uniform, space, s, cdf):
+    """Sort ``row`` into ``s``; for weights ``w`` also write the cumulative weights
+    at the sorted values into ``cdf`` (left alone for uniform weights: the caller
+    fills ``(i + 1) / n`` once)."""
+    if uniform:
+        _sort_into(row, s, space, False)
+        return
+    order = _sort_into(row, s, space, True)
+    acc = 0.0
+    for i in range(row.shape[0]):
         acc += w[order[i]]
         cdf[i] = acc
-    return s, cdf
+
+
+@njit(cache=True)
+def _uniform_cdf(n):
+    return (np.arange(n) + 1.0) / n
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _wasserstein_rows(PX, PY, a, b, uniform_a, uniform_b, p, presorted):
+def _wasserstein_rows(PX, PY, a, b, uniform_a, uniform_b, p, bounds):
     L, n = PX.shape
     m = PY.shape[1]
     out = np.empty(L, dtype=np.float64)
     equal = uniform_a and uniform_b and n == m
-    for l in prange(L):
-        sx, cx = _sorted_row(PX, l, a, uniform_a, presorted)
-        sy, cy = _sorted_row(PY, l, b, uniform_b, presorted)
-        total = 0.0
-        if equal:
-            for i in range(n):
-                total += _power(abs(sx[i] - sy[i]), p)
-            out[l] = total / n
-            continue
-        # Merge of the breakpoints of the two quantile functions.
-        i = 0
-        j = 0
-        t = 0.0
-        while i < n and j < m:
-            nxt = min(cx[i], cy[j])
-            if nxt > t:
-                total += (nxt - t) * _power(abs(sx[i] - sy[j]), p)
-                t = nxt
-            if cx[i] <= cy[j]:
-                i += 1
-            else:
-                j += 1
-        # Rounding can leave one cumulative sum a hair below the other at the end.
-        if i < n and j >= m:
-            last = cx[n - 1]
-            if last > t:
-                total += (last - t) * _power(abs(sx[i] - sy[m - 1]), p)
-        elif j < m and i >= n:
-            last = cy[m - 1]
-            if last > t:
-                total += (last - t) * _power(abs(sx[n - 1] - sy[j]), p)
-        out[l] = total
+    for t in prange(bounds.shape[0] - 1):
+        space = _sort_space(max(n, m))
+        sx, sy = np.empty(n, dtype=np.float64), np.empty(m, dtype=np.float64)
+        cx, cy = _uniform_cdf(n), _uniform_cdf(m)
+        for l in range(bounds[t], bounds[t + 1]):
+            _sorted_row(PX[l], a, uniform_a, space, sx, cx)
+            _sorted_row(PY[l], b, uniform_b, space, sy, cy)
+            total = 0.0
+            if equal:
+                for i in range(n):
+                    total += _power(abs(sx[i] - sy[i]), p)
+                out[l] = total / n
+                continue
+            # Merge of the breakpoints of the two quantile functions.
+            i = 0
+            j = 0
+            u = 0.0
+            while i < n and j < m:
+                nxt = min(cx[i], cy[j])
+                if nxt > u:
+                    total += (nxt - u) * _power(abs(sx[i] - sy[j]), p)
+                    u = nxt
+                if cx[i] <= cy[j]:
+                    i += 1
+                else:
+                    j += 1
+            # Rounding can leave one cumulative sum a hair below the other at the end.
+            if i < n and j >= m:
+                last = cx[n - 1]
+                if last > u:
+                    total += (last - u) * _power(abs(sx[i] - sy[m - 1]), p)
+            elif j < m and i >= n:
+                last = cy[m - 1]
+                if last > u:
+                    total += (last - u) * _power(abs(sx[n - 1] - sy[j]), p)
+            out[l] = total
     return out
 
 
-@njit(cache=True, fastmath=FASTMATH)
-def _pooled_row(PX, PY, l, a, b, uniform_a, uniform_b):
-    n = PX.shape[1]
-    m = PY.shape[1]
-    z = np.empty(n + m, dtype=np.float64)
-    for i in range(n):
-        z[i] = PX[l, i]
-    for j in range(m):
-        z[n + j] = PY[l, j]
-    order = np.argsort(z, kind="mergesort")
-    zs = np.empty(n + m, dtype=np.float64)
-    ws = np.empty(n + m, dtype=np.float64)
-    for k in range(n + m):
-        o = order[k]
-        zs[k] = z[o]
-        if o < n:
-            ws[k] = 1.0 / n if uniform_a else a[o]
-        else:
-            ws[k] = -1.0 / m if uniform_b else -b[o - n]
-    return zs, ws, order
-
-
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _energy_rows(PX, PY, a, b, uniform_a, uniform_b):
+def _energy_rows(PX, PY, a, b, uniform_a, uniform_b, bounds):
     # Sort each sample on its own (cheaper than sorting the pooled one), then walk
     # the merged order accumulating D = F - G.
     L, n = PX.shape
     m = PY.shape[1]
     out = np.empty(L, dtype=np.float64)
-    for l in prange(L):
-        sx, cx = _sorted_row(PX, l, a, uniform_a)
-        sy, cy = _sorted_row(PY, l, b, uniform_b)
-        i = 0
-        j = 0
-        D = 0.0
-        total = 0.0
-        prev = 0.0
-        first = True
-        while i < n or j < m:
-            if j >= m or (i < n and sx[i] <= sy[j]):
-                z = sx[i]
-                w = cx[i] - (cx[i - 1] if i > 0 else 0.0)
-                i += 1
-            else:
-                z = sy[j]
-                w = -(cy[j] - (cy[j - 1] if j > 0 else 0.0))
-                j += 1
-            if not first:
-                total += D * D * (z - prev)
-            first = False
-            D += w
-            prev = z
-        out[l] = 2.0 * total
+    for t in prange(bounds.shape[0] - 1):
+        space = _sort_space(max(n, m))
+        sx, sy = np.empty(n, dtype=np.float64), np.empty(m, dtype=np.float64)
+        cx, cy = _uniform_cdf(n), _uniform_cdf(m)
+        for l in range(bounds[t], bounds[t + 1]):
+            _sorted_row(PX[l], a, uniform_a, space, sx, cx)
+            _sorted_row(PY[l], b, uniform_b, space, sy, cy)
+            i = 0
+            j = 0
+            D = 0.0
+            total = 0.0
+            prev = 0.0
+            first = True
+            while i < n or j < m:
+                if j >= m or (i < n and sx[i] <= sy[j]):
+                    z = sx[i]
+                    w = cx[i] - (cx[i - 1] if i > 0 else 0.0)
+                    i += 1
+                else:
+                    z = sy[j]
+                    w = -(cy[j] - (cy[j - 1] if j > 0 else 0.0))
+                    j += 1
+                if not first:
+                    total += D * D * (z - prev)
+                first = False
+                D += w
+                prev = z
+            out[l] = 2.0 * total
     return out
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _energy_grad_rows(PX, PY, a, b, uniform_a, uniform_b):
+def _energy_grad_rows(PX, PY, a, b, uniform_a, uniform_b, bounds):
+    # Pooled sort of x and y, then one walk: D = F - G and the derivative in each x.
     L, n = PX.shape
+    m = PY.shape[1]
     out = np.empty(L, dtype=np.float64)
     grad = np.empty((L, n), dtype=np.float64)
-    for l in prange(L):
-        zs, ws, order = _pooled_row(PX, PY, l, a, b, uniform_a, uniform_b)
-        D = 0.0
-        total = 0.0
-        K = zs.shape[0]
-        for k in range(K):
-            D += ws[k]
-            if k + 1 < K:
-                total += D * D * (zs[k + 1] - zs[k])
-            o = order[k]
-            if o < n:
-                grad[l, o] = -2.0 * ws[k] * (2.0 * D - ws[k])
-        out[l] = 2.0 * total
+    for t in prange(bounds.shape[0] - 1):
+        space = _sort_space(n + m)
+        z = np.empty(n + m, dtype=np.float64)
+        zs = np.empty(n + m, dtype=np.float64)
+        for l in range(bounds[t], bounds[t + 1]):
+            z[:n] = PX[l]
+            z[n:] = PY[l]
+            order = _sort_into(z, zs, space, True)
+            D = 0.0
+            total = 0.0
+            for k in range(n + m):
+                o = order[k]
+                if o < n:
+                    wk = 1.0 / n if uniform_a else a[o]
+                else:
+                    wk = -1.0 / m if uniform_b else -b[o - n]
+                D += wk
+                if k + 1 < n + m:
+                    total += D * D * (zs[k + 1] - zs[k])
+                if o < n:
+                    grad[l, o] = -2.0 * wk * (2.0 * D - wk)
+            out[l] = 2.0 * total
     return out, grad
+
+
+def _thread_rows(L):
+    """Slice ranges, one per thread: each thread allocates its sort buffers once.
+
+    (Computed here: ``numba.get_num_threads`` inside a kernel stops it caching.)
+    """
+    parts = max(1, min(L, numba.get_num_threads()))
+    return np.linspace(0, L, parts + 1).astype(np.int64)
+
+
+def _float64_rows(P):
+    """C-ordered float64 rows: the kernels sort on the bits of doubles."""
+    return np.ascontiguousarray(P, dtype=np.float64)
 
 
 def _weights(w, like):
@@ -177,69 +282,25 @@ def _weights(w, like):
     return np.ascontiguousarray(w, dtype=np.float64), False
 
 
-# Slices sorted per block with uniform weights: about this many values per cloud
-# (128 MiB of float64), so the sorted copies stay bounded.
-_SORT_BLOCK_VALUES = 2**24
-
-
-def _sort_rows(P, pool, n_parts):
-    """A sorted copy of each row of ``P`` by NumPy's sort, ``n_parts`` row ranges in
-    the threads of ``pool``.
-
-    NumPy's sort (vectorised, SIMD where the CPU has it) is about twice as fast as
-    the sort Numba compiles, and it releases the GIL, so threads split the rows.
-    """
-    out = np.array(P, dtype=np.float64, order="C")
-    bounds = np.linspace(0, out.shape[0], n_parts + 1).astype(int)
-    list(pool.map(lambda lo_hi: out[lo_hi[0]:lo_hi[1]].sort(axis=1),
-                  zip(bounds[:-1], bounds[1:], strict=True)))
-    return out
-
-
-def _by_sorted_blocks(PX, PY, reduce):
-    """``reduce(SX, SY)`` over blocks of slices whose rows NumPy has sorted.
-
-    Blocks of about ``_SORT_BLOCK_VALUES`` values per cloud bound the sorted copies;
-    the sorts of a block run in a thread pool, the reduction in Numba.
-    """
-    from concurrent.futures import ThreadPoolExecutor
-
-    import numba
-
-    L = PX.shape[0]
-    step = max(1, _SORT_BLOCK_VALUES // max(PX.shape[1], PY.shape[1]))
-    out = np.empty(L, dtype=np.float64)
-    workers = numba.get_num_threads()
-    with ThreadPoolExecutor(workers) as pool:
-        for l0 in range(0, L, step):
-            out[l0:l0 + step] = reduce(_sort_rows(PX[l0:l0 + step], pool, workers),
-                                       _sort_rows(PY[l0:l0 + step], pool, workers))
-    return out
-
-
 def slice_wasserstein(xp, PX, PY, a, b, p):
     """W_p^p of each slice; see :func:`._ops._slice_wasserstein_reference`."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
-    if not (ua and ub):
-        return _wasserstein_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb,
-                                 ua, ub, float(p), False)
-    return _by_sorted_blocks(PX, PY, lambda SX, SY: _wasserstein_rows(
-        SX, SY, wa, wb, True, True, float(p), True))
+    return _wasserstein_rows(_float64_rows(PX), _float64_rows(PY), wa, wb, ua, ub, float(p),
+                             _thread_rows(PX.shape[0]))
 
 
 def slice_energy(xp, PX, PY, a, b):
     """1-D energy distance of each slice; see :func:`._ops._slice_energy_reference`."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
-    # No NumPy presort here (as for Wasserstein): the merge walk dominates, measured
-    # no faster at n = 2e5, L = 100.
-    return _energy_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb, ua, ub)
+    return _energy_rows(_float64_rows(PX), _float64_rows(PY), wa, wb, ua, ub,
+                        _thread_rows(PX.shape[0]))
 
 
 def slice_energy_grad(xp, PX, PY, a, b):
     """Energy and its derivative in each projected x; see the reference in ``_ops``."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
-    return _energy_grad_rows(np.ascontiguousarray(PX), np.ascontiguousarray(PY), wa, wb,
-                             ua, ub)
+    return _energy_grad_rows(_float64_rows(PX), _float64_rows(PY), wa, wb, ua, ub,
+                             _thread_rows(PX.shape[0]))

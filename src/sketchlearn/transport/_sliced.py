@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .._array_api import get_namespace, move_to, to_compute_device
+from .._array_api import (
+    blas_single_thread,
+    get_namespace,
+    is_numpy_namespace,
+    move_to,
+    to_compute_device,
+)
 from .._random import as_generator
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
 from ._ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
@@ -55,14 +63,42 @@ def _block_size(L, n, m):
 
 
 def _projected_costs(xp, X, Y, a, b, dirs, op, *extra):
-    """op(xp, dirs_b X^T, dirs_b Y^T, a, b, *extra) over blocks of slices, concatenated."""
+    """op(xp, dirs_b X^T, dirs_b Y^T, a, b, *extra) over blocks of slices, concatenated.
+
+    For NumPy data the products run with one-thread BLAS, split by rows over a pool
+    of Numba's thread count: OpenBLAS's own threads keep spinning after each product
+    and take the cores from the Numba kernel that follows (n = 1e5, d = 50, L = 200:
+    0.76 s -> 0.58 s).
+    """
     L = dirs.shape[0]
     step = _block_size(L, X.shape[0], Y.shape[0])
     out = []
-    for s in range(0, L, step):
-        D = dirs[s:min(s + step, L), :]
-        out.append(op(xp, xp.matmul(D, X.T), xp.matmul(D, Y.T), a, b, *extra))
+    with _projector(xp) as project:
+        for s in range(0, L, step):
+            D = dirs[s:min(s + step, L), :]
+            out.append(op(xp, project(D, X), project(D, Y), a, b, *extra))
     return out[0] if len(out) == 1 else xp.concat(out)
+
+
+@contextlib.contextmanager
+def _projector(xp):
+    """A function ``(D, Z) -> D Z^T``; see :func:`_projected_costs`."""
+    if not is_numpy_namespace(xp):
+        yield lambda D, Z: xp.matmul(D, Z.T)
+        return
+    import numba
+
+    parts = numba.get_num_threads()
+
+    def project(D, Z):
+        P = np.empty((D.shape[0], Z.shape[0]), dtype=np.result_type(D, Z))
+        bounds = np.linspace(0, D.shape[0], parts + 1).astype(int)
+        list(pool.map(lambda i: np.matmul(D[bounds[i]:bounds[i + 1]], Z.T,
+                                          out=P[bounds[i]:bounds[i + 1]]), range(parts)))
+        return P
+
+    with blas_single_thread(xp), ThreadPoolExecutor(parts) as pool:
+        yield project
 
 
 def _directions(xp, d, L, slices, rng, dtype):
