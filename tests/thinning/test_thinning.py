@@ -112,7 +112,8 @@ def test_fused_first_walk_only_when_it_covers_the_pool_and_the_target():
 @pytest.mark.parametrize("with_sums", [False, True])
 def test_blocked_walk_equals_the_sequential_walk(with_sums, rng):
     """A long walk alone in its round goes by blocks of pairs whose sums over the
-    points placed before the block run in parallel: same halves, same sums."""
+    points placed before the block run in parallel: same halves, same sums; and the
+    fused all-Gaussian path gives what the generic kernel rows give."""
     from sketchlearn.thinning import _numba as tn
 
     n = 4 * tn._BLOCKED_WALK_MIN + 6
@@ -124,14 +125,16 @@ def test_blocked_walk_equals_the_sequential_walk(with_sums, rng):
     seq = rng.permutation(n)
     u = rng.random(n // 2)
     results = []
-    for blocked in (False, True):
+    for blocked, gauss_a in [(False, np.empty(0)), (True, np.empty(0)),
+                             (False, params[:, 2].copy()), (True, params[:, 2].copy())]:
         out = np.empty((2, n // 2), dtype=np.int64)
         sums = np.zeros((2, n // 2))
         tn._halve_walk(X, seq, u, codes, params, weights, 6.0, out[0], out[1], blocked,
-                       tweights, sums, with_sums)
+                       tweights, sums, with_sums, gauss_a)
         results.append((out, sums))
-    np.testing.assert_array_equal(results[0][0], results[1][0])
-    np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-12)
+    for out, sums in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_allclose(sums, results[0][1], rtol=1e-12)
 
 
 def test_long_walk_with_kernel_sums(rng):
