@@ -442,3 +442,16 @@ def test_cupy_halving_and_swap_equal_numba(kernel, rng):
         b = swap_pass_op.implementation("cupy")(cupy, cupy.asarray(X), np.arange(96),
                                                 fast[0][:12].copy(), mean_k, kernel, unique)
         np.testing.assert_array_equal(b, a)
+
+
+def test_round_thresholds_follow_the_paper():
+    """Round j's walks have n / 2^j steps at failure probability delta 2^(j-1) / (n m):
+    along the walks that lead to one candidate, the failures add up to delta / 2."""
+    from sketchlearn.thinning._core import _round_log_terms
+
+    n, m, delta = 2**14, 7, 0.5
+    terms = _round_log_terms(n, m, delta)
+    assert len(terms) == m and bool(np.all(np.diff(terms) < 0))
+    step_delta = [2.0 / np.exp(t / 2.0) for t in terms]  # log_term = 2 log(2 / delta_ij)
+    along_one_path = sum(n / 2**j * dj for j, dj in enumerate(step_delta, start=1))
+    assert along_one_path == pytest.approx(delta / 2, rel=1e-12)

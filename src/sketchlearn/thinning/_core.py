@@ -79,6 +79,16 @@ def _log_term(n: int, delta: float) -> float:
     return 2.0 * math.log(2.0 * n / delta)
 
 
+def _round_log_terms(n: int, rounds: int, delta: float) -> list[float]:
+    """KT-SPLIT's threshold constants for rounds j = 1..m (Dwivedi and Mackey, Algorithm
+    1a): 2 log(2 / delta_ij) with delta_ij = delta_i 2^(j-1) / m, delta_i = delta / n.
+    A walk of round j has n / 2^j steps, so the walks that lead to any one candidate
+    (one per round) fail with total probability at most delta / 2, and the later,
+    shorter walks run with smaller thresholds. (goodpoints does the same.)"""
+    return [2.0 * math.log(2.0 * n * rounds / (delta * 2.0 ** (j - 1)))
+            for j in range(1, rounds + 1)]
+
+
 def _resample(weights: np.ndarray, size: int, rng) -> np.ndarray:
     """Systematic resampling: ``size`` row numbers drawn in proportion to ``weights``."""
     grid = (rng.random() + np.arange(size)) / size
@@ -127,11 +137,11 @@ def _fuse_first_round(xp, seq, pool_weights, rounds, split_k, kernel) -> bool:
             and _walk_gives_mean(xp, split_k, kernel))
 
 
-def _halve_rounds(xp, X, seq, rounds, kernel, log_term, rng, progress):
-    """``rounds`` rounds of halving of ``seq`` (one row, or rows to halve each):
-    2^rounds candidate coresets (rows)."""
+def _halve_rounds(xp, X, seq, log_terms, kernel, rng, progress):
+    """One round of halving of ``seq`` (one row, or rows to halve each) per entry of
+    ``log_terms`` (that round's threshold constant): 2^rounds candidate coresets (rows)."""
     seqs = seq[None, :] if seq.ndim == 1 else seq
-    for _ in range(rounds):
+    for log_term in log_terms:
         u = rng.random((seqs.shape[0], seqs.shape[1] // 2))
         seqs = halve_round_op(xp, X, seqs, u, kernel, log_term)
         if progress is not None:
@@ -163,22 +173,22 @@ def _thin(xp, X, seq, pool, pool_weights, n_out, kernel, split_k, delta, unique,
     coreset, the kernel mean of the target over the pool and the coreset's score.
     """
     rounds = int(math.floor(math.log2(seq.shape[0] / n_out)))
-    log_term = _log_term(seq.shape[0], delta)
+    log_terms = _round_log_terms(seq.shape[0], rounds, delta)
     position = np.empty(int(pool.max()) + 1, dtype=np.int64)
     position[pool] = np.arange(pool.shape[0])
     if _fuse_first_round(xp, seq, pool_weights, rounds, split_k, kernel):
         # The first walk evaluates every pair of the pool once: it also yields the
         # kernel mean of KT-SWAP (an n^2/2 pass saved). Same draws, same coreset.
         u = rng.random((1, seq.shape[0] // 2))
-        halves, sums = halve_with_sums_op(xp, X, pool[seq][None, :], u, split_k, log_term,
-                                          kernel)
+        halves, sums = halve_with_sums_op(xp, X, pool[seq][None, :], u, split_k,
+                                          log_terms[0], kernel)
         mean_k = np.empty(pool.shape[0])
         mean_k[position[halves]] = sums * pool_weights[0]
         if progress is not None:
             progress.update(1)
-        cands = _halve_rounds(xp, X, halves, rounds - 1, split_k, log_term, rng, progress)
+        cands = _halve_rounds(xp, X, halves, log_terms[1:], split_k, rng, progress)
     else:
-        cands = _halve_rounds(xp, X, pool[seq], rounds, split_k, log_term, rng, progress)
+        cands = _halve_rounds(xp, X, pool[seq], log_terms, split_k, rng, progress)
         mean_k = None
     # Candidates come back as row numbers (pool rows are distinct): map to positions.
     cand_pos = position[cands]
@@ -252,7 +262,8 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
     alpha : float, default=0.5
         Power of the power kernel (1/2: square-root kernel).
     delta : float in (0, 1), default=0.5
-        Failure probability; each halving step uses ``delta_i = delta / n``.
+        Failure probability of KT-SPLIT: a step of round ``j`` of ``m`` uses
+        ``delta_i 2^(j-1) / m`` with ``delta_i = delta / n`` (Dwivedi and Mackey).
     unique : bool, default=False
         Forbid repeated rows in the coreset.
     sample_weight : array of shape (n_samples,), optional

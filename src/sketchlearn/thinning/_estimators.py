@@ -53,7 +53,8 @@ class KernelThinning(BaseEstimator):
     g : int, default=4
         Oversampling parameter of Compress++.
     delta : float in (0, 1), default=0.5
-        Failure probability of the halving walk (``delta_i = delta / n``).
+        Failure probability of the halving walks (a step of round ``j`` of ``m`` uses
+        ``delta_i 2^(j-1) / m`` with ``delta_i = delta / n``, Dwivedi and Mackey).
     unique : bool, default=False
         Forbid repeated rows in the coreset.
     random_state : int, RandomState, Generator or None
