@@ -210,6 +210,29 @@ def test_cv_best_estimator_reuses_members(rng):
         np.testing.assert_allclose(best.estimators_coef_[m], ref.coef_, atol=1e-9)
 
 
+@pytest.mark.parametrize("kw", [{}, {"sketch": "srdct"}, {"feature_sketch": "gaussian"}],
+                         ids=["subsample", "row-sketch", "feature-sketch"])
+def test_n_jobs_gives_the_same_members_and_estimates(rng, kw):
+    """Members fitted in threads (one BLAS thread each) equal the sequential fit."""
+    X, y, _ = _linear(rng, 160, 30)
+    common = dict(alphas=[0.5, 5.0], subsample_sizes=[0.5], n_estimators=5, random_state=0,
+                  cv="gcv" if kw else "cgcv", **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # GCV with row sketches
+        seq = RidgeEnsembleCV(**common).fit(X, y)
+        par = RidgeEnsembleCV(**common, n_jobs=2).fit(X, y)
+        every = RidgeEnsembleCV(**common, n_jobs=-1).fit(X, y)
+    for other in (par, every):
+        np.testing.assert_allclose(other.risk_estimates_, seq.risk_estimates_, rtol=1e-10)
+        np.testing.assert_allclose(other.best_estimator_.estimators_coef_,
+                                   seq.best_estimator_.estimators_coef_, rtol=1e-9,
+                                   atol=1e-12)
+    assert par.best_estimator_.n_jobs == 2
+    one = RidgeEnsemble(alpha=1.0, n_estimators=4, random_state=0, **kw).fit(X, y)
+    two = RidgeEnsemble(alpha=1.0, n_estimators=4, random_state=0, n_jobs=2, **kw).fit(X, y)
+    np.testing.assert_allclose(two.coef_, one.coef_, rtol=1e-9, atol=1e-12)
+
+
 def test_sketched_members(rng):
     X, y, _ = _linear(rng, 300, 10)
     ens = RidgeEnsemble(alpha=1.0, n_estimators=5, sketch="srdct", sketch_size=100,

@@ -26,7 +26,7 @@ import numbers
 
 import numpy as np
 
-from .._array_api import get_namespace, is_numpy_namespace, move_to
+from .._array_api import blas_single_thread, get_namespace, is_numpy_namespace, move_to
 
 __all__ = [
     "draw_members",
@@ -184,7 +184,7 @@ def member_df(xp, f, alphas):
 
 
 def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=None,
-                fit_intercept=True, solver="auto"):
+                fit_intercept=True, solver="auto", n_jobs=None):
     """Fit every member for every alpha.
 
     Parameters
@@ -210,6 +210,13 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
         See :func:`factorize_member` and :func:`factorize_member_tridiag` (NumPy
         only); "auto" is "tridiag" for NumPy and "eigh" otherwise when every alpha
         exceeds ``1e-7`` times the largest squared singular value, else "svd".
+    n_jobs : int, optional
+        Members fitted at once (joblib threads, scikit-learn's meaning: None is 1
+        unless in a ``joblib.parallel_config`` context, -1 all cores). For NumPy
+        data each member's LAPACK calls then run on one thread: the Householder
+        tridiagonalisation is memory-bound and gains little from a second BLAS
+        thread, while two members at once use both cores. CuPy data are fitted one
+        member after the other (the GPU is already parallel).
 
     Returns
     -------
@@ -219,45 +226,74 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     dfs : array (M, n_alphas)
     """
     xp = get_namespace(X, y)
-    min_alpha = float(np.min(alphas))
     if solver == "auto":
         solver = "tridiag-auto" if is_numpy_namespace(xp) else "eigh-auto"
-    coefs, intercepts, dfs = [], [], []
-    if sketch_ops is not None:
-        if fit_intercept:
-            x_bar, y_bar = xp.mean(X, axis=0), xp.mean(y)
-        members = (_sketch_centred(xp, S, X, y, x_bar, y_bar) if fit_intercept
-                   else (S @ X, S @ y) for S in sketch_ops)
+    n_members = len(sketch_ops) if sketch_ops is not None else len(index_sets)
+    centre = None
+    if sketch_ops is not None and fit_intercept:
+        centre = (xp.mean(X, axis=0), xp.mean(y))
+
+    def fit_one(m):
+        return _fit_member(xp, X, y, alphas, m, index_sets, sketch_ops, feature_ops,
+                           fit_intercept, solver, centre)
+
+    workers = _member_workers(xp, n_jobs, n_members)
+    if workers == 1:
+        fitted = [fit_one(m) for m in range(n_members)]
     else:
-        members = ((xp.take(X, move_to(idx, xp), axis=0), xp.take(y, move_to(idx, xp), axis=0))
-                   for idx in index_sets)
-    for m, (Xm, ym) in enumerate(members):
-        F = None if feature_ops is None else feature_ops[m]
-        if F is not None:
-            Xm = F.apply(Xm, axis=1)                      # X_m S, shape (k, q)
-        center = fit_intercept and sketch_ops is None
-        auto = solver.endswith("-auto")
-        first = solver.removesuffix("-auto") if min_alpha > 0 or not auto else "svd"
-        if first == "tridiag":
-            f = factorize_member_tridiag(Xm, ym, center)
-        else:
-            f = factorize_member(xp, Xm, ym, center, first)
-        if auto and first != "svd" and f["lam"].shape[0] and \
-                min_alpha < 1e-7 * float(xp.max(f["lam"])):
-            f = factorize_member(xp, Xm, ym, center, "svd")  # Gram squares the condition
-        c, b = member_coefs(xp, f, alphas)
-        if F is not None:
-            # back to the original space: S b (the intercept, computed with the
-            # sketched column means S^T x_bar, is unchanged)
-            c = xp.astype(F.rmatmul(c.T).T, Xm.dtype)
-        d = member_df(xp, f, alphas)
-        if sketch_ops is not None and fit_intercept:
-            b = y_bar - c @ x_bar
-            d = d + 1.0
-        coefs.append(c)
-        intercepts.append(b)
-        dfs.append(d)
+        from joblib import Parallel, delayed
+
+        with blas_single_thread(xp):
+            fitted = Parallel(n_jobs=workers, prefer="threads")(
+                delayed(fit_one)(m) for m in range(n_members))
+    coefs, intercepts, dfs = zip(*fitted, strict=True)
     return xp.stack(coefs), xp.stack(intercepts), xp.stack(dfs)
+
+
+def _member_workers(xp, n_jobs, n_members):
+    """Threads for :func:`fit_members`: 1 for CuPy and for a single member."""
+    from joblib import effective_n_jobs
+
+    if not is_numpy_namespace(xp) or n_members < 2:
+        return 1
+    return max(1, min(effective_n_jobs(n_jobs), n_members))
+
+
+def _fit_member(xp, X, y, alphas, m, index_sets, sketch_ops, feature_ops, fit_intercept,
+                solver, centre):
+    """Coefficients, intercepts and degrees of freedom of member ``m`` (per alpha)."""
+    min_alpha = float(np.min(alphas))
+    if sketch_ops is not None:
+        S = sketch_ops[m]
+        Xm, ym = (_sketch_centred(xp, S, X, y, *centre) if centre is not None
+                  else (S @ X, S @ y))
+    else:
+        rows = move_to(index_sets[m], xp)
+        Xm, ym = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
+    F = None if feature_ops is None else feature_ops[m]
+    if F is not None:
+        Xm = F.apply(Xm, axis=1)                      # X_m S, shape (k, q)
+    center = fit_intercept and sketch_ops is None
+    auto = solver.endswith("-auto")
+    first = solver.removesuffix("-auto") if min_alpha > 0 or not auto else "svd"
+    if first == "tridiag":
+        f = factorize_member_tridiag(Xm, ym, center)
+    else:
+        f = factorize_member(xp, Xm, ym, center, first)
+    if auto and first != "svd" and f["lam"].shape[0] and \
+            min_alpha < 1e-7 * float(xp.max(f["lam"])):
+        f = factorize_member(xp, Xm, ym, center, "svd")  # Gram squares the condition
+    c, b = member_coefs(xp, f, alphas)
+    if F is not None:
+        # back to the original space: S b (the intercept, computed with the sketched
+        # column means S^T x_bar, is unchanged)
+        c = xp.astype(F.rmatmul(c.T).T, Xm.dtype)
+    d = member_df(xp, f, alphas)
+    if centre is not None:
+        x_bar, y_bar = centre
+        b = y_bar - c @ x_bar
+        d = d + 1.0
+    return c, b, d
 
 
 def _sketch_centred(xp, S, X, y, x_bar, y_bar):

@@ -109,6 +109,11 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         sketched members centre with the full-data means before sketching).
     random_state : int, RandomState, Generator or None
         Seed of the subsamples / sketches.
+    n_jobs : int, optional
+        Members fitted at once, in threads (None: 1 unless in a joblib
+        ``parallel_config`` context; -1: all cores). The members, hence the results,
+        are the same for any value (up to rounding).
+        For NumPy data each member's LAPACK calls then run on one thread.
 
     Attributes
     ----------
@@ -186,11 +191,12 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         "feature_sketch_size": [*_SIZE, None],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
+        "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, alpha=1.0, n_estimators=10, subsample_size=0.5, sketch=None,
                  sketch_size=None, feature_sketch=None, feature_sketch_size=None,
-                 fit_intercept=True, random_state=None):
+                 fit_intercept=True, random_state=None, n_jobs=None):
         self.alpha = alpha
         self.n_estimators = n_estimators
         self.subsample_size = subsample_size
@@ -200,6 +206,7 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         self.feature_sketch_size = feature_sketch_size
         self.fit_intercept = fit_intercept
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, X, y):
         """Fit every member.
@@ -227,7 +234,8 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         fops = _draw_features(X, q, self.n_estimators, self.feature_sketch, rng)
         coefs, intercepts, dfs = fit_members(X, y, [float(self.alpha)], idx, sketch_ops=ops,
                                              feature_ops=fops,
-                                             fit_intercept=self.fit_intercept)
+                                             fit_intercept=self.fit_intercept,
+                                             n_jobs=self.n_jobs)
         self._set_members(coefs[:, 0, :], intercepts[:, 0], dfs[:, 0], idx, k, fops, q)
         self._calibrate(X, y)
         self._equivalent_alpha(X)
@@ -396,6 +404,11 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         Risk estimate.
     fit_intercept : bool, default=True
     random_state : int, RandomState, Generator or None
+    n_jobs : int, optional
+        Members fitted at once, in threads (None: 1 unless in a joblib
+        ``parallel_config`` context; -1: all cores). The members, hence the results,
+        are the same for any value (up to rounding).
+        For NumPy data each member's LAPACK calls then run on one thread.
 
     Attributes
     ----------
@@ -467,11 +480,12 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                Interval(numbers.Integral, 2, None, closed="left")],
         "fit_intercept": ["boolean"],
         "random_state": ["random_state", np.random.Generator],
+        "n_jobs": [numbers.Integral, None],
     }
 
     def __init__(self, alphas=None, subsample_sizes=None, n_estimators=10, sketch=None,
                  feature_sketch=None, feature_sketch_size=None, cv="cgcv",
-                 fit_intercept=True, random_state=None):
+                 fit_intercept=True, random_state=None, n_jobs=None):
         self.alphas = alphas
         self.subsample_sizes = subsample_sizes
         self.n_estimators = n_estimators
@@ -481,6 +495,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         self.cv = cv
         self.fit_intercept = fit_intercept
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def _grid(self, n):
         if self.alphas is None:
@@ -561,7 +576,8 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                 fops = _draw_features(X, q, M, fs, rng)
                 coefs, icpt, dfs = fit_members(X, y, alphas, idx, sketch_ops=ops,
                                                feature_ops=fops,
-                                               fit_intercept=self.fit_intercept)
+                                               fit_intercept=self.fit_intercept,
+                                               n_jobs=self.n_jobs)
                 E = y[None, None, :] - predictions(xp, X, coefs, icpt)  # (M, A, n)
                 if self.cv == "ecv":
                     oob = np.ones((n, M), dtype=bool)
@@ -599,7 +615,8 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                     fops = _draw_features(Xt, q, M, fs, rng)
                     coefs, icpt, _ = fit_members(Xt, yt, alphas, idx, sketch_ops=ops,
                                                  feature_ops=fops,
-                                                 fit_intercept=self.fit_intercept)
+                                                 fit_intercept=self.fit_intercept,
+                                                 n_jobs=self.n_jobs)
                     E = yv[None, None, :] - predictions(xp, Xv, coefs, icpt)
                     acc[:, j, :] += subset_average_mse(to_numpy(residual_grams(xp, E)),
                                                        va.size, Ms) * va.size
@@ -620,7 +637,8 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         best = RidgeEnsemble(alpha=float(alphas[a]), n_estimators=int(Ms[mm]),
                              subsample_size=int(ks[j]), sketch=self.sketch,
                              feature_sketch=fs, feature_sketch_size=q,
-                             fit_intercept=self.fit_intercept, random_state=self.random_state)
+                             fit_intercept=self.fit_intercept, random_state=self.random_state,
+                             n_jobs=self.n_jobs)
         if j in kept:
             coefs, icpt, dfs, idx, fops = kept[j]
             best.n_features_in_ = self.n_features_in_
