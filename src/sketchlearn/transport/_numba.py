@@ -143,8 +143,11 @@ def _sorted_row(row, w, uniform, space, s, cdf):
 
 
 @njit(cache=True)
-def _uniform_cdf(n):
-    return (np.arange(n) + 1.0) / n
+def _pair_buffers(n, m):
+    """One thread's buffers for sorting a slice of both clouds: sort scratch, sorted
+    values and cumulative weights (filled with the uniform ones, see ``_sorted_row``)."""
+    return (_sort_space(max(n, m)), np.empty(n, dtype=np.float64),
+            np.empty(m, dtype=np.float64), (np.arange(n) + 1.0) / n, (np.arange(m) + 1.0) / m)
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
@@ -154,9 +157,7 @@ def _wasserstein_rows(PX, PY, a, b, uniform_a, uniform_b, p, bounds):
     out = np.empty(L, dtype=np.float64)
     equal = uniform_a and uniform_b and n == m
     for t in prange(bounds.shape[0] - 1):
-        space = _sort_space(max(n, m))
-        sx, sy = np.empty(n, dtype=np.float64), np.empty(m, dtype=np.float64)
-        cx, cy = _uniform_cdf(n), _uniform_cdf(m)
+        space, sx, sy, cx, cy = _pair_buffers(n, m)
         for l in range(bounds[t], bounds[t + 1]):
             _sorted_row(PX[l], a, uniform_a, space, sx, cx)
             _sorted_row(PY[l], b, uniform_b, space, sy, cy)
@@ -200,9 +201,7 @@ def _energy_rows(PX, PY, a, b, uniform_a, uniform_b, bounds):
     m = PY.shape[1]
     out = np.empty(L, dtype=np.float64)
     for t in prange(bounds.shape[0] - 1):
-        space = _sort_space(max(n, m))
-        sx, sy = np.empty(n, dtype=np.float64), np.empty(m, dtype=np.float64)
-        cx, cy = _uniform_cdf(n), _uniform_cdf(m)
+        space, sx, sy, cx, cy = _pair_buffers(n, m)
         for l in range(bounds[t], bounds[t + 1]):
             _sorted_row(PX[l], a, uniform_a, space, sx, cx)
             _sorted_row(PY[l], b, uniform_b, space, sy, cy)
