@@ -377,3 +377,32 @@ def test_sketched_least_squares(rng):
     assert mse[0] < mse[1] / 2
     with pytest.raises(ValueError, match="sketch_size"):
         SketchedLeastSquares(sketch_size=500).fit(X, y)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 7, 120])
+def test_gil_free_lapack_equals_scipy(rng, dtype, n):
+    """The ctypes calls of ?sytrd / ?sterf give SciPy's f2py results: same reflectors,
+    same tridiagonal matrix, its eigenvalues those of G; G itself is left alone."""
+    import scipy.linalg.lapack as lapack
+
+    from sketchlearn.ensemble._lapack import sytrd_lower, tridiagonal_eigenvalues
+
+    A = rng.normal(size=(n + 3, n)).astype(dtype)
+    G = A.T @ A
+    before = G.copy()
+    c, d, e, tau = sytrd_lower(G)
+    np.testing.assert_array_equal(G, before)
+    c2, d2, e2, tau2, info = (lapack.ssytrd if dtype == np.float32 else lapack.dsytrd)(
+        G, lower=1)
+    assert info == 0 and c.dtype == d.dtype == dtype and c.flags.f_contiguous
+    tol = dict(rtol=1e-4, atol=1e-3) if dtype == np.float32 else dict(rtol=1e-9, atol=1e-9)
+    scale = float(np.abs(G).max())
+    np.testing.assert_allclose(d / scale, d2 / scale, **tol)
+    np.testing.assert_allclose(e / scale, e2 / scale, **tol)
+    np.testing.assert_allclose(tau, tau2, **tol)
+    np.testing.assert_allclose(np.tril(c, -2), np.tril(c2, -2), **tol)
+    lam = tridiagonal_eigenvalues(d, e)
+    assert lam.dtype == dtype and np.all(np.diff(lam) >= 0)
+    np.testing.assert_allclose(lam / scale, np.linalg.eigvalsh(G.astype(np.float64)) / scale,
+                               **tol)

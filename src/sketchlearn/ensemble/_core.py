@@ -100,9 +100,7 @@ def factorize_member_tridiag(Xm, ym, fit_intercept):
     once for the whole alpha block (Numba); the degrees of freedom come from the
     eigenvalues of ``T`` (O(r^2)).
     """
-    import scipy.linalg
-    import scipy.linalg.lapack as lapack
-
+    from ._lapack import sytrd_lower, tridiagonal_eigenvalues
     from ._numba import apply_reflectors
 
     k, p = Xm.shape
@@ -117,15 +115,11 @@ def factorize_member_tridiag(Xm, ym, fit_intercept):
     tall = k >= p
     G = Xm.T @ Xm if tall else Xm @ Xm.T
     rhs = Xm.T @ ym if tall else np.array(ym, copy=True)
-    sytrd = lapack.ssytrd if G.dtype == np.float32 else lapack.dsytrd
-    c, d, e, tau, info = sytrd(G, lower=1)
-    if info != 0:  # pragma: no cover - LAPACK argument errors only
-        raise np.linalg.LinAlgError(f"?sytrd failed (info={info}).")
-    c = np.asfortranarray(c)
+    # Both LAPACK calls and the reflectors run without the GIL (members in threads).
+    c, d, e, tau = sytrd_lower(G)
     Z = np.ascontiguousarray(rhs, dtype=G.dtype)[:, None].copy()
     apply_reflectors(c, tau, Z, True)
-    lam = scipy.linalg.eigvalsh_tridiagonal(d, e, check_finite=False) if d.size > 1 else d
-    lam = np.maximum(lam, 0).astype(G.dtype, copy=False)
+    lam = np.maximum(tridiagonal_eigenvalues(d, e), 0).astype(G.dtype, copy=False)
     eps = float(np.finfo(G.dtype).eps)
     lam_max = float(lam.max()) if lam.size else 0.0
     return {"kind": "tridiag", "x_mean": x_mean, "y_mean": y_mean, "lam": lam, "c": c,
@@ -213,10 +207,10 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     n_jobs : int, optional
         Members fitted at once (joblib threads, scikit-learn's meaning: None is 1
         unless in a ``joblib.parallel_config`` context, -1 all cores). For NumPy
-        data each member's LAPACK calls then run on one thread: the Householder
-        tridiagonalisation is memory-bound and gains little from a second BLAS
-        thread, while two members at once use both cores. CuPy data are fitted one
-        member after the other (the GPU is already parallel).
+        data each member's BLAS then runs on one thread, and its LAPACK calls
+        (:mod:`._lapack`) release the GIL, so the members' factorisations run side
+        by side. CuPy data are fitted one member after the other (the GPU is already
+        parallel).
 
     Returns
     -------

@@ -14,7 +14,7 @@ from numba import njit
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@njit(cache=True, fastmath=FASTMATH)
+@njit(cache=True, fastmath=FASTMATH, nogil=True)
 def apply_reflectors(c, tau, Z, transpose):
     """Overwrite ``Z`` with ``Q^T Z`` (``transpose``) or ``Q Z``."""
     n = c.shape[0]
