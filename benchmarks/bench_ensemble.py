@@ -268,13 +268,13 @@ def run(quick: bool) -> dict:
         "x 5 sizes x M=20 at n=2000, p=1000), where the issue quotes 889 s for the peer's "
         "CGCV (thread settings unknown; here both sides get the same BLAS threads).",
         "Rows 'ours n_jobs=2': two members factorised at once in threads, each with one "
-        "BLAS thread (the peer keeps n_jobs=1 and two BLAS threads, see the module "
-        "docstring). Where the time goes at n=2000, p=1000 (one BLAS thread, measured "
-        "once outside the run): ?sytrd of the members' Gram matrices about 75% (91 ms "
-        "at size 1000 on one thread, 58 ms on two; two at once in threads 185 ms, so "
-        "the two vCPUs share the memory bandwidth it needs), the Gram products 15%, "
-        "tridiagonal eigenvalues 8%. An exact degrees-of-freedom trace needs the "
-        "eigenvalues, so ?sytrd (or a costlier factorisation) per member stays.",
+        "BLAS thread, their LAPACK calls made without the GIL (the peer keeps n_jobs=1 "
+        "and two BLAS threads, see the module docstring). Where the time goes at "
+        "n=2000, p=1000 (measured once outside the run, one BLAS thread): ?sytrd of the "
+        "members' Gram matrices about 65% (83 ms at size 1000; two at once in two "
+        "processes 98 ms each, but 190 ms each in two threads through SciPy's f2py "
+        "wrapper, which holds the GIL: hence sketchlearn.ensemble._lapack), the Gram "
+        "products about 30%.",
     ]
     return {"name": NAME, "description": DESCRIPTION,
             "columns": ["n", "p", "grid", "method", "ours_s", "peer_s", "speedup",
