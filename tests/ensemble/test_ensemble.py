@@ -380,13 +380,50 @@ def test_sketched_least_squares(rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_members_cut_from_shared_grams_equal_ridge(rng, fit_intercept, dtype):
+    """Members whose Gram matrices come from X X^T (k <= p) or from X^T X minus the
+    left-out rows (k > p, k > n/2) equal sklearn Ridge on their own rows, also for
+    features with a large mean (the shared products are of globally centred data)."""
+    import sketchlearn.ensemble._core as core
+
+    n, p = 60, 25
+    X, y, _ = _linear(rng, n, p)
+    # without centring, a mean of 50 makes the Gram matrix ill-conditioned (kappa ~ 1e5),
+    # beyond float32 whichever way it is formed
+    offset = 50.0 if fit_intercept or dtype == np.float64 else 0.0
+    X = (X + offset).astype(dtype)
+    y = (y + 7.0).astype(dtype)
+    sizes = [10, 25, 40, 52]
+    index_sets = [np.sort(rng.choice(n, k, replace=False)) for k in sizes for _ in range(8)]
+    grams = core.member_grams(X, y, fit_intercept, [r.size for r in index_sets])
+    assert grams["XXt"] is not None and grams["XtX"] is not None
+    assert all(core._shared_tridiag(grams, r) is not None for r in index_sets)
+    alphas = [0.5, 20.0]
+    C, B, D = fit_members(X, y, alphas, index_sets, fit_intercept=fit_intercept)
+    assert C.dtype == dtype
+    tol = 2e-3 if dtype == np.float32 else 1e-8
+    for rows, c, b, d in zip(index_sets, C, B, D, strict=True):
+        Xr, yr = X[rows].astype(np.float64), y[rows].astype(np.float64)
+        for a, cj, bj, dj in zip(alphas, c, b, d, strict=True):
+            ref = Ridge(alpha=a, fit_intercept=fit_intercept, solver="svd").fit(Xr, yr)
+            scale = np.abs(ref.coef_).max()
+            np.testing.assert_allclose(cj / scale, ref.coef_ / scale, atol=tol)
+            assert abs(bj - ref.intercept_) <= tol * (abs(ref.intercept_) + offset * p * scale)
+            Xc = Xr - Xr.mean(axis=0) if fit_intercept else Xr
+            s = np.linalg.svd(Xc, compute_uv=False)
+            assert np.isclose(dj, np.sum(s**2 / (s**2 + a)) + fit_intercept, rtol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n", [1, 2, 7, 120])
 def test_gil_free_lapack_equals_scipy(rng, dtype, n):
-    """The ctypes calls of ?sytrd / ?sterf give SciPy's f2py results: same reflectors,
-    same tridiagonal matrix, its eigenvalues those of G; G itself is left alone."""
+    """The ctypes calls of ?sytrd / ?ormqr: the same reflectors and tridiagonal matrix as
+    SciPy's f2py ?sytrd, G left alone (or factorised in place when asked), and the Q
+    they apply is orthogonal with Q^T G Q = T."""
     import scipy.linalg.lapack as lapack
 
-    from sketchlearn.ensemble._lapack import sytrd_lower, tridiagonal_eigenvalues
+    from sketchlearn.ensemble._lapack import ormtr_lower, sytrd_lower
 
     A = rng.normal(size=(n + 3, n)).astype(dtype)
     G = A.T @ A
@@ -402,7 +439,43 @@ def test_gil_free_lapack_equals_scipy(rng, dtype, n):
     np.testing.assert_allclose(e / scale, e2 / scale, **tol)
     np.testing.assert_allclose(tau, tau2, **tol)
     np.testing.assert_allclose(np.tril(c, -2), np.tril(c2, -2), **tol)
-    lam = tridiagonal_eigenvalues(d, e)
-    assert lam.dtype == dtype and np.all(np.diff(lam) >= 0)
-    np.testing.assert_allclose(lam / scale, np.linalg.eigvalsh(G.astype(np.float64)) / scale,
+    # in place: a C-ordered symmetric G is its own transpose
+    c3, d3, e3, _ = sytrd_lower(G.copy(), overwrite=True)
+    np.testing.assert_allclose(d3, d, **tol)
+    np.testing.assert_allclose(np.tril(c3, -2), np.tril(c, -2), **tol)
+    Q = ormtr_lower(c, tau, np.eye(n, dtype=dtype, order="F"), False)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(n), **tol)
+    T = np.diag(d) + np.diag(e, 1) + np.diag(e, -1)
+    np.testing.assert_allclose(Q.T @ G @ Q / scale, T / scale, **tol)
+    Z = rng.normal(size=(n, 3)).astype(dtype)
+    np.testing.assert_allclose(ormtr_lower(c, tau, np.asfortranarray(Z), True), Q.T @ Z,
                                **tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n", [1, 2, 9, 150])
+def test_tridiagonal_kernels(rng, dtype, n):
+    """The O(r) solves and degrees of freedom equal dense linear algebra on T + alpha;
+    a penalty that leaves T + alpha indefinite is reported, not solved."""
+    from sketchlearn.ensemble._numba import tridiagonal_df, tridiagonal_ridge_solve
+
+    d = (1.0 + rng.random(n) * 5).astype(dtype)
+    e = (rng.normal(size=max(n - 1, 0))).astype(dtype)
+    T = (np.diag(d) + np.diag(e, 1) + np.diag(e, -1)).astype(np.float64)
+    shift = max(0.0, -float(np.linalg.eigvalsh(T)[0])) + 0.1
+    alphas = shift * np.array([1.0, 3.0, 100.0])
+    b = rng.normal(size=n).astype(dtype)
+    Z = np.empty((n, 3), dtype=dtype, order="F")
+    assert tridiagonal_ridge_solve(d, e, b, alphas, Z) == -1
+    ev = np.linalg.eigvalsh(T)
+    tol = 1e-5 if dtype == np.float32 else 1e-11
+    for j, a in enumerate(alphas):
+        ref = np.linalg.solve(T + a * np.eye(n), b.astype(np.float64))
+        np.testing.assert_allclose(Z[:, j], ref, rtol=tol * 10, atol=tol * np.abs(ref).max())
+    df = np.empty(3)
+    tridiagonal_df(d, e, alphas, df)
+    np.testing.assert_allclose(df, [np.sum(ev / (ev + a)) for a in alphas], rtol=tol,
+                               atol=tol * n)
+    if n > 1:
+        bad = -float(ev[-1]) - 1.0   # T + bad is negative definite
+        assert tridiagonal_ridge_solve(d, e, b, np.array([shift, bad]), Z) == 1

@@ -35,6 +35,7 @@ __all__ = [
     "member_coefs",
     "member_df",
     "fit_members",
+    "member_grams",
     "subset_average_mse",
     "gcv_cgcv",
     "ecv",
@@ -87,7 +88,8 @@ def factorize_member(xp, Xm, ym, fit_intercept, solver="svd"):
         tol = max(k, p) * eps
     lam_max = float(xp.max(lam)) if lam.shape[0] else 0.0
     return {"x_mean": x_mean, "y_mean": y_mean, "lam": lam, "W": W, "c": c,
-            "rank_mask": lam > tol * lam_max, "fit_intercept": fit_intercept}
+            "rank_mask": lam > tol * lam_max, "lam_max": lam_max,
+            "fit_intercept": fit_intercept}
 
 
 def factorize_member_tridiag(Xm, ym, fit_intercept):
@@ -96,13 +98,10 @@ def factorize_member_tridiag(Xm, ym, fit_intercept):
     The smaller Gram matrix ``G`` (``Xm^T Xm`` or ``Xm Xm^T``) is reduced to
     ``Q T Q^T`` with ``T`` tridiagonal, about three times cheaper than a full
     eigendecomposition. Each penalty then costs one tridiagonal solve
-    ``(T + alpha) z = Q^T rhs`` (``?ptsv``, O(r)) and the reflectors are applied
-    once for the whole alpha block (Numba); the degrees of freedom come from the
-    eigenvalues of ``T`` (O(r^2)).
+    ``(T + alpha) z = Q^T rhs`` (O(r)), the reflectors are applied once for the whole
+    alpha block (``?ormqr``), and the degrees of freedom ``tr(T (T + alpha)^{-1})``
+    cost O(r) too (:mod:`._numba`).
     """
-    from ._lapack import sytrd_lower, tridiagonal_eigenvalues
-    from ._numba import apply_reflectors
-
     k, p = Xm.shape
     if fit_intercept:
         x_mean = Xm.mean(axis=0)
@@ -112,39 +111,127 @@ def factorize_member_tridiag(Xm, ym, fit_intercept):
     else:
         x_mean = np.zeros(p, dtype=Xm.dtype)
         y_mean = Xm.dtype.type(0)
-    tall = k >= p
-    G = Xm.T @ Xm if tall else Xm @ Xm.T
-    rhs = Xm.T @ ym if tall else np.array(ym, copy=True)
-    # Both LAPACK calls and the reflectors run without the GIL (members in threads).
-    c, d, e, tau = sytrd_lower(G)
-    Z = np.ascontiguousarray(rhs, dtype=G.dtype)[:, None].copy()
-    apply_reflectors(c, tau, Z, True)
-    lam = np.maximum(tridiagonal_eigenvalues(d, e), 0).astype(G.dtype, copy=False)
-    eps = float(np.finfo(G.dtype).eps)
-    lam_max = float(lam.max()) if lam.size else 0.0
-    return {"kind": "tridiag", "x_mean": x_mean, "y_mean": y_mean, "lam": lam, "c": c,
-            "tau": tau, "d": d, "e": e, "qtb": Z[:, 0], "post": None if tall else Xm.T,
-            "rank_mask": lam > max(k, p) * eps * lam_max, "fit_intercept": fit_intercept}
+    if k >= p:
+        return _tridiag_factor(Xm.T @ Xm, Xm.T @ ym, None, x_mean, y_mean, fit_intercept)
+    return _tridiag_factor(Xm @ Xm.T, ym, Xm.T, x_mean, y_mean, fit_intercept)
+
+
+def _tridiag_factor(G, rhs, post, x_mean, y_mean, fit_intercept):
+    """Tridiagonalise the member's Gram matrix ``G`` (overwritten) for the normal
+    equations ``(G + alpha) z = rhs``; the coefficients are ``z`` (``post`` None) or
+    ``post @ z`` (the dual form, ``post = Xm^T``)."""
+    from ._lapack import ormtr_lower, sytrd_lower
+
+    # Both LAPACK calls run without the GIL (members in threads).
+    c, d, e, tau = sytrd_lower(G, overwrite=True)
+    Z = np.asfortranarray(rhs, dtype=G.dtype).reshape(-1, 1).copy(order="F")
+    ormtr_lower(c, tau, Z, True)
+    # Gershgorin: at most 3 lam_max for a positive semi-definite T, enough for the
+    # conditioning switch to the SVD in _fit_member
+    ad = np.abs(e)
+    radius = np.zeros(d.size, dtype=np.float64)
+    radius[:-1] += ad
+    radius[1:] += ad
+    lam_max = float(np.max(d + radius)) if d.size else 0.0
+    return {"kind": "tridiag", "x_mean": x_mean, "y_mean": y_mean, "c": c, "tau": tau,
+            "d": d, "e": e, "qtb": Z[:, 0], "post": post, "lam_max": lam_max,
+            "fit_intercept": fit_intercept}
+
+
+# above this many rows X X^T (n x n) is never formed for the members to share
+_SHARED_GRAM_MAX_ROWS = 4096
+
+
+def member_grams(X, y, fit_intercept, sizes):
+    """Products of all the rows that subsampled members' Gram matrices are cut from.
+
+    A member of ``k <= p`` rows takes its ``k x k`` block of ``X X^T`` (formed when
+    ``n <= 4096`` and the members' own products would cost more); one of ``k > p``
+    rows with ``k > n / 2`` takes ``X^T X`` minus the product of the ``n - k`` rows
+    it leaves out. The data are centred with the full-data means first, so that a
+    member's own centring is a small rank-one correction of its Gram matrix.
+
+    Parameters
+    ----------
+    X, y : NumPy arrays
+    fit_intercept : bool
+    sizes : sequence of int
+        Subsample size of each member that will use them.
+
+    Returns
+    -------
+    dict or None
+        None for non-NumPy data or when sharing would not save work.
+    """
+    if not is_numpy_namespace(get_namespace(X, y)):
+        return None
+    n, p = X.shape
+    # a member's own Gram costs k^2 p (dual) or k p^2 (primal); the shared ones n^2 p
+    # and n p^2, and the complement trick (n - k) p^2
+    dual = sum(k * k for k in sizes if k <= p)
+    use_xxt = n <= _SHARED_GRAM_MAX_ROWS and dual >= n * n
+    use_xtx = sum(2 * k - n for k in sizes if k > p and 2 * k > n) >= n
+    if not (use_xxt or use_xtx):
+        return None
+    if fit_intercept:
+        x_mean, y_mean = X.mean(axis=0), y.mean()
+        X0, y0 = X - x_mean, y - y_mean
+    else:
+        x_mean, y_mean = np.zeros(p, dtype=X.dtype), X.dtype.type(0)
+        X0, y0 = np.ascontiguousarray(X), y
+    return {"X0": X0, "y0": y0, "x_mean": x_mean, "y_mean": y_mean,
+            "centre": fit_intercept, "col_sums": X0.sum(axis=0), "y_sum": y0.sum(),
+            "XXt": X0 @ X0.T if use_xxt else None,
+            "XtX": X0.T @ X0 if use_xtx else None, "Xty": X0.T @ y0 if use_xtx else None}
+
+
+def _shared_tridiag(grams, rows):
+    """:func:`factorize_member_tridiag` of the member on ``rows`` from
+    :func:`member_grams`, or None when this member has nothing to take from them."""
+    from ._numba import gram_block
+
+    X0, y0, centre = grams["X0"], grams["y0"], grams["centre"]
+    n, p = X0.shape
+    k = rows.size
+    mu = np.zeros(p, dtype=X0.dtype)
+    nu = X0.dtype.type(0)
+    if grams["XXt"] is not None and k <= p:
+        Xk, yk = X0[rows], y0[rows]
+        G = np.empty((k, k), dtype=X0.dtype)
+        gram_block(grams["XXt"], rows, centre, G)
+        if centre:
+            mu, nu = Xk.mean(axis=0), yk.mean()
+            Xk -= mu
+            yk = yk - nu
+        G_rhs_post = (G, yk, Xk.T)
+    elif grams["XtX"] is not None and k > p and 2 * k > n:
+        out = np.ones(n, dtype=bool)
+        out[rows] = False
+        Xo, yo = X0[out], y0[out]
+        G = grams["XtX"] - Xo.T @ Xo
+        rhs = grams["Xty"] - Xo.T @ yo
+        if centre:
+            mu = (grams["col_sums"] - Xo.sum(axis=0)) / k
+            nu = (grams["y_sum"] - yo.sum()) / k
+            G -= k * np.outer(mu, mu)
+            rhs -= (k * nu) * mu
+        G_rhs_post = (G, rhs, None)
+    else:
+        return None
+    return _tridiag_factor(*G_rhs_post, grams["x_mean"] + mu, grams["y_mean"] + nu, centre)
 
 
 def _tridiag_coefs(f, alphas):
-    import scipy.linalg.lapack as lapack
+    from ._lapack import ormtr_lower
+    from ._numba import tridiagonal_ridge_solve
 
-    from ._numba import apply_reflectors
-
-    d, e, b = f["d"], f["e"], f["qtb"]
-    ptsv = lapack.sptsv if d.dtype == np.float32 else lapack.dptsv
-    Z = np.empty((d.size, len(alphas)), dtype=d.dtype)
-    for j, a in enumerate(alphas):
-        if d.size == 1:
-            Z[:, j] = b / (d + a)
-            continue
-        _, _, z, info = ptsv(d + a, e, b)
-        if info != 0:
-            raise np.linalg.LinAlgError(f"tridiagonal solve failed for alpha={a} "
-                                        f"(info={info}); use solver='svd'.")
-        Z[:, j] = z
-    apply_reflectors(f["c"], f["tau"], Z, False)
+    d = f["d"]
+    Z = np.empty((d.size, len(alphas)), dtype=d.dtype, order="F")
+    bad = tridiagonal_ridge_solve(d, f["e"], f["qtb"], np.asarray(alphas, dtype=np.float64), Z)
+    if bad >= 0:
+        raise np.linalg.LinAlgError(f"the tridiagonal system is not positive definite for "
+                                    f"alpha={alphas[bad]}; use solver='svd'.")
+    ormtr_lower(f["c"], f["tau"], Z, False)
     if f["post"] is not None:
         Z = f["post"] @ Z
     return np.ascontiguousarray(Z.T)
@@ -173,7 +260,14 @@ def member_coefs(xp, f, alphas):
 
 def member_df(xp, f, alphas):
     """Degrees of freedom ``sum lam/(lam+alpha)`` (+1 with intercept), per alpha."""
-    df = xp.sum(_inverse(xp, f, alphas) * f["lam"][None, :], axis=1)
+    if f.get("kind") == "tridiag":
+        from ._numba import tridiagonal_df
+
+        df = np.empty(len(alphas), dtype=np.float64)
+        tridiagonal_df(f["d"], f["e"], np.asarray(alphas, dtype=np.float64), df)
+        df = df.astype(f["d"].dtype, copy=False)
+    else:
+        df = xp.sum(_inverse(xp, f, alphas) * f["lam"][None, :], axis=1)
     return df + (1.0 if f["fit_intercept"] else 0.0)
 
 
@@ -188,7 +282,10 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     alphas : sequence of float
         Penalties (scikit-learn ``Ridge`` meaning on each member's rows).
     index_sets : list of int arrays, optional
-        Rows of each member (subsampling).
+        Rows of each member (subsampling; sizes may differ between members). Their
+        Gram matrices are cut from products of all rows when that saves work
+        (:func:`member_grams`), so fitting every size of a grid in one call is
+        cheaper than one call per size.
     sketch_ops : list of SketchOperator, optional
         Row sketches of each member (instead of ``index_sets``); data are centred
         with the full-data means first.
@@ -203,7 +300,8 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     solver : {"auto", "svd", "eigh", "tridiag"}
         See :func:`factorize_member` and :func:`factorize_member_tridiag` (NumPy
         only); "auto" is "tridiag" for NumPy and "eigh" otherwise when every alpha
-        exceeds ``1e-7`` times the largest squared singular value, else "svd".
+        exceeds ``1e-7`` times the largest squared singular value (for "tridiag", its
+        Gershgorin bound, at most three times larger), else "svd".
     n_jobs : int, optional
         Members fitted at once (joblib threads, scikit-learn's meaning: None is 1
         unless in a ``joblib.parallel_config`` context, -1 all cores). For NumPy
@@ -226,10 +324,13 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     centre = None
     if sketch_ops is not None and fit_intercept:
         centre = (xp.mean(X, axis=0), xp.mean(y))
+    grams = None
+    if sketch_ops is None and feature_ops is None and solver.startswith("tridiag"):
+        grams = member_grams(X, y, fit_intercept, [len(rows) for rows in index_sets])
 
     def fit_one(m):
         return _fit_member(xp, X, y, alphas, m, index_sets, sketch_ops, feature_ops,
-                           fit_intercept, solver, centre)
+                           fit_intercept, solver, centre, grams)
 
     workers = _member_workers(xp, n_jobs, n_members)
     if workers == 1:
@@ -237,9 +338,16 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     else:
         from joblib import Parallel, delayed
 
+        # largest members first, so that no thread is left with a big one at the end
+        order = list(range(n_members))
+        if index_sets is not None:
+            order.sort(key=lambda m: -len(index_sets[m]))
         with blas_single_thread(xp):
-            fitted = Parallel(n_jobs=workers, prefer="threads")(
-                delayed(fit_one)(m) for m in range(n_members))
+            done = Parallel(n_jobs=workers, prefer="threads")(
+                delayed(fit_one)(m) for m in order)
+        fitted = [None] * n_members
+        for m, result in zip(order, done, strict=True):
+            fitted[m] = result
     coefs, intercepts, dfs = zip(*fitted, strict=True)
     return xp.stack(coefs), xp.stack(intercepts), xp.stack(dfs)
 
@@ -254,34 +362,43 @@ def _member_workers(xp, n_jobs, n_members):
 
 
 def _fit_member(xp, X, y, alphas, m, index_sets, sketch_ops, feature_ops, fit_intercept,
-                solver, centre):
+                solver, centre, grams=None):
     """Coefficients, intercepts and degrees of freedom of member ``m`` (per alpha)."""
     min_alpha = float(np.min(alphas))
-    if sketch_ops is not None:
-        S = sketch_ops[m]
-        Xm, ym = (_sketch_centred(xp, S, X, y, *centre) if centre is not None
-                  else (S @ X, S @ y))
-    else:
-        rows = move_to(index_sets[m], xp)
-        Xm, ym = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
     F = None if feature_ops is None else feature_ops[m]
-    if F is not None:
-        Xm = F.apply(Xm, axis=1)                      # X_m S, shape (k, q)
     center = fit_intercept and sketch_ops is None
     auto = solver.endswith("-auto")
     first = solver.removesuffix("-auto") if min_alpha > 0 or not auto else "svd"
-    if first == "tridiag":
-        f = factorize_member_tridiag(Xm, ym, center)
-    else:
-        f = factorize_member(xp, Xm, ym, center, first)
-    if auto and first != "svd" and f["lam"].shape[0] and \
-            min_alpha < 1e-7 * float(xp.max(f["lam"])):
-        f = factorize_member(xp, Xm, ym, center, "svd")  # Gram squares the condition
+
+    def member_data():
+        if sketch_ops is not None:
+            S = sketch_ops[m]
+            Xm, ym = (_sketch_centred(xp, S, X, y, *centre) if centre is not None
+                      else (S @ X, S @ y))
+        else:
+            rows = move_to(index_sets[m], xp)
+            Xm, ym = xp.take(X, rows, axis=0), xp.take(y, rows, axis=0)
+        if F is not None:
+            Xm = F.apply(Xm, axis=1)                  # X_m S, shape (k, q)
+        return Xm, ym
+
+    f = None
+    if first == "tridiag" and grams is not None:
+        f = _shared_tridiag(grams, np.asarray(index_sets[m]))
+    if f is None:
+        Xm, ym = member_data()
+        if first == "tridiag":
+            f = factorize_member_tridiag(Xm, ym, center)
+        else:
+            f = factorize_member(xp, Xm, ym, center, first)
+    if auto and first != "svd" and min_alpha < 1e-7 * f["lam_max"]:
+        # the Gram matrix squares the condition number
+        f = factorize_member(xp, *member_data(), center, "svd")
     c, b = member_coefs(xp, f, alphas)
     if F is not None:
         # back to the original space: S b (the intercept, computed with the sketched
         # column means S^T x_bar, is unchanged)
-        c = xp.astype(F.rmatmul(c.T).T, Xm.dtype)
+        c = xp.astype(F.rmatmul(c.T).T, X.dtype)
     d = member_df(xp, f, alphas)
     if centre is not None:
         x_bar, y_bar = centre
@@ -297,8 +414,10 @@ def _sketch_centred(xp, S, X, y, x_bar, y_bar):
 
 
 def predictions(xp, X, coefs, intercepts):
-    """Member predictions ``(M, n_alphas, n)`` on ``X``."""
-    return xp.stack([c @ X.T + b[:, None] for c, b in zip(coefs, intercepts, strict=True)])
+    """Member predictions ``(M, n_alphas, n)`` on ``X`` (one matrix product for all)."""
+    M, A, p = coefs.shape
+    F = xp.reshape(coefs, (M * A, p)) @ X.T
+    return xp.reshape(F, (M, A, X.shape[0])) + intercepts[:, :, None]
 
 
 def residual_grams(xp, E):

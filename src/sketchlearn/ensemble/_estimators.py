@@ -47,6 +47,12 @@ def _draw(X, k, M, sketch, rng):
     return None, [make_sketch(sketch, k, n, data=data, random_state=rng) for _ in range(M)]
 
 
+def _joined(lists):
+    """The members of every size in one list, or None if these are None."""
+    lists = list(lists)
+    return None if lists[0] is None else [member for part in lists for member in part]
+
+
 def _draw_features(X, q, M, kind, rng):
     """Feature sketch operators (shape ``(q, p)``) for M members, or None."""
     if kind is None:
@@ -571,13 +577,18 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
             lam = gram_spectrum(X, self.fit_intercept) if max(ks) == n else None
         kept = {}
         if self.cv in ("gcv", "cgcv", "ecv"):
+            draws = [(*_draw(X, k, M, self.sketch, rng), _draw_features(X, q, M, fs, rng))
+                     for k in ks]
+            # every member of every size in one call: one pool of threads, and the
+            # subsampled members' Gram matrices cut from shared products
+            C, B, D = fit_members(X, y, alphas, _joined(d[0] for d in draws),
+                                  sketch_ops=_joined(d[1] for d in draws),
+                                  feature_ops=_joined(d[2] for d in draws),
+                                  fit_intercept=self.fit_intercept, n_jobs=self.n_jobs)
             for j, k in enumerate(ks):
-                idx, ops = _draw(X, k, M, self.sketch, rng)
-                fops = _draw_features(X, q, M, fs, rng)
-                coefs, icpt, dfs = fit_members(X, y, alphas, idx, sketch_ops=ops,
-                                               feature_ops=fops,
-                                               fit_intercept=self.fit_intercept,
-                                               n_jobs=self.n_jobs)
+                idx, _, fops = draws[j]
+                part = slice(j * M, (j + 1) * M)
+                coefs, icpt, dfs = C[part], B[part], D[part]
                 E = y[None, None, :] - predictions(xp, X, coefs, icpt)  # (M, A, n)
                 if self.cv == "ecv":
                     oob = np.ones((n, M), dtype=bool)

@@ -1,9 +1,9 @@
-"""Numba kernel of the tridiagonal ridge path: applying LAPACK ``?sytrd`` reflectors.
+"""Numba kernels of the tridiagonal ridge path (all ``nogil``: members run in threads).
 
-``?sytrd(lower=1)`` writes a symmetric ``G = Q T Q^T`` with ``Q = H(0) H(1) ...
-H(n-2)``, ``H(i) = I - tau_i v_i v_i^T``, ``v_i[:i+1] = 0``, ``v_i[i+1] = 1`` and
-``v_i[i+2:]`` stored below the subdiagonal of column ``i``. SciPy exposes no
-``?ormtr``, so the reflectors are applied here, O(n^2 q) for an ``(n, q)`` block.
+A member's Gram matrix is reduced once to ``Q T Q^T`` (LAPACK ``?sytrd``, see
+:mod:`._lapack`); every penalty then costs O(r) here: the solve ``(T + alpha)^{-1}``
+and the degrees of freedom ``tr(T (T + alpha)^{-1})``. Arithmetic is in float64 for
+float32 members too (it is O(r) per penalty).
 """
 
 from __future__ import annotations
@@ -11,31 +11,77 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+@njit(cache=True, nogil=True)
+def tridiagonal_ridge_solve(d, e, b, alphas, Z):
+    """``Z[:, j] = (T + alphas[j] I)^{-1} b`` for the symmetric tridiagonal ``T`` with
+    diagonal ``d`` and off-diagonal ``e``, by ``L D L^T`` (as LAPACK ``?pttrf`` /
+    ``?pttrs``). Returns the index of the first penalty whose matrix is not
+    numerically positive definite (its column is then undefined), or -1."""
+    m = d.shape[0]
+    piv = np.empty(m, dtype=np.float64)
+    w = np.empty(m, dtype=np.float64)
+    for j in range(alphas.shape[0]):
+        a = alphas[j]
+        piv[0] = d[0] + a
+        if not piv[0] > 0.0:
+            return j
+        w[0] = b[0]
+        for i in range(1, m):
+            lo = e[i - 1] / piv[i - 1]
+            piv[i] = d[i] + a - lo * e[i - 1]
+            if not piv[i] > 0.0:
+                return j
+            w[i] = b[i] - lo * w[i - 1]
+        z = w[m - 1] / piv[m - 1]
+        Z[m - 1, j] = z
+        for i in range(m - 2, -1, -1):
+            z = (w[i] - e[i] * z) / piv[i]
+            Z[i, j] = z
+    return -1
 
 
-@njit(cache=True, fastmath=FASTMATH, nogil=True)
-def apply_reflectors(c, tau, Z, transpose):
-    """Overwrite ``Z`` with ``Q^T Z`` (``transpose``) or ``Q Z``."""
-    n = c.shape[0]
-    q = Z.shape[1]
-    w = np.empty(q, dtype=Z.dtype)
-    for step in range(n - 1):
-        i = step if transpose else n - 2 - step
-        t = tau[i]
-        if t == 0.0:
-            continue
-        for j in range(q):
-            w[j] = Z[i + 1, j]
-        for r in range(i + 2, n):
-            vr = c[r, i]
-            for j in range(q):
-                w[j] += vr * Z[r, j]
-        for j in range(q):
-            w[j] *= t
-        for j in range(q):
-            Z[i + 1, j] -= w[j]
-        for r in range(i + 2, n):
-            vr = c[r, i]
-            for j in range(q):
-                Z[r, j] -= vr * w[j]
+@njit(cache=True, nogil=True)
+def tridiagonal_df(d, e, alphas, out):
+    """``out[j] = tr(T (T + alphas[j])^{-1}) = r - alpha tr((T + alpha)^{-1})``.
+
+    The diagonal of the inverse comes from the twisted factorisation: with forward
+    pivots ``D+`` and backward pivots ``D-`` of ``S = T + alpha``,
+    ``(S^{-1})_ii = 1 / (D+_i - e_i^2 / D-_{i+1})``, O(r) per penalty instead of the
+    O(r^2) eigenvalues of ``T``."""
+    m = d.shape[0]
+    fwd = np.empty(m, dtype=np.float64)
+    for j in range(alphas.shape[0]):
+        a = alphas[j]
+        fwd[0] = d[0] + a
+        for i in range(1, m):
+            fwd[i] = d[i] + a - e[i - 1] * e[i - 1] / fwd[i - 1]
+        s = a / fwd[m - 1]
+        bwd = d[m - 1] + a
+        for i in range(m - 2, -1, -1):
+            ee = e[i] * e[i] / bwd
+            s += a / (fwd[i] - ee)
+            bwd = d[i] + a - ee
+        out[j] = m - s
+
+
+@njit(cache=True, nogil=True)
+def gram_block(G, rows, centre, out):
+    """``out = P G[rows][:, rows] P`` with ``P = I - 1 1^T / k`` when ``centre`` (the
+    Gram matrix of the member's centred rows from that of all rows), else ``P = I``."""
+    k = rows.shape[0]
+    for a in range(k):
+        ra = rows[a]
+        for b in range(k):
+            out[a, b] = G[ra, rows[b]]
+    if centre and k > 0:
+        means = np.zeros(k, dtype=np.float64)
+        for a in range(k):
+            acc = 0.0
+            for b in range(k):
+                acc += out[a, b]
+            means[a] = acc / k
+        grand = means.sum() / k
+        for a in range(k):
+            for b in range(k):
+                out[a, b] = out[a, b] - means[a] - means[b] + grand
