@@ -54,7 +54,7 @@ DESCRIPTION = ("RidgeEnsembleCV (GCV/CGCV/ECV over alpha x subsample size x M) v
 QUICK = [(400, 200, 4, 2, 5, 3)]
 # the last one is the issue's grid (10 alphas x 5 sizes x M=20 at n=2000, p=1000): the
 # peer takes about 15 minutes on one thread
-FULL = [(1000, 500, 5, 3, 10, 3), (500, 1000, 5, 3, 10, 3), (2000, 1000, 10, 5, 20, 1)]
+FULL = [(1000, 500, 5, 3, 10, 3), (500, 1000, 5, 3, 10, 3), (2000, 1000, 10, 5, 20, 3)]
 
 
 BIG = (10**6, 500)
@@ -270,11 +270,12 @@ def run(quick: bool) -> dict:
         "Rows 'ours n_jobs=2': two members factorised at once in threads, each with one "
         "BLAS thread, their LAPACK calls made without the GIL (the peer keeps n_jobs=1 "
         "and two BLAS threads, see the module docstring). Where the time goes at "
-        "n=2000, p=1000 (measured once outside the run, one BLAS thread): ?sytrd of the "
-        "members' Gram matrices about 65% (83 ms at size 1000; two at once in two "
-        "processes 98 ms each, but 190 ms each in two threads through SciPy's f2py "
-        "wrapper, which holds the GIL: hence sketchlearn.ensemble._lapack), the Gram "
-        "products about 30%.",
+        "n=2000, p=1000 (ECV, profiled once outside the run, one BLAS thread, 4.2 s): "
+        "?sytrd of the members' Gram matrices 70% (42 ms at size 1000; SciPy's f2py "
+        "wrapper holds the GIL, so it is called through sketchlearn.ensemble._lapack), "
+        "cutting the members' Gram matrices from the shared X X^T and X^T X 16% "
+        "(mostly the products of the rows a member of k > p leaves out), forming those "
+        "two 3%, ?ormqr 4%, predictions 2%.",
     ]
     return {"name": NAME, "description": DESCRIPTION,
             "columns": ["n", "p", "grid", "method", "ours_s", "peer_s", "speedup",
