@@ -124,7 +124,7 @@ def _tridiag_factor(G, rhs, post, x_mean, y_mean, fit_intercept):
 
     # Both LAPACK calls run without the GIL (members in threads).
     c, d, e, tau = sytrd_lower(G, overwrite=True)
-    Z = np.asfortranarray(rhs, dtype=G.dtype).reshape(-1, 1).copy(order="F")
+    Z = np.array(rhs, dtype=G.dtype).reshape(-1, 1)  # a copy; one column is Fortran-ordered
     ormtr_lower(c, tau, Z, True)
     # Gershgorin: at most 3 lam_max for a positive semi-definite T, enough for the
     # conditioning switch to the SVD in _fit_member
