@@ -29,9 +29,9 @@ def _power(d, p):
 
 # Radix sort of doubles. Sorting is the whole cost of a slice, and an LSD radix sort
 # on order-preserving integer keys runs 3-4x faster than NumPy's sort at n = 1e5 (9
-# against 40 ns a value here); below _RADIX_MIN values the comparison sort wins.
+# against 40 ns a value here); up to _INSERTION_MAX values an insertion sort wins.
 _SIGN = np.uint64(1) << np.uint64(63)
-_RADIX_MIN = 1024
+_INSERTION_MAX = 24
 _MAX_DIGITS = 8  # 64 bits in digits of 8 bits (the narrowest width used)
 
 
@@ -62,25 +62,39 @@ def _sort_space(n):
             np.empty((_MAX_DIGITS, 1 << 11), dtype=np.int64))
 
 
+@njit(cache=True)
+def _insertion_sort(row, out, with_order):
+    """Stable insertion sort of a short row (see ``_sort_into``)."""
+    n = row.shape[0]
+    order = np.empty(n if with_order else 0, dtype=np.int64)
+    for i in range(n):
+        v = row[i]
+        j = i
+        while j > 0 and out[j - 1] > v:
+            out[j] = out[j - 1]
+            if with_order:
+                order[j] = order[j - 1]
+            j -= 1
+        out[j] = v
+        if with_order:
+            order[j] = i
+    return order
+
+
 @njit(cache=True, boundscheck=False)
 def _sort_into(row, out, space, with_order):
     """Sort ``row`` into ``out``; return the stable sorting permutation when
     ``with_order`` (else an empty array).
 
-    LSD radix sort: 11-bit digits while the counts fit in cache (n <= 2^18), 8-bit
-    ones above; a digit that all keys share costs no pass.
+    LSD radix sort: 11-bit digits while the counts fit in cache (2^12 <= n <= 2^18),
+    8-bit ones elsewhere (fewer counts to clear for short rows); a digit that all keys
+    share costs no pass. Short rows take an insertion sort. No call of NumPy's sorts:
+    compiling them took 4.5 of the 15 s of a first ``sliced_wasserstein`` call.
     """
     n = row.shape[0]
-    if n < _RADIX_MIN:
-        if with_order:
-            order = np.argsort(row, kind="mergesort")
-            for i in range(n):
-                out[i] = row[order[i]]
-            return order
-        out[:] = row
-        out.sort()
-        return np.empty(0, dtype=np.int64)
-    bits = 11 if n <= (1 << 18) else 8
+    if n <= _INSERTION_MAX:
+        return _insertion_sort(row, out, with_order)
+    bits = 11 if (1 << 12) <= n <= (1 << 18) else 8
     n_digits = (64 + bits - 1) // bits
     mask = np.uint64((1 << bits) - 1)
     src, dst = space[0][:n], space[1][:n]
@@ -132,10 +146,9 @@ def _sorted_row(row, w, uniform, space, s, cdf):
     """Sort ``row`` into ``s``; for weights ``w`` also write the cumulative weights
     at the sorted values into ``cdf`` (left alone for uniform weights: the caller
     fills ``(i + 1) / n`` once)."""
+    order = _sort_into(row, s, space, not uniform)
     if uniform:
-        _sort_into(row, s, space, False)
         return
-    order = _sort_into(row, s, space, True)
     acc = 0.0
     for i in range(row.shape[0]):
         acc += w[order[i]]
