@@ -29,6 +29,12 @@ def _parallel(work) -> bool:
     return work >= _PARALLEL_MIN_WORK
 
 
+def _rows(A):
+    """C order for the factors: the kernels read rows, and each memory layout a kernel
+    meets is one more compilation (three layouts cost 3 s of a first fit)."""
+    return np.ascontiguousarray(A)
+
+
 @njit(cache=True, fastmath=FASTMATH)
 def _predict_rows(indptr, indices, U, V, out, i0, i1):
     k = U.shape[1]
@@ -55,6 +61,7 @@ def _predict_observed_serial(indptr, indices, U, V, out):
 
 def predict_observed(xp, indptr, indices, rows, U, V):
     """``out[q] = U[i] . V[indices[q]]`` for every stored entry ``q`` of row ``i``."""
+    U, V = _rows(U), _rows(V)
     out = np.empty(indices.shape[0], dtype=U.dtype)
     kernel = (_predict_observed_kernel if _parallel(indices.shape[0] * U.shape[1])
               else _predict_observed_serial)
@@ -91,6 +98,7 @@ def _spmm_serial(indptr, indices, data, D, out):
 
 def spmm(xp, indptr, indices, data, D):
     """Sparse (CSR) times dense: ``out[i] = sum_q data[q] D[indices[q]]``."""
+    D = _rows(D)
     out = np.empty((indptr.shape[0] - 1, D.shape[1]), dtype=D.dtype)
     kernel = _spmm_kernel if _parallel(indices.shape[0] * D.shape[1]) else _spmm_serial
     kernel(indptr, indices, data, D, out)
@@ -177,7 +185,7 @@ def _cg_rows_kernel(indptr, indices, data, X0, V, lam, n_iter, out):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _cg_rows_serial(indptr, indices, data, X0, V, lam, n_iter, out):
-    _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, 0, X0.shape[0])
+    _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, np.int64(0), X0.shape[0])
 
 
 def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
@@ -187,6 +195,7 @@ def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
     ``n_iter`` CG steps from ``X0[i]``, where ``V_i`` are the rows of ``V`` at the
     observed columns of row ``i``. Cost O(nnz k n_iter).
     """
+    X0, V = _rows(X0), _rows(V)
     out = np.empty_like(X0)
     work = indices.shape[0] * X0.shape[1] * (int(n_iter) + 1)
     kernel = _cg_rows_kernel if _parallel(work) else _cg_rows_serial
@@ -275,7 +284,8 @@ def _solve_rows_kernel(indptr, indices, data, V, lam, jitter, out):
 
 @njit(cache=True, fastmath=FASTMATH)
 def _solve_rows_serial(indptr, indices, data, V, lam, jitter, out):
-    _solve_rows_block(indptr, indices, data, V, lam, jitter, out, 0, indptr.shape[0] - 1)
+    _solve_rows_block(indptr, indices, data, V, lam, jitter, out, np.int64(0),
+                      indptr.shape[0] - 1)
 
 
 def solve_rows(xp, indptr, indices, data, V, lam):
@@ -283,6 +293,7 @@ def solve_rows(xp, indptr, indices, data, V, lam):
 
     Cost O(nnz k^2 + m k^3). Rows whose system is singular get a tiny ridge.
     """
+    V = _rows(V)
     out = np.empty((indptr.shape[0] - 1, V.shape[1]), dtype=V.dtype)
     jitter = 1e-12 if V.dtype == np.float64 else 1e-6
     k = V.shape[1]

@@ -182,6 +182,9 @@ def kernel_row(x, YT, j0, j1, codes, params, weights, sq, out, for_sums=True):
     kernel sum; ``kernel_value`` is for single pairs. With ``for_sums`` the
     Gaussian uses ``exp_for_sums`` (values below 1e-304 become 0, negligible in
     any kernel sum); kernel matrices pass ``for_sums=False`` for exact tiny values.
+
+    Callers pass ``j0`` and ``j1`` as int64 variables (``np.int64(0)``, not ``0``):
+    Numba compiles a separate copy for each literal or integer width it is called with.
     """
     m = j1 - j0
     d = YT.shape[0]
@@ -305,7 +308,7 @@ def _symmetric_matvec_kernel(X, XT, VT, codes, params, weights, partial):
         sq = np.empty(n)
         row = np.empty(n)
         for which in range(2):
-            ib = task if which == 0 else n_tiles - 1 - task
+            ib = np.int64(task) if which == 0 else n_tiles - 1 - np.int64(task)
             if which == 1 and ib == task:
                 break
             i0 = ib * TILE_I
@@ -335,7 +338,7 @@ def _matrix_kernel(X, YT, codes, params, weights, out):
         for t in range(d):
             x[t] = X[i, t]
         sq = np.empty(m)
-        kernel_row(x, YT, 0, m, codes, params, weights, sq, out[i], False)
+        kernel_row(x, YT, np.int64(0), m, codes, params, weights, sq, out[i], False)
 
 
 def kernel_matvec(xp, X, Y, V, kernel):

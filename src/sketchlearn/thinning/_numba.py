@@ -305,9 +305,11 @@ def _halve_round(X, seqs, u, codes, params, weights, log_term, out, tweights, su
                  with_sums, gauss_a):
     """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves
     (and ``sums[2 r : 2 r + 2]`` their target-kernel sums, see ``_halve_walk``)."""
+    inner_parallel = seqs.shape[0] < 0  # False, as a run-time bool (see kernel_row)
     for r in prange(seqs.shape[0]):
         _halve_walk(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
-                    out[2 * r + 1], False, tweights, sums[2 * r:2 * r + 2], with_sums, gauss_a)
+                    out[2 * r + 1], inner_parallel, tweights, sums[2 * r:2 * r + 2], with_sums,
+                    gauss_a)
 
 
 def _halve_rows(X, seqs, u, kernel, log_term, tweights, with_sums):
@@ -364,7 +366,7 @@ def _column_chunk(PT, x, ch, codes, params, weights, out):
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
 def _kernel_column_parallel(PT, x, codes, params, weights, out):
     for ch in prange((PT.shape[1] + _CHUNK - 1) // _CHUNK):
-        _column_chunk(PT, x, ch, codes, params, weights, out)
+        _column_chunk(PT, x, np.int64(ch), codes, params, weights, out)
 
 
 @njit(cache=True, fastmath=FASTMATH)
@@ -453,7 +455,7 @@ def _coreset_sums(X, rows, codes, params, weights, out):
         for a in range(s):
             for t in range(d):
                 x[t] = ST[t, a]
-            kernel_row(x, ST, 0, s, codes, params, weights, sq, kr)
+            kernel_row(x, ST, np.int64(0), s, codes, params, weights, sq, kr)
             for b in range(s):
                 total += kr[b]
         out[c] = total
@@ -493,7 +495,7 @@ def _refine_block(X, rows, half, codes, params, weights, out, mean_in, have_mean
         for a in range(L):
             for t in range(d):
                 x[t] = BT[t, a]
-            kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+            kernel_row(x, BT, np.int64(0), L, codes, params, weights, sq, kr)
             total = 0.0
             for b in range(L):
                 total += kr[b]
@@ -514,7 +516,7 @@ def _refine_block(X, rows, half, codes, params, weights, out, mean_in, have_mean
         for s in range(h):
             for t in range(d):
                 x[t] = CT[t, s]
-            kernel_row(x, CT, 0, h, codes, params, weights, sq, kr)
+            kernel_row(x, CT, np.int64(0), h, codes, params, weights, sq, kr)
             for s2 in range(h):
                 qq += kr[s2]
             lin += mean_k[cands[c, s]]
@@ -526,7 +528,7 @@ def _refine_block(X, rows, half, codes, params, weights, out, mean_in, have_mean
     for s in range(h):
         for t in range(d):
             x[t] = BT[t, pos[s]]
-        kernel_row(x, BT, 0, L, codes, params, weights, sq, kr)
+        kernel_row(x, BT, np.int64(0), L, codes, params, weights, sq, kr)
         for z in range(L):
             ks[z] += kr[z]
     kdiag = np.full(L, kernel_value(X, rows[0], X, rows[0], codes, params, weights))
