@@ -7,12 +7,19 @@ import pytest
 from sketchlearn.cli import main
 
 
-def test_demo_prints_a_report_and_saves_a_plot(capsys, tmp_path):
+def test_demo_prints_a_report(capsys):
+    assert main(["demo", "--n-samples", "300", "--n-out", "16", "--seed", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "uniform random subsample" in out and "kernel thinning (KT+)" in out
+
+
+def test_demo_saves_a_plot(capsys, tmp_path):
+    # matplotlib is in the test extra; an install without it skips only this test.
+    pytest.importorskip("matplotlib", reason="the demo's --plot needs matplotlib")
     plot = tmp_path / "demo.png"
     assert main(["demo", "--n-samples", "300", "--n-out", "16", "--seed", "1",
                  "--plot", str(plot)]) == 0
-    out = capsys.readouterr().out
-    assert "uniform random subsample" in out and "kernel thinning (KT+)" in out
+    assert f"Plot saved to {plot}" in capsys.readouterr().out
     assert plot.stat().st_size > 1000
 
 
@@ -161,3 +168,19 @@ def test_complete_reports_bad_input(tmp_path, capsys):
     np.save(tmp_path / "empty.npy", X)
     assert main(["complete", str(tmp_path / "empty.npy")]) == 2
     assert "complete:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_demo_says_when_it_compiles_the_kernels(monkeypatch, capsys, cached):
+    from sketchlearn import cli
+
+    monkeypatch.setattr(cli, "_kernels_cached", lambda: cached)
+    assert main(["demo", "--n-samples", "100", "--n-out", "8"]) == 0
+    assert ("compiling the kernels once" in capsys.readouterr().out) is not cached
+
+
+def test_kernels_count_as_cached_once_compiled():
+    from sketchlearn import cli
+
+    main(["demo", "--n-samples", "100", "--n-out", "8"])
+    assert cli._kernels_cached()
