@@ -13,7 +13,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .._jit import njit
 
 # No "nnan"/"ninf" (DESIGN: NaN and infinity must propagate) and no "afn".
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

@@ -9,7 +9,8 @@ float32 members too (it is O(r) per penalty).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from .._jit import njit
 
 
 @njit(cache=True, nogil=True)

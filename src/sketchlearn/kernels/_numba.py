@@ -12,9 +12,10 @@ import math
 import numba
 import numpy as np
 from llvmlite import ir as llvm_ir
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import intrinsic
 
+from .._jit import njit
 from ._kernels import (
     GAUSSIAN,
     IMQ,

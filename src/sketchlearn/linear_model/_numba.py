@@ -12,7 +12,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .._jit import njit
 
 # No nnan/ninf: the kernels test for non-finite iterates.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

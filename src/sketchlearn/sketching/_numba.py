@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .._jit import njit
 
 # fastmath without nnan / ninf (NaN and infinity keep their IEEE meaning).
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}

@@ -11,8 +11,9 @@ import math
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
+from .._jit import njit
 from ..kernels._kernels import GAUSSIAN
 from ..kernels._numba import FASTMATH, exp_for_sums, kernel_row, kernel_row_pair, kernel_value
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import prange
+
+from .._jit import njit
 
 # Fast-math without nnan/ninf, so NaN and infinity keep their meaning.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}

@@ -1,0 +1,56 @@
+"""Where compiled kernels are cached (``sketchlearn._jit``)."""
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from sketchlearn import _jit
+
+
+def test_numba_finds_its_own_cache_when_a_directory_is_writable():
+    assert _jit.fallback_cache_dir({"NUMBA_CACHE_DIR": "/x"}, lambda p: False) is None
+    assert _jit.fallback_cache_dir({}, lambda p: True) is None
+    # Read-only package (system site-packages): Numba's user-wide locator takes over.
+    user = _jit.user_cache_dir()
+    assert _jit.fallback_cache_dir({}, lambda p: p == user) is None
+
+
+def test_read_only_package_and_home_fall_back_to_a_per_user_temporary_directory():
+    tmp = Path(tempfile.gettempdir())
+    chosen = _jit.fallback_cache_dir({}, lambda p: p.parent == tmp)
+    assert chosen is not None and Path(chosen).parent == tmp
+    assert "sketchlearn-numba-cache" in chosen
+    if hasattr(os, "getuid"):
+        assert chosen.endswith(str(os.getuid()))
+    # Nothing writable but a fresh temporary directory: this process still caches.
+    last = _jit.fallback_cache_dir({}, lambda p: False)
+    assert last is not None and Path(last).is_dir()
+    os.rmdir(last)
+
+
+def test_fallback_directory_receives_the_compiled_kernels(tmp_path):
+    """Without a writable package or home, Numba would refuse to decorate a cached
+    kernel (RuntimeError at import); the fallback gives it a directory it uses."""
+    script = f"""
+import tempfile
+from pathlib import Path
+import numpy as np
+import sketchlearn._jit as jit
+target = Path({str(tmp_path)!r}) / "fallback"
+jit._writable = lambda p: p == target or p.parent == target
+jit.tempfile.gettempdir = lambda: str(target)
+jit._configure_cache()
+from numba.core import config
+assert config.CACHE_DIR.startswith(str(target)), config.CACHE_DIR
+from sketchlearn.linear_model._numba import refinement_residuals
+A = np.ones((3, 2)); y = np.ones(3)
+refinement_residuals(A, y, np.zeros(3), np.zeros(2))
+print(sorted(p.suffix for p in target.rglob("*.nb*"))[:1])
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "'.nbc'" in done.stdout or "'.nbi'" in done.stdout
