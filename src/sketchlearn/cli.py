@@ -147,6 +147,9 @@ def _cmd_demo(args) -> int:
           f"in 2-D, compressed to {args.n_out}")
     print(f"Gaussian kernel, median-heuristic bandwidth h = {kernel.bandwidth:.3f}\n")
 
+    if not _kernels_cached():
+        print("First run on this machine: compiling the kernels once (tens of seconds); "
+              "later runs load them from Numba's disk cache.\n", flush=True)
     uniform = [mmd_subset(X, rng.choice(args.n_samples, size=args.n_out, replace=False),
                           kernel=kernel) for _ in range(5)]
     start = time.perf_counter()
@@ -163,6 +166,13 @@ def _cmd_demo(args) -> int:
                         args.plot)
         print(f"Plot saved to {args.plot}")
     return 0
+
+
+def _kernels_cached() -> bool:
+    from ._jit import is_cached
+    from .thinning._numba import _halve_walk
+
+    return is_cached(_halve_walk)
 
 
 def _save_demo_plot(X, kt_idx, random_idx, path):
