@@ -552,11 +552,18 @@ def _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol, max_steps, keep):
         if not slope > 0:  # not an ascent direction (CG broke down): take the gradient
             step, slope = grad * reg, float(grad @ grad) * reg
         alpha = 1.0
+        # Near the optimum the predicted gain falls below the rounding of D itself, which
+        # then cannot rank the trial points (Armijo accepted no-op steps until max_iter):
+        # there the marginal error, which a Newton step reduces, is the merit instead.
+        noise = 1e-13 * (abs(value) + reg * float(P.sum()))
         for _ in range(40):
             fn, gn = fh + alpha * step[:n], gh + alpha * step[n:]
             Pn = plan(fn, gn)
             vn = ah @ fn + bh @ gn - reg * Pn.sum()
-            if vn >= value + 1e-4 * alpha * slope:
+            if alpha * slope > noise:
+                if vn >= value + 1e-4 * alpha * slope:
+                    break
+            elif (np.abs(Pn.sum(1) - ah).sum() + np.abs(Pn.sum(0) - bh).sum()) < err:
                 break
             alpha *= 0.5
         else:
