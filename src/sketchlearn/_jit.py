@@ -47,7 +47,7 @@ def fallback_cache_dir(environ=None, writable=None) -> str | None:
         return None
     if writable(PACKAGE_DIR / "kernels" / "__pycache__") or writable(user_cache_dir()):
         return None
-    uid = os.getuid() if hasattr(os, "getuid") else os.getlogin()
+    uid = os.getuid() if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
     fallback = Path(tempfile.gettempdir()) / f"sketchlearn-numba-cache-{uid}"
     if writable(fallback):
         return str(fallback)

@@ -302,11 +302,15 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _halve_round(X, seqs, u, codes, params, weights, log_term, out, tweights, sums,
-                 with_sums, gauss_a):
+def _halve_round(X, seqs, u, codes, params, weights, log_term, out, inner_parallel, tweights,
+                 sums, with_sums, gauss_a):
     """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves
-    (and ``sums[2 r : 2 r + 2]`` their target-kernel sums, see ``_halve_walk``)."""
-    inner_parallel = seqs.shape[0] < 0  # False, as a run-time bool (see kernel_row)
+    (and ``sums[2 r : 2 r + 2]`` their target-kernel sums, see ``_halve_walk``).
+
+    ``inner_parallel`` is False; it comes from Python as a run-time bool so the walk
+    compiled here is the one the caller's other branch uses (a literal ``False`` would
+    compile the walk again, see ``kernel_row``).
+    """
     for r in prange(seqs.shape[0]):
         _halve_walk(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
                     out[2 * r + 1], inner_parallel, tweights, sums[2 * r:2 * r + 2], with_sums,
@@ -325,8 +329,8 @@ def _halve_rows(X, seqs, u, kernel, log_term, tweights, with_sums):
     out = np.empty((2 * R, half), dtype=np.int64)
     sums = np.zeros((2 * R, half if with_sums else 0))
     if R >= numba.get_num_threads():
-        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out, tweights, sums,
-                     with_sums, gauss_a)
+        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out, False, tweights,
+                     sums, with_sums, gauss_a)
     else:  # few long walks: parallelise inside each walk (by blocks of pairs)
         for r in range(R):
             _halve_walk(X, seqs[r], u[r], codes, params, weights, float(log_term),
