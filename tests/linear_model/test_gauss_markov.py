@@ -9,8 +9,6 @@ from hypothesis import strategies as st
 
 from sketchlearn.linear_model import GaussMarkovRegressor, ar1_coefficient, gauss_markov
 
-sm = pytest.importorskip("statsmodels.api")
-
 
 def _data(rng, n=60, p=4, noise=0.5):
     X = rng.normal(size=(n, p)) @ rng.normal(size=(p, p))
@@ -23,7 +21,7 @@ def _ar1_sigma(n, rho):
     return rho ** np.abs(idx[:, None] - idx[None, :]) / (1 - rho**2)
 
 
-def test_ols_matches_statsmodels(rng):
+def test_ols_matches_statsmodels(rng, sm):
     X, y = _data(rng)
     model = GaussMarkovRegressor().fit(X, y)
     ref = sm.OLS(y, sm.add_constant(X)).fit()
@@ -46,7 +44,7 @@ def test_ols_matches_statsmodels(rng):
                                pred[["obs_ci_lower", "obs_ci_upper"]].to_numpy(), rtol=1e-10)
 
 
-def test_no_intercept_matches_statsmodels(rng):
+def test_no_intercept_matches_statsmodels(rng, sm):
     X, y = _data(rng)
     model = GaussMarkovRegressor(fit_intercept=False).fit(X, y)
     ref = sm.OLS(y, X).fit()
@@ -56,7 +54,7 @@ def test_no_intercept_matches_statsmodels(rng):
     assert model.intercept_ == 0.0 and model.rank_ == 4
 
 
-def test_wls_and_variance_vector_match_statsmodels_wls(rng):
+def test_wls_and_variance_vector_match_statsmodels_wls(rng, sm):
     X, y = _data(rng)
     w = rng.uniform(0.2, 3.0, size=y.size)
     ref = sm.WLS(y, sm.add_constant(X), weights=w).fit()
@@ -80,7 +78,7 @@ def test_zero_weight_equals_dropping_the_row(rng):
     np.testing.assert_allclose(a.residuals_[3], y[3] - a.predict(X[3:4])[0], atol=1e-12)
 
 
-def test_gls_dense_and_ar1_match_statsmodels_gls(rng):
+def test_gls_dense_and_ar1_match_statsmodels_gls(rng, sm):
     n, rho = 80, 0.6
     X, y = _data(rng, n=n)
     S = _ar1_sigma(n, rho)

@@ -12,8 +12,6 @@ from sketchlearn.linear_model import GaussMarkovRegressor
 from sketchlearn.linear_model._numba import refinement_residuals
 from sketchlearn.metrics import log_relative_error
 
-sm = pytest.importorskip("statsmodels.api")
-
 
 def _ours(data):
     with warnings.catch_warnings():
@@ -37,7 +35,7 @@ def _lre(a, b):
 
 
 @pytest.mark.parametrize("name", NIST_STRD_NAMES)
-def test_at_or_above_every_peer(name):
+def test_at_or_above_every_peer(name, sm):
     """Coefficients: at least as close as every peer to the exact least-squares solution
     of the float64 data (rational arithmetic). The certified values solve the decimal
     data, which float64 rounds: on Wampler2 that alone moves the exact solution to 13.2
@@ -86,7 +84,7 @@ def _exact_least_squares(D, y):
     return np.array([float(M[i][k] / M[i][i]) for i in range(k)])
 
 
-def test_filip_float64_reaches_the_exact_solution_of_its_data():
+def test_filip_float64_reaches_the_exact_solution_of_its_data(sm):
     # Filip's decimals rounded to float64 already move the exact least-squares
     # solution to ~7.6 certified digits; the solver must reproduce that exact
     # solution of the float64 data far better than the certified values allow.
