@@ -159,7 +159,7 @@ def run_peers(py, X, tr, tc, tv, specs, log):
 
 
 def _rmse_factors(est, tr, tc, tv):
-    return float(np.sqrt(np.mean((est.predict(tr, tc) - tv) ** 2)))
+    return float(np.sqrt(np.mean((est.predict_entries(tr, tc) - tv) ** 2)))
 
 
 def run(quick: bool) -> dict:

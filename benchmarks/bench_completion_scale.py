@@ -73,7 +73,7 @@ def _child(method, m, n, k, nnz, threads):
         traced = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         hwm = H._read_status("VmHWM")
-        rmse = float(np.sqrt(np.mean((est.predict(tr, tc) - tv) ** 2)))
+        rmse = float(np.sqrt(np.mean((est.predict_entries(tr, tc) - tv) ** 2)))
     return {"time_s": elapsed, "rss_peak_delta_bytes": (hwm - rss_before) if reset and hwm
             and rss_before else None, "traced_peak_bytes": traced,
             "data_bytes": data_bytes, "rmse": rmse, "n_iter": getattr(est, "n_iter_", None),

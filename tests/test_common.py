@@ -24,15 +24,7 @@ PUBLIC_MODULES = sorted(
 )
 
 # estimator class name -> {check name: why it is expected to fail}
-_COMPLETION_PREDICT = (
-    "predict(X) of a completion estimator returns the completed matrix, shape (n_rows, "
-    "n_cols), not one target per row; the check asserts shape (n_samples,) for sparse X "
-    "(stored entries = observed entries), which the estimator accepts and completes")
-EXPECTED_FAILED_CHECKS: dict = {
-    name: {"check_estimator_sparse_array": _COMPLETION_PREDICT,
-           "check_estimator_sparse_matrix": _COMPLETION_PREDICT}
-    for name in ("AltMinCompleter", "SoftImpute", "SoftImputeCV", "SVTCompleter")
-}
+EXPECTED_FAILED_CHECKS: dict = {}
 
 
 def _public_estimators():

@@ -10,7 +10,8 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.sparse.linalg import svds
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 
@@ -259,9 +260,9 @@ def test_observed_entries_untouched_and_denoise(Est):
     np.testing.assert_array_equal(Zt[mask], X[mask])
     assert np.isfinite(Z).all() and np.isfinite(Zt).all()
     assert not np.allclose(Zd[mask], X[mask])
-    # predict(rows, cols) reads the fitted low-rank matrix
+    # predict_entries(rows, cols) reads the fitted low-rank matrix
     r, c = np.nonzero(~mask)
-    np.testing.assert_allclose(est.predict(r, c), Z[~mask], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(est.predict_entries(r, c), Z[~mask], rtol=1e-10, atol=1e-12)
 
 
 def test_transform_folds_in_new_rows():
@@ -271,7 +272,7 @@ def test_transform_folds_in_new_rows():
     Xnew, _ = sample(M[150:], 0.6, seed=9)
     Z = est.transform(Xnew)
     assert rel_err(Z, M[150:]) < 1e-6
-    P = est.predict(Xnew)  # whole reconstruction
+    P = clone(est).set_params(denoise=True).fit(X[:150]).transform(Xnew)  # whole fit
     assert rel_err(P, M[150:]) < 1e-6
     # rows are independent: transform of a subset is the subset of the transform
     np.testing.assert_allclose(est.transform(Xnew[:7]), Z[:7], rtol=1e-12)
@@ -367,14 +368,63 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match="features"):
         est.transform(X[:, :5])
     with pytest.raises(ValueError, match="must lie in"):
-        est.predict([0, 40], [0, 1])
+        est.predict_entries([0, 40], [0, 1])
     with pytest.raises(ValueError, match="one length"):
-        est.predict([0, 1], [0])
+        est.predict_entries([0, 1], [0])
     # duplicates="mean" averages repeated pairs
     dup = (np.r_[r, r[0]], np.r_[c, c[0]], np.r_[v, v[0] + 2.0], M.shape)
     obs = as_observed(dup, duplicates="mean")
     assert obs.nnz == v.size
     assert np.isclose(obs.vals[0], v[np.lexsort((c, r))][0] + 1.0)
+
+
+ALL_COMPLETERS = [AltMinCompleter, SoftImpute, SoftImputeCV, SVTCompleter]
+
+
+def _small_kw(Est):
+    return {"rank": 2} if Est is AltMinCompleter else {"max_rank": 5}
+
+
+@pytest.mark.parametrize("Est", ALL_COMPLETERS)
+def test_predict_entries_reads_the_fitted_matrix(Est):
+    M = low_rank(30, 20, 2)
+    X, mask = sample(M, 0.6, noise=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est = Est(random_state=0, **_small_kw(Est)).fit(X)
+    Z = completed(est)
+    rng = np.random.default_rng(3)
+    r, c = rng.integers(0, 30, 50), rng.integers(0, 20, 50)  # observed or not, repeats
+    np.testing.assert_allclose(est.predict_entries(r, c), Z[r, c], rtol=1e-12, atol=1e-12)
+    for kind in (np.int32, np.uint16, np.int64):  # any integer dtype, lists too
+        np.testing.assert_allclose(est.predict_entries(r.astype(kind), list(c)), Z[r, c],
+                                   rtol=1e-12, atol=1e-12)
+    assert est.predict_entries([], []).shape == (0,)
+    # a matrix in, a matrix out: no predict that would mean "entries at indices"
+    assert not hasattr(est, "predict")
+    assert est.transform(X).shape == X.shape
+
+
+def test_predict_entries_bad_input():
+    M = low_rank(30, 20, 2)
+    X, _ = sample(M, 0.6)
+    with pytest.raises(NotFittedError):
+        SVTCompleter().predict_entries([0], [0])
+    est = SVTCompleter(max_rank=5, random_state=0).fit(X)
+    cases = [
+        (ValueError, r"rows must lie in \[0, 29\].* got -1 to 0", ([-1, 0], [0, 1])),
+        (ValueError, r"rows must lie in \[0, 29\].* got 0 to 30", ([0, 30], [0, 1])),
+        (ValueError, r"cols must lie in \[0, 19\].* got 0 to 20", ([0, 1], [0, 20])),
+        (ValueError, "1-D arrays of one length", ([0, 1], [0])),
+        (ValueError, "1-D arrays of one length", (np.zeros((2, 2), int), [0, 1])),
+        (ValueError, "1-D arrays of one length", (3, 4)),
+        (TypeError, "integer arrays; got dtypes float64", ([0.0, 1.0], [0, 1])),
+        (TypeError, "integer arrays", ([True, False], [0, 1])),
+        (TypeError, "integer arrays", (["0", "1"], [0, 1])),
+    ]
+    for exc, match, (r, c) in cases:
+        with pytest.raises(exc, match=match):
+            est.predict_entries(r, c)
 
 
 def test_all_missing_rows_and_columns_warn_and_use_means():
@@ -413,14 +463,14 @@ def test_convergence_warning():
 def test_dense_output_guard():
     est = AltMinCompleter(rank=1, random_state=0).fit(
         (np.array([0, 1, 1]), np.array([0, 0, 1]), np.array([1.0, 2.0, 3.0])))
-    assert est.predict([1], [1]).shape == (1,)
+    assert est.predict_entries([1], [1]).shape == (1,)
     big = (np.array([0, 70000]), np.array([0, 70000]), np.array([1.0, 2.0]), (70001, 70001))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         est = AltMinCompleter(rank=1, max_iter=2, random_state=0).fit(big)
     with pytest.raises(ValueError, match="dense entries"):
         est.transform(big)
-    assert est.predict([70000], [70000]).shape == (1,)
+    assert est.predict_entries([70000], [70000]).shape == (1,)
 
 
 # --------------------------------------------------------------------------- incremental SVD

@@ -46,9 +46,9 @@ _COMMON_CONSTRAINTS = {
 
 
 class _BaseCompleter(TransformerMixin, BaseEstimator):
-    """Input handling, fold-in ``transform``, ``predict`` and the factor attributes
-    shared by the completion estimators. Subclasses implement ``_fit_observed(obs,
-    rng)`` returning ``(U, s, V, fold_in_ridge)``."""
+    """Input handling, fold-in ``transform``, ``predict_entries`` and the factor
+    attributes shared by the completion estimators. Subclasses implement
+    ``_fit_observed(obs, rank, rng)`` returning ``(U, s, V, fold_in_ridge)``."""
 
     # ------------------------------------------------------------------ input
 
@@ -194,7 +194,9 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         Each row is folded in: its coefficients on the fitted right factors are the
         (ridge) least-squares fit to its observed entries, and the missing entries
         are read off the reconstruction. Rows are treated independently, so
-        ``transform`` works on new rows as well as on the training matrix.
+        ``transform`` works on new rows as well as on the training matrix. With
+        ``denoise=True`` it returns the whole low-rank reconstruction of the rows;
+        :meth:`predict_entries` reads single entries of the fitted matrix.
 
         Parameters
         ----------
@@ -214,40 +216,63 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         A, B = self._fold_in(obs)
         return self._merge(obs, dense, obs.xp.matmul(A, obs.xp.matrix_transpose(B)))
 
-    def predict(self, rows, cols=None):
-        """Predicted entries: ``predict(rows, cols)`` or ``predict(X)``.
+    def predict_entries(self, rows, cols):
+        """Entries of the fitted low-rank matrix at the positions ``(rows[k], cols[k])``.
+
+        Reads ``sum_j U_[i, j] singular_values_[j] V_[c, j]`` for each pair, without
+        forming the dense matrix, so it works at any size (``transform`` refuses a
+        completion of more than ``2**31`` entries). Observed positions are read off the
+        low-rank fit too (as with ``denoise=True``). To fill in a partly observed
+        matrix, new rows included, use :meth:`transform`.
 
         Parameters
         ----------
-        rows : array of int, or a 2-D array
-            With ``cols``: row numbers (of the training matrix) of the entries to
-            predict. Without ``cols``: a partly observed matrix ``X`` (any input form
-            of :meth:`fit`), whose rows are folded in as in :meth:`transform`; the
-            whole low-rank reconstruction is returned (observed entries included, as
-            with ``denoise=True``).
-        cols : array of int, optional
-            Column numbers, same length as ``rows``.
+        rows : array-like of int, shape (n_entries,)
+            Row numbers, in ``[0, n_rows_)``, of the training matrix.
+        cols : array-like of int, shape (n_entries,)
+            Column numbers, in ``[0, n_features_in_)``, same length as ``rows``.
 
         Returns
         -------
-        values : array of shape (n_entries,) or (n_rows, n_cols)
+        values : array of shape (n_entries,)
+            The fitted values, in the namespace and dtype of the fitted factors.
+
+        Raises
+        ------
+        ValueError
+            If ``rows`` and ``cols`` are not 1-D of one length, or an index is out of
+            range (negative indices are not wrapped).
+        TypeError
+            If ``rows`` or ``cols`` is not an integer array.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sketchlearn.completion import SVTCompleter
+        >>> M = np.outer(np.arange(1.0, 7.0), np.arange(1.0, 5.0))  # rank 1
+        >>> rows, cols = np.array([0, 2, 5]), np.array([1, 3, 0])
+        >>> X = M.copy()
+        >>> X[rows, cols] = np.nan
+        >>> est = SVTCompleter(max_rank=2)
+        >>> X_filled = est.fit_transform(X)
+        >>> values = est.predict_entries(rows, cols)  # the entries filled in
+        >>> values.shape
+        (3,)
+        >>> bool(np.allclose(values, X_filled[rows, cols]))
+        True
         """
         check_is_fitted(self, "U_")
-        if cols is None:
-            obs, _ = self._observed(rows, None, reset=False)
-            _check_dense_size(obs.shape)
-            A, B = self._fold_in(obs)
-            return obs.xp.matmul(A, obs.xp.matrix_transpose(B))
         xp = get_namespace(self.U_)
-        r = move_to(rows if array_api_compat.is_array_api_obj(rows) else np.asarray(rows), xp)
-        c = move_to(cols if array_api_compat.is_array_api_obj(cols) else np.asarray(cols), xp)
+        r, c = (move_to(a if array_api_compat.is_array_api_obj(a) else np.asarray(a), xp)
+                for a in (rows, cols))
         if r.ndim != 1 or c.ndim != 1 or r.shape[0] != c.shape[0]:
-            raise ValueError(f"rows and cols must be 1-D arrays of one length; got shapes "
-                             f"{tuple(r.shape)} and {tuple(c.shape)}.")
+            raise ValueError(f"rows and cols must be 1-D arrays of one length (one entry per "
+                             f"pair); got shapes {tuple(r.shape)} and {tuple(c.shape)}.")
         if r.shape[0] == 0:
             return xp.zeros(0, dtype=self.U_.dtype)
         if not (xp.isdtype(r.dtype, "integral") and xp.isdtype(c.dtype, "integral")):
-            raise TypeError("rows and cols must be integer arrays.")
+            raise TypeError(f"rows and cols must be integer arrays; got dtypes {r.dtype} and "
+                            f"{c.dtype}. Convert whole-number indices with .astype(int).")
         for idx, size, what in ((r, self.n_rows_, "rows"), (c, self.n_features_in_, "cols")):
             lo, hi = int(to_numpy(xp.min(idx))), int(to_numpy(xp.max(idx)))
             if lo < 0 or hi >= size:
@@ -277,7 +302,7 @@ def _check_dense_size(shape):
     if shape[0] * shape[1] > _DENSE_LIMIT:
         raise ValueError(
             f"the completed matrix would have {shape[0]} x {shape[1]} dense entries; use "
-            "predict(rows, cols) for the entries you need, or the factors U_, "
+            "predict_entries(rows, cols) for the entries you need, or the factors U_, "
             "singular_values_, V_.")
 
 
@@ -372,7 +397,7 @@ class AltMinCompleter(_BaseCompleter):
     >>> X_filled = est.fit_transform(X)
     >>> bool(np.abs(X_filled - M).max() < 1e-6)
     True
-    >>> est.predict([0, 1], [5, 7]).shape
+    >>> est.predict_entries([0, 1], [5, 7]).shape
     (2,)
     """
 
