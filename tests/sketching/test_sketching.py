@@ -219,6 +219,50 @@ def test_bad_input(rng):
     assert sketch(X, "uniform", 200, random_state=0, replace=True).shape == (200, 5)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_infinite_and_empty_input(kind, rng):
+    """Infinity and empty data raise a ValueError that says what is wrong with X
+    (empty data used to report the internal dimension: "n must be in [1, inf]")."""
+    X = _data(rng)
+    bad = X.copy()
+    bad[7, 2] = np.inf
+    for axis in (0, 1):
+        with pytest.raises(ValueError, match="infinity"):
+            sketch(bad, kind, 3, axis=axis, random_state=0)
+        with pytest.raises(ValueError, match="infinity"):
+            sketch(-bad, kind, 3, axis=axis, random_state=0)
+    v = X[:, 0].copy()
+    v[5] = -np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        sketch(v, kind, 3, random_state=0)
+    S = make_sketch(kind, 10, 96, data=X, random_state=0)
+    with pytest.raises(ValueError, match="infinity"):
+        S @ bad
+    Y = rng.normal(size=(10, 2))
+    Y[1, 1] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        S.T @ Y
+    if kind not in ("srht", "srdct"):
+        with pytest.raises(ValueError, match="NaN or infinity"):
+            S @ sp.csr_matrix(bad)
+    for shape in ((0, 5), (96, 0), (0, 0), (0,)):
+        for axis in ((0, 1) if len(shape) == 2 else (0,)):
+            with pytest.raises(ValueError, match=r"X is empty \(shape"):
+                sketch(np.empty(shape), kind, 3, axis=axis, random_state=0)
+    with pytest.raises(ValueError, match="X is empty"):
+        sketch([], kind, 3)
+    if kind not in ("srht", "srdct"):
+        for shape in ((0, 5), (96, 0)):
+            with pytest.raises(ValueError, match="X is empty"):
+                sketch(sp.csr_matrix(shape), kind, 3, random_state=0)
+        with pytest.raises(ValueError, match="X is empty"):
+            S @ sp.csr_matrix((96, 0))
+    with pytest.raises(ValueError, match="0 feature"):
+        S @ np.empty((96, 0))
+    with pytest.raises(ValueError, match="n must be in"):
+        make_sketch(kind, 3, 0, data=np.empty((0, 2)))
+
+
 def test_transformer_basic(rng):
     X = rng.normal(size=(50, 400))
     tr = SketchTransformer(kind="srht", n_components=128, random_state=0).fit(X)

@@ -294,6 +294,11 @@ def _countsketch_sparse(p, m, n, dtype):
                          shape=(m, n))
 
 
+def _empty_message(shape):
+    return (f"X is empty (shape {tuple(shape)}); sketching needs at least one row and "
+            "one column.")
+
+
 def _prepare(X, n, axis, kind):
     """Validate the data of an apply; return (X, xp, was_1d)."""
     if sp.issparse(X):
@@ -304,6 +309,8 @@ def _prepare(X, n, axis, kind):
                 "sketch, which accept scipy.sparse input.")
         if X.ndim != 2:
             raise ValueError("sparse X must be 2-D.")
+        if 0 in X.shape:
+            raise ValueError(_empty_message(X.shape))
         if X.dtype != np.float32 and X.dtype != np.float64:
             X = X.astype(np.float64)
         if not np.all(np.isfinite(X.data)):
@@ -539,6 +546,8 @@ def sketch(X, kind, size, axis=0, random_state=None, *, replace=False):
         shape = X.shape
     if len(shape) != 2 and not (len(shape) == 1 and axis == 0):
         raise ValueError(f"X must be 2-D (or 1-D with axis=0); got shape {tuple(shape)}.")
+    if 0 in tuple(shape):
+        raise ValueError(_empty_message(shape))
     data = None
     if kind in _NEEDS_DATA:
         data = X if axis == 0 else (X.T if not sp.issparse(X) else X.T.tocsr())
