@@ -427,6 +427,48 @@ def test_predict_entries_bad_input():
             est.predict_entries(r, c)
 
 
+@pytest.mark.parametrize("Est", ALL_COMPLETERS)
+def test_input_not_modified(Est):
+    """fit, transform and fit_transform never write into the caller's arrays, in any
+    input form (the dense array with NaN, a sparse matrix, triplets, a mask)."""
+    M = low_rank(30, 20, 2)
+    X, mask = sample(M, 0.6, noise=0.05)
+    r, c = np.nonzero(mask)
+    v = X[r, c]
+    S = sp.csr_matrix((v, (r, c)), shape=M.shape)
+    S_coo = sp.coo_matrix((v[::-1], (r[::-1], c[::-1])), shape=M.shape)  # unsorted
+    X32 = X.astype(np.float32)
+    forms = {"dense": (X, None), "float32": (X32, None), "csr": (S, None),
+             "coo": (S_coo, None), "triplets": ((r[::-1], c[::-1], v[::-1], M.shape), None),
+             "mask": (np.where(mask, M, 0.0), mask)}
+    for name, (data, observed_mask) in forms.items():
+        before = [a.copy() for a in _arrays((data, observed_mask))]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            est = Est(random_state=0, **_small_kw(Est))
+            est.fit(data, observed_mask=observed_mask)
+            est.transform(data, observed_mask=observed_mask)
+            clone(est).fit_transform(data, observed_mask=observed_mask)
+        for a, b in zip(_arrays((data, observed_mask)), before, strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=f"{Est.__name__}, {name} input")
+
+
+def _arrays(args):
+    """The NumPy arrays inside a call's arguments (sparse parts and triplets included)."""
+    out = []
+    for a in args:
+        if a is None:
+            continue
+        if isinstance(a, tuple):
+            out += [np.asarray(x) for x in a[:3]]
+        elif sp.issparse(a):
+            out += [a.data, *(getattr(a, k) for k in ("indices", "indptr", "row", "col")
+                              if hasattr(a, k))]
+        else:
+            out.append(a)
+    return out
+
+
 def test_all_missing_rows_and_columns_warn_and_use_means():
     M = low_rank(60, 40, 2)
     X, mask = sample(M, 0.6)
