@@ -222,6 +222,76 @@ def test_svt_finds_rank_and_approximates():
     assert zero.singular_values_[0] == 0
 
 
+def svt_oracle(X, threshold, thresholding, max_rank):
+    """SVTCompleter's documented estimate, from a full NumPy SVD: ``Y = P_Omega(X) / p_hat``,
+    threshold ``sqrt(max_i v_i) + sqrt(max_j w_j)`` with ``v_i = (1/p_hat - 1) / p_hat
+    sum_{j in Omega_i} x_ij^2`` (``w_j`` likewise over a column) unless given, and the top
+    ``max_rank`` singular values kept above it (hard) or shrunk by it (soft)."""
+    mask = ~np.isnan(X)
+    m, n = X.shape
+    p_hat = mask.sum() / (m * n)
+    X0 = np.where(mask, X, 0.0)
+    Y = X0 / p_hat
+    U, s, Vt = np.linalg.svd(Y)  # full SVD, every singular triplet
+    if threshold == "auto":
+        c = (1.0 / p_hat - 1.0) / p_hat
+        v = [c * sum(X0[i, j] ** 2 for j in range(n) if mask[i, j]) for i in range(m)]
+        w = [c * sum(X0[i, j] ** 2 for i in range(m) if mask[i, j]) for j in range(n)]
+        tau = np.sqrt(max(v)) + np.sqrt(max(w))
+    else:
+        tau = float(threshold)
+    s = s[:max_rank]
+    keep = s > tau
+    kept = s[keep] - tau if thresholding == "soft" else s[keep]
+    Z = (U[:, :max_rank][:, keep] * kept) @ Vt[:max_rank][keep]
+    return Z, kept, tau, s
+
+
+def svt_data():
+    """30 x 20, rank 4 with spread singular values, 60% observed, small noise."""
+    rng = np.random.default_rng(0)
+    U = np.linalg.qr(rng.normal(size=(30, 4)))[0]
+    V = np.linalg.qr(rng.normal(size=(20, 4)))[0]
+    M = (U * [40.0, 20.0, 12.0, 6.0]) @ V.T
+    mask = rng.random(M.shape) < 0.6
+    return np.where(mask, M + 0.1 * rng.normal(size=M.shape), np.nan), mask
+
+
+@pytest.mark.parametrize("thresholding", ["hard", "soft"])
+@pytest.mark.parametrize("threshold,max_rank", [("auto", None), (15.0, None), (15.0, 3)])
+def test_svt_matches_numpy_oracle(threshold, thresholding, max_rank):
+    X, mask = svt_data()
+    assert mask.any(axis=0).all() and mask.any(axis=1).all()  # no mean-filled rows
+    Z, kept, tau, s = svt_oracle(X, threshold, thresholding, max_rank or 20)
+    if threshold == "auto":
+        # the data tell a threshold off by 2 either way: a singular value of Y lies in
+        # (tau, 2 tau], another in (tau / 2, tau]
+        assert np.any((s > tau) & (s <= 2 * tau)) and np.any((s > tau / 2) & (s <= tau))
+    assert 0 < kept.size < 20 and np.abs(s - tau).min() > 0.1  # no near-ties at tau
+    est = SVTCompleter(threshold=threshold, thresholding=thresholding, max_rank=max_rank,
+                       random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # max_rank=3: every computed value is above 15
+        if max_rank == 3:
+            warnings.filterwarnings("ignore", "All 3 computed singular values exceed")
+        filled = est.fit_transform(X)
+    assert est.threshold_ == pytest.approx(tau, rel=1e-12)
+    assert est.rank_ == kept.size
+    np.testing.assert_allclose(est.singular_values_, kept, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(completed(est), Z, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(filled, np.where(mask, X, Z), rtol=0, atol=1e-8)
+    r, c = np.nonzero(~mask)
+    np.testing.assert_allclose(est.predict_entries(r, c), Z[r, c], rtol=0, atol=1e-8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        U, sv, V = svt_complete(X, threshold, thresholding=thresholding, max_rank=max_rank,
+                                random_state=0)
+        Zd = SVTCompleter(threshold=threshold, thresholding=thresholding,
+                          max_rank=max_rank, denoise=True).fit_transform(X)
+    np.testing.assert_allclose((U * sv) @ V.T, Z, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(Zd, Z, rtol=0, atol=1e-8)
+
+
 # --------------------------------------------------------------------------- invariances
 
 
