@@ -348,11 +348,32 @@ def test_every_kernel_family_thins_better_than_uniform(kernel, rng):
     ({}, np.ones((1, 2)), ValueError, "1 sample"),
     ({"sample_weight": -np.ones(10)}, None, ValueError, "negative"),
     ({"sample_weight": np.zeros(10)}, None, ValueError, "sums to 0"),
+    ({}, np.r_[np.ones((9, 2)), [[np.inf, 0.0]]], ValueError, "infinity"),
+    ({"sample_weight": np.ones(9)}, None, ValueError, "length 9"),
 ])
 def test_bad_input_messages(kwargs, data, err, match):
     X = np.random.default_rng(0).normal(size=(10, 2)) if data is None else data
     with pytest.raises(err, match=match):
         kernel_thin(X, **kwargs)
+
+
+@pytest.mark.parametrize("thin", [kernel_thin, compress_thin])
+def test_sparse_input_is_refused_with_a_hint(thin):
+    import scipy.sparse as sp
+
+    with pytest.raises(TypeError, match="toarray"):
+        thin(sp.csr_matrix(np.eye(16)))
+
+
+@pytest.mark.parametrize("thin", [kernel_thin, compress_thin])
+def test_input_is_not_modified(thin, rng):
+    X = rng.normal(size=(256, 3))
+    w = rng.random(256)
+    X0, w0 = X.copy(), w.copy()
+    weights = {"sample_weight": w} if thin is kernel_thin else {}  # Compress++ takes none
+    thin(X, 16, random_state=0, **weights)
+    np.testing.assert_array_equal(X, X0)
+    np.testing.assert_array_equal(w, w0)
 
 
 def test_compress_rejects_negative_g():

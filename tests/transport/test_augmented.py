@@ -144,3 +144,13 @@ def test_hand_derived_gradient_matches_finite_differences(weighted, p, rng):
             down = _objective(lift, X, Y, a, b, dirs, p, lam)[0]
             flat[idx] = old
             assert gflat[idx] == pytest.approx((up - down) / (2 * h), rel=1e-4, abs=1e-7)
+
+
+def test_asw_does_not_modify_its_inputs(rng):
+    X, Y = rng.normal(size=(60, 3)), rng.normal(size=(50, 3)) + 1.0
+    a, b = rng.random(60), rng.random(50)
+    a, b = a / a.sum(), b / b.sum()
+    before = [v.copy() for v in (X, Y, a, b)]
+    augmented_sliced_wasserstein(X, Y, a, b, random_state=0)
+    for v, v0 in zip((X, Y, a, b), before, strict=True):
+        np.testing.assert_array_equal(v, v0)

@@ -242,3 +242,14 @@ def test_mirror_sinkhorn_array_api_strict_with_a_callable(rng):
     res = mirror_sinkhorn(as_xp(xps, a), as_xp(xps, b), lambda P: P - Qx, max_iter=300)
     np.testing.assert_allclose(to_np(res.plan), ref.plan, rtol=1e-12, atol=1e-15)
     assert res.gap == pytest.approx(ref.gap, rel=1e-9)
+
+
+def test_mirror_sinkhorn_does_not_modify_its_inputs(rng):
+    a, b = rng.random(8), rng.random(6)
+    a, b = a / a.sum(), b / b.sum()
+    C = rng.random((8, 6))
+    P0 = np.outer(a, b)
+    before = [v.copy() for v in (a, b, C, P0)]
+    mirror_sinkhorn(a, b, lambda P: C + P, P0=P0, max_iter=50)
+    for v, v0 in zip((a, b, C, P0), before, strict=True):
+        np.testing.assert_array_equal(v, v0)
