@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import numpy as np
@@ -74,9 +75,8 @@ def two_sample_test(X, Y, *, metric="energy", n_permutations=200, n_projections=
     if metric not in ("energy", "sliced"):
         raise ValueError(f"metric must be 'energy' or 'sliced'; got {metric!r}.")
     X, Y, _, _, xp = check_clouds(X, Y, None, None)
-    B = check_n_projections(n_permutations)
+    B = int(check_scalar(n_permutations, "n_permutations", kind=numbers.Integral, lower=1))
     L = check_n_projections(n_projections)
-    check_scalar(B, "n_permutations", lower=1)
     rng = as_generator(random_state)
     n, d = X.shape
     m = Y.shape[0]
