@@ -369,8 +369,9 @@ def _cgcv_oracle(X, y, rows_list, alpha, fit_intercept):
     (3.0, True, 20, 60, 2),      # full-data members: CGCV = GCV
 ])
 def test_risk_estimate_is_cgcv_of_its_members(rng, alpha, fit_intercept, p, k, M):
-    """``RidgeEnsemble.risk_estimate_`` equals the corrected GCV computed here from
-    the members' hat matrices (NumPy solves on their rows), to 1e-10. The
+    """``RidgeEnsemble.risk_estimate_`` and the core ``gcv_cgcv`` (RidgeEnsembleCV's)
+    equal the corrected GCV computed here from the members' hat matrices (NumPy
+    solves on their rows), to 1e-10. The
     correction is 1.6 % to 73 % of the estimate in the subsampled cases (we require
     over 1 %, 1e8 times the tolerance), so an estimate without it fails."""
     n = 60
@@ -385,6 +386,12 @@ def test_risk_estimate_is_cgcv_of_its_members(rng, alpha, fit_intercept, p, k, M
     np.testing.assert_allclose(members.T, F, atol=1e-9)
     np.testing.assert_allclose(ens.estimators_df_, dfs, rtol=1e-10)
     assert ens.risk_estimate_ == pytest.approx(cgcv, rel=1e-10, abs=0)
+    # the core function behind RidgeEnsembleCV(cv="gcv" / "cgcv"), on the same members
+    C, B, D = fit_members(X, y, [alpha], rows_list, fit_intercept=fit_intercept)
+    E = y[None, None, :] - predictions(np, X, C, B)
+    g, c = gcv_cgcv(residual_grams(np, E), D, n, k, [M])
+    assert g[0, 0] == pytest.approx(gcv, rel=1e-10, abs=0)
+    assert c[0, 0] == pytest.approx(cgcv, rel=1e-10, abs=0)
     if k < n:
         assert abs(gcv - cgcv) > 0.01 * cgcv
     else:
