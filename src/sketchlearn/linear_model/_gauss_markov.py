@@ -23,8 +23,9 @@ import numpy as np
 import scipy.linalg
 from sklearn.utils import Bunch
 
-from .._array_api import get_namespace, is_cupy_namespace, is_numpy_namespace
+from .._array_api import get_namespace, is_cupy_namespace, is_numpy_namespace, to_numpy
 from .._validation import check_array, check_scalar
+from ._robust import check_cov_kwds, robust_covariance
 
 __all__ = ["gauss_markov", "make_whitener", "ar1_coefficient"]
 
@@ -297,7 +298,7 @@ def _min_norm(B, z, rank, xp):
     U, s, Vt = U[:, :rank], s[:rank], Vt[:rank, :]
     b = Vt.T @ ((U.T @ z) / s)
     Vs = Vt.T / s[None, :]
-    return b, Vs @ Vs.T, U
+    return b, Vs @ Vs.T, U, Vs
 
 
 def _refine(Ap, yw, Qf, Rf, x, r):
@@ -371,6 +372,10 @@ def _full_rank_result(Qf, Rf, order, Xw, yw, v, scale, refine):
     theta[order] = x
     cov = np.empty((k, k), dtype=dtype)
     cov[np.ix_(order, order)] = Rinv @ Rinv.T
+    # theta = factor @ Qf.T @ yw: the rows of R^{-1} in the user's order and units
+    factor = np.empty((k, k), dtype=dtype)
+    factor[order, :] = Rinv
+    factor[k - scale.shape[0]:, :] /= scale[:, None]
     if v is not None:
         c, b_s, var_c, cov_cb = theta[0], theta[1:], cov[0, 0], cov[0, 1:] / scale
         cov_s = cov[1:, 1:]
@@ -378,7 +383,7 @@ def _full_rank_result(Qf, Rf, order, Xw, yw, v, scale, refine):
         c, b_s, var_c, cov_cb, cov_s = 0.0, theta, 0.0, None, cov
     return Bunch(coef=b_s / scale, intercept=c, cov_unit=cov_s / (scale[:, None] * scale[None, :]),
                  intercept_var_unit=var_c, intercept_cov_unit=cov_cb, rank=k,
-                 leverage=np.sum(Qf * Qf, axis=1), basis=Qf)
+                 leverage=np.sum(Qf * Qf, axis=1), basis=Qf, factor=factor)
 
 
 def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
@@ -412,6 +417,7 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
     if p == 0:
         b_s, cov_s = xp.zeros(0, dtype=A.dtype), xp.zeros((0, 0), dtype=A.dtype)
         basis = xp.zeros((A2.shape[0], 0), dtype=A.dtype)
+        Vs_s = xp.zeros((0, 0), dtype=A.dtype)
     elif full and numpy_path:
         if v is None:
             return _full_rank_result(Q2, R2, piv, Xw, yw, v, scale, refine)
@@ -425,17 +431,19 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
     elif numpy_path and A.dtype == np.longdouble:
         # no long-double SVD: the minimum-norm solution of a rank-deficient design
         # is computed in float64
-        b, cov_b, basis = _min_norm((A2 * scale[None, :]).astype(np.float64),
-                                    z2.astype(np.float64), rank, xp)
+        b, cov_b, basis, Vs = _min_norm((A2 * scale[None, :]).astype(np.float64),
+                                        z2.astype(np.float64), rank, xp)
         b_s = b.astype(A.dtype) * scale
         cov_s = cov_b.astype(A.dtype) * (scale[:, None] * scale[None, :])
         basis = basis.astype(A.dtype)
+        Vs_s = Vs.astype(A.dtype) * scale[:, None]
     elif full:
-        b_s, cov_s, basis = _min_norm(A2, z2, p, xp)
+        b_s, cov_s, basis, Vs_s = _min_norm(A2, z2, p, xp)
     else:
         # minimum norm in the user's units, so unscale before the SVD
-        b, cov_b, basis = _min_norm(A2 * scale[None, :], z2, rank, xp)
+        b, cov_b, basis, Vs = _min_norm(A2 * scale[None, :], z2, rank, xp)
         b_s, cov_s = b * scale, cov_b * (scale[:, None] * scale[None, :])
+        Vs_s = Vs * scale[:, None]
     if v is not None:
         c = (z0 - r0 @ b_s) / r00
         var_c = (1 + r0 @ (cov_s @ r0)) / r00**2
@@ -444,19 +452,25 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
         M = xp.concat([xp.zeros((1, basis.shape[1]), dtype=A.dtype), basis], axis=0)
         e1 = xp.where(xp.arange(n) == 0, xp.ones_like(v), xp.zeros_like(v))
         Qf = _reflect(u, beta, xp.concat([e1[:, None], M], axis=1))
+        # theta = factor @ Qf.T @ yw, with Qf.T yw = [z0, basis.T z2]
+        top = xp.concat([xp.asarray([1.0], dtype=A.dtype), -(r0 @ Vs_s)])[None, :] / r00
+        low = xp.concat([xp.zeros((p, 1), dtype=A.dtype), Vs_s / scale[:, None]], axis=1)
+        factor = xp.concat([top, low], axis=0)
     else:
         c, var_c, cov_cb_s, Qf = 0.0, 0.0, None, basis
+        factor = Vs_s / scale[:, None]
     b = b_s / scale
     cov_b = cov_s / (scale[:, None] * scale[None, :])
     cov_cb = None if cov_cb_s is None else cov_cb_s / scale
     leverage = xp.sum(Qf * Qf, axis=1)
     return Bunch(coef=b, intercept=c, cov_unit=cov_b, intercept_var_unit=var_c,
                  intercept_cov_unit=cov_cb, rank=rank + (v is not None), leverage=leverage,
-                 basis=Qf)
+                 basis=Qf, factor=factor)
 
 
 def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rho=None,
-                 rcond=None, refine=True, max_iter=20, tol=1e-8):
+                 rcond=None, refine=True, max_iter=20, tol=1e-8, cov_type="nonrobust",
+                 cov_kwds=None, use_t=None):
     """Best linear unbiased estimate of a linear model (OLS, WLS, GLS, feasible GLS).
 
     Fits ``y = intercept + X coef + e`` with ``Cov(e) = sigma2 * Sigma`` by least
@@ -494,6 +508,23 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
         Feasible-GLS iterations.
     tol : float, default=1e-8
         Feasible-GLS convergence tolerance on ``rho``.
+    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "HAC", "cluster"}, \
+default="nonrobust"
+        Covariance of the estimates, named and defined as in statsmodels'
+        ``OLS(...).fit(cov_type=...)``: ``"nonrobust"`` is ``sigma2 (A^T A)^{-1}``
+        of the whitened design ``A``; the others are sandwiches
+        ``(A^T A)^{-1} A^T Omega A (A^T A)^{-1}`` built from the whitened residuals
+        (White's HC0-HC3, Newey-West HAC, one-way cluster). See the user guide.
+    cov_kwds : dict, optional
+        Options of ``cov_type``: for ``"HAC"``, ``maxlags`` (required, ``0 <=
+        maxlags < n``), ``kernel`` (``"bartlett"``, default, or ``"uniform"``) and
+        ``use_correction`` (default False: multiply by ``n / (n - k)``); for
+        ``"cluster"``, ``groups`` (required, one label per sample, at least two
+        clusters), ``use_correction`` (default True: ``G/(G-1) (n-1)/(n-k)``) and
+        ``df_correction`` (default True: inference with ``G - 1`` dof).
+    use_t : bool, optional
+        Student t (and F) reference distributions instead of the normal (and
+        chi-square). Default as statsmodels: True for ``"nonrobust"``, else False.
 
     Returns
     -------
@@ -506,8 +537,11 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
         feasible GLS iterates), and
         ``intercept_cov`` (covariance between the intercept and ``coef``),
         ``whitened_tss`` (total sum of squares of the whitened responses, centered
-        when there is an intercept) and ``basis`` (orthonormal basis of the
-        whitened fitted space, ``n x rank``).
+        when there is an intercept), ``basis`` (orthonormal basis of the
+        whitened fitted space, ``n x rank``), ``cov_params_full`` (covariance of
+        ``[intercept, coef]``, or of ``coef`` without intercept, as float64),
+        ``cov_type``, ``use_t`` and ``df_inference`` (dof of the t and F
+        distributions: ``dof_resid``, or clusters minus one).
 
     Examples
     --------
@@ -517,6 +551,10 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     >>> res = gauss_markov(X, 1.0 + 2.0 * X[:, 0] + np.array([0.1, -0.1, -0.1, 0.1]))
     >>> print(np.round(res.coef, 6), round(res.intercept, 6), round(res.sigma2, 6))
     [2.] 1.0 0.02
+    >>> hc3 = gauss_markov(X, 1.0 + 2.0 * X[:, 0] + np.array([0.1, -0.1, -0.1, 0.1]),
+    ...                    cov_type="HC3")
+    >>> hc3.bse.shape, hc3.use_t
+    ((1,), False)
     """
     X = check_array(X, "X", keep_longdouble=True)
     y = check_array(y, "y", ensure_2d=False, keep_longdouble=True)
@@ -524,6 +562,9 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     n, p = X.shape
     if y.shape[0] != n:
         raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
+    cov_opts = check_cov_kwds(cov_type, cov_kwds, n)
+    if use_t is not None and not isinstance(use_t, (bool, np.bool_)):
+        raise TypeError(f"use_t must be None, True or False, got {use_t!r}.")
     extended = is_numpy_namespace(xp) and np.longdouble in (X.dtype, y.dtype)
     if extended:
         X, y = X.astype(np.longdouble), y.astype(np.longdouble)
@@ -587,18 +628,41 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
         tss = float(xp.sum(centered * centered))
     else:
         tss = float(xp.sum(yw * yw))
-    cov = sigma2 * fit.cov_unit
+    if cov_type == "nonrobust":
+        cov = sigma2 * fit.cov_unit
+        var_c = sigma2 * fit.intercept_var_unit
+        cov_cb = None if fit.intercept_cov_unit is None else sigma2 * fit.intercept_cov_unit
+    else:
+        full = robust_covariance(cov_type, cov_opts, fit.basis, fit.factor, wres, fit.leverage,
+                                 dof)
+        if fit_intercept:
+            cov, var_c, cov_cb = full[1:, 1:], full[0, 0], full[0, 1:]
+        else:
+            cov, var_c, cov_cb = full, 0.0, None
+    if fit_intercept:
+        cov_full = np.empty((p + 1, p + 1))
+        cov_full[0, 0] = float(var_c)
+        cov_full[0, 1:] = cov_full[1:, 0] = np.asarray(to_numpy(cov_cb), dtype=np.float64)
+        cov_full[1:, 1:] = np.asarray(to_numpy(cov), dtype=np.float64)
+    else:
+        cov_full = np.asarray(to_numpy(cov), dtype=np.float64)
+    use_t = (cov_type == "nonrobust") if use_t is None else bool(use_t)
+    df_inference = (cov_opts["n_groups"] - 1 if cov_type == "cluster" and cov_opts["df_correction"]
+                    else dof)
     out_dtype = X.dtype
     return Bunch(
         coef=xp.astype(fit.coef, out_dtype),
         intercept=np.longdouble(fit.intercept) if extended else float(fit.intercept),
         cov_params=xp.astype(cov, out_dtype),
         bse=xp.astype(xp.sqrt(xp.abs(xp.linalg.diagonal(cov))), out_dtype),
-        intercept_bse=(np.sqrt(sigma2 * fit.intercept_var_unit)[()] if extended
-                       else math.sqrt(sigma2 * float(fit.intercept_var_unit))) if fit_intercept
+        intercept_bse=(np.sqrt(var_c)[()] if extended
+                       else math.sqrt(float(var_c))) if fit_intercept
         else 0.0,
-        intercept_cov=(None if fit.intercept_cov_unit is None
-                       else xp.astype(sigma2 * fit.intercept_cov_unit, out_dtype)),
+        intercept_cov=(None if cov_cb is None else xp.astype(cov_cb, out_dtype)),
+        cov_params_full=cov_full,
+        cov_type=cov_type,
+        use_t=use_t,
+        df_inference=df_inference,
         sigma2=sigma2,
         residuals=xp.astype(residuals, out_dtype),
         whitened_residuals=xp.astype(wres, out_dtype),
