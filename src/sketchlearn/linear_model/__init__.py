@@ -13,6 +13,7 @@ from ._estimators import (
 from ._extended import filter_factors, shrinkage_factors
 from ._gauss_markov import ar1_coefficient, gauss_markov, make_whitener
 from ._lsa import StepSizeWarning, linear_stochastic_approximation, stability_bound
+from ._robust import TTestResult, WaldTestResult
 
 __all__ = [
     "GaussMarkovRegressor",
@@ -29,4 +30,6 @@ __all__ = [
     "linear_stochastic_approximation",
     "stability_bound",
     "StepSizeWarning",
+    "TTestResult",
+    "WaldTestResult",
 ]

@@ -29,6 +29,7 @@ from ._lsa import (
     run_bootstrap,
     stream_index,
 )
+from ._robust import COV_TYPES, check_hypothesis, normal_or_t_quantile, t_test, wald_test
 
 __all__ = [
     "GaussMarkovRegressor",
@@ -93,6 +94,28 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         Feasible-GLS iterations.
     tol : float, default=1e-8
         Feasible-GLS tolerance on ``rho``.
+    cov_type : {"nonrobust", "HC0", "HC1", "HC2", "HC3", "HAC", "cluster"}, \
+default="nonrobust"
+        Covariance of the estimates, as statsmodels' ``fit(cov_type=...)``:
+        ``"nonrobust"`` trusts ``sigma``; ``"HC0"``-``"HC3"`` are White's
+        heteroskedasticity-consistent sandwiches, ``"HAC"`` Newey-West's
+        heteroskedasticity- and autocorrelation-consistent one, ``"cluster"``
+        the one-way cluster-robust one. They are formed from the whitened residuals
+        and design (WLS/GLS as in statsmodels). ``bse_``, ``cov_params_``,
+        :meth:`conf_int`, :meth:`summary`, :meth:`t_test`, :meth:`f_test` and
+        :meth:`wald_test` follow it.
+    cov_kwds : dict, optional
+        Options of ``cov_type``, statsmodels' names and defaults: ``"HAC"`` needs
+        ``maxlags`` (``0 <= maxlags < n_samples``) and takes ``kernel``
+        (``"bartlett"``, default, or ``"uniform"``) and ``use_correction``
+        (default False: times ``n/(n-k)``); ``"cluster"`` needs ``groups`` (one
+        label per sample, at least two clusters) and takes ``use_correction``
+        (default True: times ``G/(G-1) (n-1)/(n-k)``) and ``df_correction``
+        (default True: t and F with ``G - 1`` dof).
+    use_t : bool, optional
+        Student t and F reference distributions (True) or normal and chi-square
+        (False). Default as statsmodels: True for ``"nonrobust"``, False for the
+        robust covariances.
 
     Attributes
     ----------
@@ -101,12 +124,18 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
     intercept_ : float
         Estimated intercept (0.0 when ``fit_intercept=False``).
     bse_ : ndarray of shape (n_features,)
-        Standard errors of ``coef_``.
+        Standard errors of ``coef_`` (under ``cov_type``).
     intercept_bse_ : float
         Standard error of ``intercept_``.
     cov_params_ : ndarray of shape (n_features, n_features)
         Estimated covariance of ``coef_`` (``sigma2_`` times the pseudo-inverse of
-        the whitened Gram matrix, computed from the factorization).
+        the whitened Gram matrix, computed from the factorization; the sandwich
+        of ``cov_type`` when it is robust).
+    use_t_ : bool
+        Whether t and F distributions are used (see ``use_t``).
+    df_inference_ : int
+        Degrees of freedom of those distributions: ``dof_resid_``, or the number
+        of clusters minus one for ``cov_type="cluster"`` (``df_correction``).
     sigma2_ : float
         Unbiased estimate of the error scale: whitened RSS / ``dof_resid_``.
     residuals_ : ndarray of shape (n_samples,)
@@ -144,6 +173,9 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
     >>> lo, hi = model.conf_int(0.05)[0]
     >>> bool(lo < 2.0 < hi)
     True
+    >>> robust = GaussMarkovRegressor(cov_type="HC3").fit(X, y)
+    >>> robust.t_test([[0.0, 1.0, 1.0]], q=[1.0]).pvalue.shape  # coef_1 + coef_2 = 1
+    (1,)
     """
 
     _parameter_constraints: dict = {
@@ -154,10 +186,13 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         "refine": ["boolean"],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
+        "cov_type": [StrOptions(set(COV_TYPES))],
+        "cov_kwds": [None, dict],
+        "use_t": [None, "boolean"],
     }
 
     def __init__(self, fit_intercept=True, sigma=None, rho=None, rcond=None, refine=True,
-                 max_iter=20, tol=1e-8):
+                 max_iter=20, tol=1e-8, cov_type="nonrobust", cov_kwds=None, use_t=None):
         self.fit_intercept = fit_intercept
         self.sigma = sigma
         self.rho = rho
@@ -165,6 +200,9 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         self.refine = refine
         self.max_iter = max_iter
         self.tol = tol
+        self.cov_type = cov_type
+        self.cov_kwds = cov_kwds
+        self.use_t = use_t
 
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
@@ -192,7 +230,8 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
             sample_weight = xp.asarray(np.asarray(sample_weight, dtype=np.float64))
         res = gauss_markov(X, y, sigma=self.sigma, sample_weight=sample_weight,
                            fit_intercept=self.fit_intercept, rho=self.rho, rcond=self.rcond,
-                           refine=self.refine, max_iter=self.max_iter, tol=self.tol)
+                           refine=self.refine, max_iter=self.max_iter, tol=self.tol,
+                           cov_type=self.cov_type, cov_kwds=self.cov_kwds, use_t=self.use_t)
         self.coef_ = res.coef
         self.intercept_ = res.intercept
         self.bse_ = res.bse
@@ -207,6 +246,9 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         self.n_iter_ = res.n_iter
         self._intercept_cov = res.intercept_cov
         self._basis = res.basis
+        self.use_t_ = res.use_t
+        self.df_inference_ = res.df_inference
+        self._cov_full = res.cov_params_full
         self._fit_stats(res)
         return self
 
@@ -221,7 +263,14 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         denom = n - int(self.fit_intercept)
         r2_adj = 1.0 - (1.0 - r2) * denom / self.dof_resid_ if self.dof_resid_ > 0 \
             else float("nan")
-        if df_model > 0 and self.dof_resid_ > 0 and rss > 0:
+        p = self.n_features_in_
+        if self.cov_type != "nonrobust" and p > 0 and self.dof_resid_ > 0:
+            # statsmodels' robust F: the Wald test of all slopes under the sandwich
+            ft = wald_test(np.eye(p + int(self.fit_intercept))[int(self.fit_intercept):],
+                           np.zeros(p), self._theta(), self._cov_full, self.df_inference_,
+                           use_f=True)
+            fvalue, f_pvalue, df_model = ft.statistic, ft.pvalue, ft.df_num
+        elif df_model > 0 and self.dof_resid_ > 0 and rss > 0:
             fvalue = ((tss - rss) / df_model) / (rss / self.dof_resid_)
             f_pvalue = float(scipy.stats.f.sf(fvalue, df_model, self.dof_resid_))
         else:
@@ -250,10 +299,138 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
                              upper_inclusive=False)
         if self.dof_resid_ <= 0:
             return float("nan")
-        return float(scipy.stats.t.ppf(1.0 - alpha / 2.0, self.dof_resid_))
+        return normal_or_t_quantile(alpha, self.df_inference_, self.use_t_)
+
+    def _theta(self):
+        """``[intercept_, coef_]`` (or ``coef_``) as float64 NumPy."""
+        coef = np.asarray(to_numpy(self.coef_), dtype=np.float64)
+        if self.fit_intercept:
+            return np.concatenate([[float(self.intercept_)], coef])
+        return coef
+
+    def _hypothesis(self, R, q):
+        check_is_fitted(self)
+        p = self.n_features_in_
+        if self.fit_intercept:
+            R, q = check_hypothesis(R, q, (p + 1, p), f"{p + 1} parameters (intercept first, "
+                                    f"then {p} coefficients; or {p} columns for the "
+                                    "coefficients alone)")
+            if R.shape[1] == p:
+                R = np.concatenate([np.zeros((R.shape[0], 1)), R], axis=1)
+        else:
+            R, q = check_hypothesis(R, q, (p,), f"{p} coefficients (no intercept)")
+        return R, q
+
+    def t_test(self, R, q=None):
+        """Tests of each linear hypothesis ``R[i] @ theta = q[i]`` (t or z tests).
+
+        ``theta`` is ``[intercept_, *coef_]`` with an intercept (``R`` may also
+        have ``n_features`` columns, then it involves the coefficients alone), else
+        ``coef_``. Uses the covariance of ``cov_type`` and the t distribution with
+        ``df_inference_`` dof when ``use_t_``, else the normal: the numbers of
+        statsmodels' ``results.t_test((R, q))``.
+
+        Parameters
+        ----------
+        R : array-like of shape (m, n_params) or (n_params,)
+            Restrictions, one per row, linearly independent.
+        q : array-like of shape (m,), optional
+            Hypothesised values; default zeros.
+
+        Returns
+        -------
+        result : TTestResult
+            ``effect`` (``R theta``), ``sd``, ``statistic``, ``pvalue`` (two-sided),
+            ``df_denom``, ``distribution`` and ``conf_int(alpha)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sketchlearn.linear_model import GaussMarkovRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(100, 2))
+        >>> y = 1.0 + X @ np.array([2.0, 2.0]) + rng.normal(size=100)
+        >>> res = GaussMarkovRegressor().fit(X, y).t_test([[0.0, 1.0, -1.0]])  # b1 = b2
+        >>> res.distribution, res.df_denom, bool(res.pvalue[0] > 0.05)
+        ('t', 97, True)
+        """
+        R, q = self._hypothesis(R, q)
+        return t_test(R, q, self._theta(), self._cov_full, self.df_inference_, self.use_t_)
+
+    def wald_test(self, R, q=None, use_f=None):
+        """Joint Wald test of ``R @ theta = q`` under the fit's ``cov_type``.
+
+        The statistic ``W = (R theta - q)^T (R V R^T)^{-1} (R theta - q)`` is
+        referred to ``chi2(m)``, or ``W / m`` to ``F(m, df_inference_)`` when
+        ``use_f`` (default: ``use_t_``), as statsmodels' ``wald_test``.
+
+        Parameters
+        ----------
+        R : array-like of shape (m, n_params) or (n_params,)
+            Restrictions (see :meth:`t_test` for the columns), linearly independent.
+        q : array-like of shape (m,), optional
+            Hypothesised values; default zeros.
+        use_f : bool, optional
+            F instead of chi-square; default ``use_t_``.
+
+        Returns
+        -------
+        result : WaldTestResult
+            ``statistic``, ``pvalue``, ``df_num``, ``df_denom`` (None for the
+            chi-square) and ``distribution``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sketchlearn.linear_model import GaussMarkovRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(100, 2)); y = X[:, 0] + rng.normal(size=100)
+        >>> res = GaussMarkovRegressor(cov_type="HC1").fit(X, y).wald_test(np.eye(2))
+        >>> res.distribution, res.df_num, bool(res.pvalue < 1e-6)
+        ('chi2', 2, True)
+        """
+        R, q = self._hypothesis(R, q)
+        if use_f is not None and not isinstance(use_f, (bool, np.bool_)):
+            raise TypeError(f"use_f must be None, True or False, got {use_f!r}.")
+        return wald_test(R, q, self._theta(), self._cov_full, self.df_inference_,
+                         self.use_t_ if use_f is None else bool(use_f))
+
+    def f_test(self, R, q=None):
+        """Joint F test of ``R @ theta = q``: :meth:`wald_test` with ``use_f=True``.
+
+        Equals statsmodels' ``results.f_test((R, q))`` under every ``cov_type``;
+        for ``"nonrobust"`` it is the classical F test of nested linear models.
+
+        Parameters
+        ----------
+        R : array-like of shape (m, n_params) or (n_params,)
+            Restrictions (see :meth:`t_test` for the columns), linearly independent.
+        q : array-like of shape (m,), optional
+            Hypothesised values; default zeros.
+
+        Returns
+        -------
+        result : WaldTestResult
+            ``statistic`` (also ``fvalue``), ``pvalue``, ``df_num``, ``df_denom``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sketchlearn.linear_model import GaussMarkovRegressor
+        >>> rng = np.random.default_rng(0)
+        >>> X = rng.normal(size=(100, 3)); y = X[:, 0] + rng.normal(size=100)
+        >>> res = GaussMarkovRegressor().fit(X, y).f_test([[0, 0, 1, 0], [0, 0, 0, 1]])
+        >>> res.df_num, res.df_denom, bool(res.pvalue > 0.01)
+        (2, 96, True)
+        """
+        return self.wald_test(R, q, use_f=True)
 
     def conf_int(self, alpha=0.05, include_intercept=False):
-        """Two-sided ``1 - alpha`` confidence intervals of the coefficients (Student t).
+        """Two-sided ``1 - alpha`` confidence intervals of the coefficients.
+
+        Student t with ``df_inference_`` dof when ``use_t_`` (the default for
+        ``cov_type="nonrobust"``), else normal, with the standard errors of
+        ``cov_type``: statsmodels' ``results.conf_int(alpha)``.
 
         Parameters
         ----------
@@ -291,6 +468,9 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         The new observation's error has variance ``sigma2_`` (unit weight, unit
         variance in ``sigma``'s scale) and is taken independent of the training
         errors (for AR(1) errors this ignores the correlation with the last rows).
+        The variance of the fitted mean uses ``cov_params_`` (the sandwich of a
+        robust ``cov_type``), and the quantile is the normal's when ``use_t_`` is
+        False, as statsmodels' ``get_prediction``.
 
         Parameters
         ----------
@@ -389,8 +569,10 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
         Returns
         -------
         text : str
-            Coefficients, standard errors, t statistics, p-values, confidence
-            intervals, R^2, adjusted R^2 and the F test of all slopes.
+            Coefficients, standard errors, t statistics (z with ``use_t_``
+            False), p-values, confidence intervals, R^2, adjusted R^2 and the F
+            test of all slopes (the robust Wald F under a robust ``cov_type``),
+            all under ``cov_type``.
 
         Examples
         --------
@@ -418,21 +600,37 @@ class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
             rows.insert(0, ("intercept", float(self.intercept_), float(self.intercept_bse_)))
         width = max(9, *(len(r[0]) for r in rows))
         lo, hi = f"[{alpha / 2:.3g}", f"{1 - alpha / 2:.3g}]"
+        stat, pname = ("t", "P>|t|") if self.use_t_ else ("z", "P>|z|")
+        cov_line = f"covariance: {self.cov_type}"
+        if self.cov_type == "HAC":
+            cov_line += f" (maxlags={self.cov_kwds['maxlags']})"
+        elif self.cov_type == "cluster":
+            cov_line += f" ({self.df_inference_ + 1} clusters)" if \
+                self.df_inference_ != self.dof_resid_ else ""
+        cov_line += f", {'t' if self.use_t_ else 'normal'} distribution"
+        if self.use_t_:
+            cov_line += f" with {self.df_inference_} dof"
         lines = [
             f"{type(self).__name__} ({kind}): {n} samples, rank {self.rank_}, "
             f"{self.dof_resid_} residual dof",
+            cov_line,
             f"sigma = {math.sqrt(self.sigma2_):.6g}   R^2 = {self._stats['r2']:.6g}   "
             f"adjusted R^2 = {self._stats['r2_adj']:.6g}",
             f"F = {self._stats['fvalue']:.6g} on ({self._stats['df_model']}, "
-            f"{self.dof_resid_}) dof, p = {self._stats['f_pvalue']:.4g}",
+            f"{self.df_inference_ if self.cov_type != 'nonrobust' else self.dof_resid_}) "
+            f"dof, p = {self._stats['f_pvalue']:.4g}",
             "",
-            f"{'':<{width}} {'coef':>13} {'std err':>12} {'t':>9} {'P>|t|':>9} "
+            f"{'':<{width}} {'coef':>13} {'std err':>12} {stat:>9} {pname:>9} "
             f"{lo:>13} {hi:>13}",
         ]
         for name, b, s in rows:
             t = b / s if s > 0 else float("nan")
-            pval = 2.0 * float(scipy.stats.t.sf(abs(t), self.dof_resid_)) \
-                if self.dof_resid_ > 0 else float("nan")
+            if self.dof_resid_ <= 0:
+                pval = float("nan")
+            elif self.use_t_:
+                pval = 2.0 * float(scipy.stats.t.sf(abs(t), self.df_inference_))
+            else:
+                pval = 2.0 * float(scipy.stats.norm.sf(abs(t)))
             lines.append(f"{name:<{width}} {b:>13.6g} {s:>12.6g} {t:>9.3f} {pval:>9.3g} "
                          f"{b - q * s:>13.6g} {b + q * s:>13.6g}")
         return "\n".join(lines)

@@ -70,7 +70,7 @@ def check_cov_kwds(cov_type, cov_kwds, n):
         if "groups" not in cov_kwds:
             raise ValueError("cov_type='cluster' needs cov_kwds={'groups': labels}, one cluster "
                              "label per sample.")
-        groups = np.asarray(to_numpy(cov_kwds["groups"]))
+        groups = _host(cov_kwds["groups"])
         if groups.ndim == 2 and 1 in groups.shape:
             groups = groups.ravel()
         if groups.ndim != 1:
@@ -90,6 +90,13 @@ def check_cov_kwds(cov_type, cov_kwds, n):
                    use_correction=bool(cov_kwds.get("use_correction", True)),
                    df_correction=cov_kwds.get("df_correction", True) is not False)
     return out
+
+
+def _host(x):
+    """Any array (NumPy, CuPy, DLPack) or nested sequence as a NumPy array."""
+    if hasattr(x, "__dlpack__") or hasattr(x, "get"):
+        return to_numpy(x)
+    return np.asarray(x)
 
 
 def _ratio(a, b):
@@ -243,7 +250,7 @@ class WaldTestResult:
 
 def check_hypothesis(R, q, n_params, names):
     """``R`` as a 2-D float64 array with ``n_params`` columns of full row rank, and ``q``."""
-    R = np.asarray(to_numpy(R), dtype=np.float64)
+    R = np.asarray(_host(R), dtype=np.float64)
     if R.ndim == 1:
         R = R[None, :]
     if R.ndim != 2 or R.shape[0] == 0:
@@ -262,7 +269,7 @@ def check_hypothesis(R, q, n_params, names):
     if q is None:
         q = np.zeros(m)
     else:
-        q = np.asarray(to_numpy(q), dtype=np.float64).ravel()
+        q = np.asarray(_host(q), dtype=np.float64).ravel()
         if q.shape[0] == 1 and m > 1:
             q = np.full(m, q[0])
         if q.shape[0] != m:
