@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 import scipy.stats
@@ -265,10 +266,13 @@ default="nonrobust"
             else float("nan")
         p = self.n_features_in_
         if self.cov_type != "nonrobust" and p > 0 and self.dof_resid_ > 0:
-            # statsmodels' robust F: the Wald test of all slopes under the sandwich
-            ft = wald_test(np.eye(p + int(self.fit_intercept))[int(self.fit_intercept):],
-                           np.zeros(p), self._theta(), self._cov_full, self.df_inference_,
-                           use_f=True)
+            # statsmodels' robust F: the Wald test of all slopes under the sandwich (a
+            # singular sandwich lowers the dof, as there; t_test/f_test warn about it)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ft = wald_test(np.eye(p + int(self.fit_intercept))[int(self.fit_intercept):],
+                               np.zeros(p), self._theta(), self._cov_full,
+                               self.df_inference_, use_f=True)
             fvalue, f_pvalue, df_model = ft.statistic, ft.pvalue, ft.df_num
         elif df_model > 0 and self.dof_resid_ > 0 and rss > 0:
             fvalue = ((tss - rss) / df_model) / (rss / self.dof_resid_)

@@ -655,8 +655,8 @@ default="nonrobust"
         intercept=np.longdouble(fit.intercept) if extended else float(fit.intercept),
         cov_params=xp.astype(cov, out_dtype),
         bse=xp.astype(xp.sqrt(xp.abs(xp.linalg.diagonal(cov))), out_dtype),
-        intercept_bse=(np.sqrt(var_c)[()] if extended
-                       else math.sqrt(float(var_c))) if fit_intercept
+        intercept_bse=(np.sqrt(abs(var_c))[()] if extended
+                       else math.sqrt(abs(float(var_c)))) if fit_intercept
         else 0.0,
         intercept_cov=(None if cov_cb is None else xp.astype(cov_cb, out_dtype)),
         cov_params_full=cov_full,
