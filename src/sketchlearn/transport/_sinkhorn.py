@@ -15,6 +15,7 @@ from .._array_api import get_namespace, move_to, transposed_copy
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
 from ._mirror import mirror_transport
 from ._sinkhorn_ops import ROW_BLOCK, lse_points_op, lse_rows_op, pairwise_cost
+from ._unbalanced import check_mass, parse_reg_m, unbalanced_loop, unbalanced_objective
 
 __all__ = ["sinkhorn", "sinkhorn_divergence", "SinkhornResult"]
 
@@ -55,6 +56,10 @@ class SinkhornResult:
     gap : float
         Certified optimality gap of the plan for ``method="mirror"`` (an upper bound
         on its objective minus the optimum); NaN for the other methods.
+    objective : float
+        With ``reg_m``: the full unbalanced objective ``<P, C> + reg KL(P | a b^T) +
+        reg_m_a KL(P 1 | a) + reg_m_b KL(P^T 1 | b)`` (POT's ``log["total_cost"]``);
+        NaN for balanced transport.
 
     Examples
     --------
@@ -79,6 +84,7 @@ class SinkhornResult:
     reg: float
     n_newton: int = 0
     gap: float = math.nan
+    objective: float = math.nan
     _source: tuple = field(default=(), repr=False)
 
     def plan_matvec(self, V):
@@ -142,7 +148,7 @@ def _log_weights(xp, w):
 def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeuclidean",
              method="log", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
              return_plan="auto", sns_switch_tol=1e-2, sns_keep=10, mirror_step=1.0,
-             mirror_check_every=10):
+             mirror_check_every=10, reg_m=None):
     r"""Entropic optimal transport by Sinkhorn iterations in the log domain.
 
     Solves
@@ -223,6 +229,17 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         Step multiplier of ``"mirror"`` (``step`` of :func:`mirror_sinkhorn`).
     mirror_check_every : int, default=10
         Iterations between the gap checks of ``"mirror"``.
+    reg_m : float or pair of floats, optional
+        Unbalanced transport: the marginal constraints become penalties
+        ``reg_m_a KL(P 1 | a) + reg_m_b KL(P^T 1 | b)`` (a scalar applies to both; a
+        pair ``(reg_m_a, reg_m_b)``; ``inf`` keeps that marginal exact). ``None``
+        (default) or ``inf`` is balanced transport. ``a`` and ``b`` may then have any
+        positive mass. The updates are the log-domain ones damped by ``tau = reg_m /
+        (reg_m + reg)`` (Chizat et al. 2018), with epsilon-scaling and the same
+        cost-matrix and point-cloud paths; only ``method="log"``. ``tol`` then bounds
+        the change of the potentials over one iteration, ``max(|f - f'|, |g - g'|) /
+        reg`` (sup norm), and ``result.error`` reports it. See
+        :ref:`unbalanced-sinkhorn`.
 
     Returns
     -------
@@ -248,9 +265,20 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     >>> exact = ot.emd2(a, b, M)
     >>> bool(abs(res.cost - exact) / exact < 0.01), res.error < 1e-9
     (True, True)
+
+    Unbalanced transport (KL-relaxed marginals), equal to POT's converged plan:
+
+    >>> ub = sinkhorn(a, b, M, reg=0.05, reg_m=1.0, tol=1e-12)
+    >>> P = ot.sinkhorn_unbalanced(a, b, M, 0.05, 1.0, numItermax=10**5, stopThr=1e-13)
+    >>> bool(abs(ub.plan - P).max() < 1e-10), bool(ub.plan.sum() < 1.0)
+    (True, True)
     """
     if method not in ("log", "sns", "mirror"):
         raise ValueError(f"method must be 'log', 'sns' or 'mirror'; got {method!r}.")
+    rm = parse_reg_m(reg_m)
+    if rm is not None and method != "log":
+        raise ValueError(f"reg_m (unbalanced transport) needs method='log'; got "
+                         f"method={method!r}.")
     reg = float(check_scalar(reg, "reg", lower=0, lower_inclusive=method == "mirror"))
     tol = float(check_scalar(tol, "tol", lower=0, lower_inclusive=False))
     check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1)
@@ -296,10 +324,12 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
             # n = m = 2000, d = 10. Larger clouds stay on the fly, O((n + m) d) memory.
             C = pairwise_cost(xp, X, Y, power)
             kind, A, B, power = "matrix", C, transposed_copy(xp, C), 1.0
+    check = check_weights if rm is None else \
+        lambda w, k, name, xp, dtype: check_mass(w, k, name, xp)
     a = xp.full((n,), 1.0 / n, dtype=xp.float64) if a is None else \
-        check_weights(a, n, "a", xp=xp, dtype=xp.float64)
+        check(a, n, "a", xp=xp, dtype=xp.float64)
     b = xp.full((m,), 1.0 / m, dtype=xp.float64) if b is None else \
-        check_weights(b, m, "b", xp=xp, dtype=xp.float64)
+        check(b, m, "b", xp=xp, dtype=xp.float64)
     la, lb = _log_weights(xp, a), _log_weights(xp, b)
     if method == "mirror":
         if warm_start is not None:
@@ -334,6 +364,11 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
             while eps > reg / _EPS_FACTOR:
                 stages.insert(-1, eps)
                 eps *= _EPS_FACTOR
+    if rm is not None:
+        return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
+                       *unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, rm,
+                                        tol, max_iter, _STAGE_TOL, _STAGE_MAX_ITER),
+                       reg_m=rm)
     n_iter = 0
     err = math.inf
     f_next = None
@@ -366,26 +401,44 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         f, g, err, n_newton = _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol,
                                           max_iter - n_iter, int(sns_keep))
         n_iter += n_newton
+    return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
+                   f, g, n_iter, err, n_newton=n_newton)
+
+
+def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f, g,
+            n_iter, err, n_newton=0, reg_m=None):
+    """Warn on non-convergence, then build the cost, the plan and the result."""
     converged = err <= tol
     if not converged:
+        what = "a marginal error" if reg_m is None else \
+            "a change of the potentials (in units of reg)"
         warnings.warn(
-            f"Sinkhorn stopped after {n_iter} iterations with a marginal error of {err:.3g} "
+            f"Sinkhorn stopped after {n_iter} iterations with {what} of {err:.3g} "
             f"(tol={tol:g}); increase max_iter or reg, or loosen tol.",
-            ConvergenceWarning, stacklevel=2)
+            ConvergenceWarning, stacklevel=3)
     result = SinkhornResult(cost=0.0, plan=None, f=f, g=g, n_iter=n_iter, error=err,
                             converged=converged, reg=reg, n_newton=n_newton,
                             _source=(xp, kind, A, B, la, lb, power))
     dense = return_plan is True or (return_plan == "auto" and n * m <= _DENSE_PLAN_MAX)
     blocks = []
     cost = 0.0
+    rows = []
+    cols = xp.zeros((m,), dtype=xp.float64)
     for s in range(0, n, ROW_BLOCK):
         C = _cost_block(xp, kind, A, B, s, power)
         e = min(s + ROW_BLOCK, n)
         P = _plan_block(xp, C, f[s:e], g, la[s:e], lb, reg)
         cost += float(xp.sum(P * C))
+        if reg_m is not None:
+            rows.append(xp.sum(P, axis=1))
+            cols = cols + xp.sum(P, axis=0)
         if dense:
             blocks.append(P)
     result.cost = cost
+    if reg_m is not None:
+        row_sum = rows[0] if len(rows) == 1 else xp.concat(rows)
+        result.objective = unbalanced_objective(xp, a, b, f, g, row_sum, cols, cost, reg,
+                                                reg_m)
     if dense:
         dtype = A.dtype if A.dtype == xp.float32 and B.dtype == xp.float32 else xp.float64
         P = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=0)
