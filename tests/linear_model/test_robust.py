@@ -129,6 +129,35 @@ def test_gls_sandwich_is_statsmodels_whitened_sandwich(rng, sm, cov_type):
     np.testing.assert_allclose(_full(model)[1], ref.cov_params(), rtol=1e-9)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("cov_type, kw", [("HC1", None), ("HC3", None),
+                                          ("HAC", {"maxlags": 2, "use_correction": True}),
+                                          ("cluster", "groups")])
+def test_rank_deficient_design_matches_statsmodels_pinv(rng, sm, fit_intercept, cov_type, kw):
+    # the minimum-norm path: corrections count parameters (k), HC1 the residual dof
+    X, y, groups, _ = _data(rng, n=40)
+    X = np.column_stack([X, X[:, 0] - X[:, 1]])
+    kw = _kwds(kw, groups)
+    ref = sm.OLS(y, sm.add_constant(X) if fit_intercept else X).fit(cov_type=cov_type,
+                                                                    cov_kwds=kw)
+    with pytest.warns(RuntimeWarning, match="rank deficient"):
+        res = gauss_markov(X, y, fit_intercept=fit_intercept, cov_type=cov_type, cov_kwds=kw)
+    V = ref.cov_params()
+    np.testing.assert_allclose(res.cov_params_full, V, rtol=1e-8, atol=1e-12 * np.abs(V).max())
+
+
+@pytest.mark.parametrize("cov_type, kw", [("HC2", None), ("HAC", {"maxlags": 3}),
+                                          ("cluster", "groups")])
+def test_generic_array_api_path(rng, sm, cov_type, kw):
+    # non-NumPy arrays take the SVD path and the same sandwich code
+    xps = pytest.importorskip("array_api_strict")
+    X, y, groups, _ = _data(rng)
+    kw = _kwds(kw, groups)
+    res = gauss_markov(xps.asarray(X), xps.asarray(y), cov_type=cov_type, cov_kwds=kw)
+    ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type=cov_type, cov_kwds=kw)
+    np.testing.assert_allclose(res.cov_params_full, ref.cov_params(), rtol=1e-9)
+
+
 def test_functional_twin_returns_the_same_covariance(rng):
     X, y, groups, _ = _data(rng)
     res = gauss_markov(X, y, cov_type="cluster", cov_kwds={"groups": groups})

@@ -134,7 +134,9 @@ def robust_covariance(cov_type, opts, basis, factor, wresid, leverage, dof_resid
     cov : array of shape (k, k)
     """
     xp = get_namespace(basis)
-    n, k = basis.shape
+    # k counts parameters, not the rank (statsmodels' k_params in the HAC and cluster
+    # corrections; HC1 uses the residual dof n - rank)
+    n, k = basis.shape[0], factor.shape[0]
     e = wresid
     if cov_type == "HC2":
         e = e / xp.sqrt(1.0 - leverage)
