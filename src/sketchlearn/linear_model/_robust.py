@@ -193,6 +193,16 @@ class TTestResult:
         one); reported as statsmodels does also when the normal is used.
     distribution : {"t", "norm"}
         Reference distribution (statsmodels' ``use_t``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.linear_model import GaussMarkovRegressor
+    >>> X = np.arange(10.0)[:, None]
+    >>> y = 1.0 + 2.0 * X[:, 0] + np.tile([0.3, -0.3], 5)
+    >>> res = GaussMarkovRegressor().fit(X, y).t_test([[0.0, 1.0]], q=[2.0])
+    >>> res.distribution, res.df_denom, res.conf_int(0.05).shape
+    ('t', 8, (1, 2))
     """
 
     effect: np.ndarray
@@ -209,7 +219,18 @@ class TTestResult:
         return self.statistic
 
     def conf_int(self, alpha=0.05):
-        """Two-sided ``1 - alpha`` intervals for ``R theta``, shape ``(m, 2)``."""
+        """Two-sided ``1 - alpha`` intervals for ``R theta``, shape ``(m, 2)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sketchlearn.linear_model import TTestResult
+        >>> res = TTestResult(effect=np.array([1.0]), q=np.zeros(1), sd=np.array([0.5]),
+        ...                   statistic=np.array([2.0]), pvalue=np.array([0.05]),
+        ...                   df_denom=100, distribution="norm")
+        >>> np.round(res.conf_int(0.05), 3)
+        array([[0.02, 1.98]])
+        """
         if self.distribution == "t":
             c = float(scipy.stats.t.ppf(1 - alpha / 2, self.df_denom))
         else:
@@ -236,6 +257,16 @@ class WaldTestResult:
         one); None for the chi-square.
     distribution : {"F", "chi2"}
         Reference distribution.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.linear_model import GaussMarkovRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 2)); y = X[:, 0] + rng.normal(size=50)
+    >>> model = GaussMarkovRegressor(cov_type="HC3").fit(X, y)
+    >>> model.f_test(np.eye(3)[1:]).distribution, model.wald_test(np.eye(3)[1:]).distribution
+    ('F', 'chi2')
     """
 
     statistic: float
