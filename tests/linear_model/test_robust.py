@@ -158,6 +158,28 @@ def test_generic_array_api_path(rng, sm, cov_type, kw):
     np.testing.assert_allclose(res.cov_params_full, ref.cov_params(), rtol=1e-9)
 
 
+@pytest.mark.parametrize("cov_type, kw", [("HC3", None), ("cluster", "groups")])
+def test_predict_interval_is_statsmodels_get_prediction(rng, sm, cov_type, kw):
+    X, y, groups, _ = _data(rng)
+    kw = _kwds(kw, groups)
+    Xn = rng.normal(size=(6, X.shape[1]))
+    ref = sm.OLS(y, sm.add_constant(X)).fit(cov_type=cov_type, cov_kwds=kw)
+    frame = ref.get_prediction(sm.add_constant(Xn, has_constant="add")).summary_frame(alpha=0.1)
+    model = GaussMarkovRegressor(cov_type=cov_type, cov_kwds=kw).fit(X, y)
+    np.testing.assert_allclose(model.predict_interval(Xn, 0.1),
+                               frame[["obs_ci_lower", "obs_ci_upper"]].to_numpy(), rtol=1e-10)
+
+
+def test_feasible_gls_with_a_robust_covariance(rng):
+    # the sandwich of the final whitened fit; rho is treated as known
+    X, y, _, _ = _data(rng)
+    gls = GaussMarkovRegressor(sigma="ar1").fit(X, y)
+    robust = GaussMarkovRegressor(sigma="ar1", cov_type="HAC", cov_kwds={"maxlags": 2}).fit(X, y)
+    np.testing.assert_array_equal(robust.coef_, gls.coef_)
+    assert robust.rho_ == gls.rho_
+    assert np.all(np.isfinite(robust.bse_)) and not np.allclose(robust.bse_, gls.bse_)
+
+
 def test_functional_twin_returns_the_same_covariance(rng):
     X, y, groups, _ = _data(rng)
     res = gauss_markov(X, y, cov_type="cluster", cov_kwds={"groups": groups})
