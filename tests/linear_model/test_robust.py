@@ -424,18 +424,19 @@ def _digits(se, exact):
     return float(log_relative_error(se, exact).min())
 
 
-# digits our robust standard errors reach (measured: Wampler3-5 12.9-13.5, Filip 7.1,
-# Longley 12.2), with about 0.3 digits of margin; Wampler1 fits exactly (zero residuals)
-NIST_ROBUST_DIGITS = {"Wampler1": 14.5, "Wampler3": 12.5, "Wampler4": 12.5, "Wampler5": 12.5,
-                      "Filip": 6.8, "Longley": 11.8}
+# digits our HC0-HC3 standard errors reach against the exact sandwich (measured: 15,
+# the cap, everywhere but Filip, 10.2-10.3), with margin. Without refinement's residual
+# iterate (residuals at the rounded coefficients) Longley had 12.2, Wampler3-5 13.2 and
+# Wampler2 none; without the long-double factors on these designs Filip had 7.1
+NIST_ROBUST_DIGITS = {"Wampler1": 14.5, "Wampler2": 14.5, "Wampler3": 14.5, "Wampler4": 14.5,
+                      "Wampler5": 14.5, "Filip": 9.8, "Longley": 14.5}
 
 
 @pytest.mark.parametrize("name", list(NIST_ROBUST_DIGITS))
 def test_nist_robust_standard_errors_digits(name, sm):
     """HC0-HC3 standard errors against the exact sandwich of the float64 data: at least
-    as many digits as statsmodels (pinv and QR) reaches, and no more than 2.5 digits
-    below our own non-robust path (the sandwich weighs the rows of the pseudo-inverse
-    one by one, which conditions it differently; Longley loses the most)."""
+    as many digits as statsmodels (pinv and QR) reaches and as our own non-robust
+    standard errors against their exact values."""
     data = load_nist_strd(name)
     exact = _exact_standard_errors(name)
     D = sm.add_constant(data.X) if data.fit_intercept else data.X
@@ -453,5 +454,8 @@ def test_nist_robust_standard_errors_digits(name, sm):
                              exact[cov_type]) for m in ("pinv", "qr")]
         assert digits[cov_type] >= max(peers) - 0.05, (cov_type, digits, peers)
         if cov_type != "nonrobust":
-            assert digits[cov_type] >= NIST_ROBUST_DIGITS[name], (cov_type, digits)
-            assert digits[cov_type] >= digits["nonrobust"] - 2.5
+            floor = NIST_ROBUST_DIGITS[name]
+            if name == "Filip" and np.finfo(np.longdouble).eps >= np.finfo(np.float64).eps:
+                floor = 6.8  # long double is float64 on this platform
+            assert digits[cov_type] >= floor, (cov_type, digits)
+            assert digits[cov_type] >= digits["nonrobust"] - 0.05

@@ -307,7 +307,9 @@ def _refine(Ap, yw, Qf, Rf, x, r):
     Residuals ``f = yw - r - Ap x`` and ``g = -Ap^T r`` are formed in doubled
     precision (compensated dot products, :func:`._numba.refinement_residuals`);
     corrections use the computed QR factors ``Ap = Qf Rf``. Stops when a
-    correction no longer shrinks or is below rounding level.
+    correction no longer shrinks or is below rounding level. Returns the solution
+    and the residual iterate ``r``, which is nearer the exact least-squares residual
+    than ``yw - Ap x`` at the rounded ``x`` (robust covariances use it).
     """
     from ._numba import refinement_residuals
 
@@ -325,7 +327,7 @@ def _refine(Ap, yw, Qf, Rf, x, r):
         last = size
         if size <= 4 * np.finfo(np.float64).eps * float(np.max(np.abs(x))):
             break
-    return x
+    return x, r
 
 
 def _fast_qr(Xw, v, scale, tol):
@@ -367,7 +369,9 @@ def _full_rank_result(Qf, Rf, order, Xw, yw, v, scale, refine):
         np.divide(Xw, scale[None, :], out=Ap[:, k - p:])
         if not np.array_equal(order, np.arange(k)):
             Ap = np.ascontiguousarray(Ap[:, order])
-        x = _refine(Ap, yw, Qf, Rf, x, yw - Ap @ x)
+        x, refined_resid = _refine(Ap, yw, Qf, Rf, x, yw - Ap @ x)
+    else:
+        refined_resid = None
     theta = np.empty(k, dtype=dtype)
     theta[order] = x
     cov = np.empty((k, k), dtype=dtype)
@@ -383,7 +387,8 @@ def _full_rank_result(Qf, Rf, order, Xw, yw, v, scale, refine):
         c, b_s, var_c, cov_cb, cov_s = 0.0, theta, 0.0, None, cov
     return Bunch(coef=b_s / scale, intercept=c, cov_unit=cov_s / (scale[:, None] * scale[None, :]),
                  intercept_var_unit=var_c, intercept_cov_unit=cov_cb, rank=k,
-                 leverage=np.sum(Qf * Qf, axis=1), basis=Qf, factor=factor)
+                 leverage=np.sum(Qf * Qf, axis=1), basis=Qf, factor=factor,
+                 refined_resid=refined_resid)
 
 
 def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
@@ -399,8 +404,10 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp):
     if numpy_path and p and Xw.dtype != np.longdouble and n >= p + (v is not None):
         fast = _fast_qr(Xw, v, scale, tol)
         if fast is not None:
-            return _full_rank_result(*fast, np.arange(p + (v is not None)), Xw, yw, v, scale,
-                                     refine)
+            res = _full_rank_result(*fast, np.arange(p + (v is not None)), Xw, yw, v, scale,
+                                    refine)
+            res.well_conditioned = True
+            return res
     A = Xw / scale[None, :]
     if v is not None:
         u, beta, r00 = _householder(v, xp)
@@ -633,8 +640,26 @@ default="nonrobust"
         var_c = sigma2 * fit.intercept_var_unit
         cov_cb = None if fit.intercept_cov_unit is None else sigma2 * fit.intercept_cov_unit
     else:
-        full = robust_covariance(cov_type, cov_opts, fit.basis, fit.factor, wres, fit.leverage,
-                                 dof)
+        # each residual enters the sandwich on its own (not only through the RSS, which
+        # is stationary at the solution): take refinement's residual iterate, which
+        # does not carry the rounding of the coefficients to float64
+        e = wres if fit.get("refined_resid") is None else fit.refined_resid
+        basis, factor, leverage = fit.basis, fit.factor, fit.leverage
+        if (is_numpy_namespace(xp) and refine and Xw.dtype == np.float64
+                and not fit.get("well_conditioned", False) and fit.rank == fit.factor.shape[0]
+                and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps):
+            # an ill-conditioned design: the sandwich weighs each column of the
+            # pseudo-inverse and loses more digits to the float64 factors than
+            # sigma2 (A^T A)^{-1} does, so its factors are recomputed in long double
+            # (O(n p^2), only for designs the fast QR rejected)
+            ld = _fit_whitened(Xw.astype(np.longdouble), yw.astype(np.longdouble),
+                               None if v is None else v.astype(np.longdouble), tol=tol_rank,
+                               refine=False, xp=xp)
+            if ld.rank == fit.rank:
+                basis, factor, leverage = ld.basis, ld.factor, ld.leverage
+                e = e.astype(np.longdouble)
+        full = robust_covariance(cov_type, cov_opts, basis, factor, e, leverage, dof)
+        full = xp.astype(full, work_dtype) if is_numpy_namespace(xp) and not extended else full
         if fit_intercept:
             cov, var_c, cov_cb = full[1:, 1:], full[0, 0], full[0, 1:]
         else:
