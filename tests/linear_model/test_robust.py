@@ -474,3 +474,20 @@ def test_nist_robust_standard_errors_at_or_above_statsmodels(name, sm):
             peers = [_digits(sm.OLS(data.y, D).fit(method=m, cov_type=cov_type).bse,
                              exact[cov_type]) for m in ("pinv", "qr")]
         assert digits[cov_type] >= max(peers) - 0.05, (cov_type, digits, peers)
+
+
+def test_leverage_one_warns_and_a_non_finite_covariance_has_no_wald_test(rng):
+    n = 20
+    X = np.column_stack([rng.normal(size=n), np.eye(n)[0]])  # row 0 is fitted exactly
+    y = rng.normal(size=n)
+    with pytest.warns(RuntimeWarning, match="leverage 1"):
+        GaussMarkovRegressor(cov_type="HC3").fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        GaussMarkovRegressor(cov_type="HC1").fit(X, y)  # HC0/HC1 do not divide by 1 - h
+    # no residual dof: HC1's n / (n - k) is undefined, the covariance NaN
+    with pytest.warns(RuntimeWarning, match="No residual degrees of freedom"):
+        model = GaussMarkovRegressor(cov_type="HC1").fit(X[:3], y[:3])
+    assert np.isnan(model._stats["fvalue"])
+    with pytest.raises(ValueError, match="not finite"):
+        model.f_test(np.eye(3)[1:])

@@ -265,7 +265,8 @@ default="nonrobust"
         r2_adj = 1.0 - (1.0 - r2) * denom / self.dof_resid_ if self.dof_resid_ > 0 \
             else float("nan")
         p = self.n_features_in_
-        if self.cov_type != "nonrobust" and p > 0 and self.dof_resid_ > 0:
+        if (self.cov_type != "nonrobust" and p > 0 and self.dof_resid_ > 0
+                and np.all(np.isfinite(self._cov_full))):
             # statsmodels' robust F: the Wald test of all slopes under the sandwich (a
             # singular sandwich lowers the dof, as there; t_test/f_test warn about it)
             with warnings.catch_warnings():
@@ -274,7 +275,7 @@ default="nonrobust"
                                np.zeros(p), self._theta(), self._cov_full,
                                self.df_inference_, use_f=True)
             fvalue, f_pvalue, df_model = ft.statistic, ft.pvalue, ft.df_num
-        elif df_model > 0 and self.dof_resid_ > 0 and rss > 0:
+        elif self.cov_type == "nonrobust" and df_model > 0 and self.dof_resid_ > 0 and rss > 0:
             fvalue = ((tss - rss) / df_model) / (rss / self.dof_resid_)
             f_pvalue = float(scipy.stats.f.sf(fvalue, df_model, self.dof_resid_))
         else:

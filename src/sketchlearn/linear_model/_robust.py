@@ -138,12 +138,19 @@ def robust_covariance(cov_type, opts, basis, factor, wresid, leverage, dof_resid
     # corrections; HC1 uses the residual dof n - rank)
     n, k = basis.shape[0], factor.shape[0]
     e = wresid
-    if cov_type == "HC2":
-        e = e / xp.sqrt(1.0 - leverage)
-    elif cov_type == "HC3":
-        e = e / (1.0 - leverage)
+    if cov_type in ("HC2", "HC3"):
+        n_one = int(xp.sum(xp.astype(leverage >= 1.0 - 1e3 * float(np.finfo(np.float64).eps),
+                                     xp.int32)))
+        if n_one:
+            warnings.warn(f"{n_one} observation(s) have leverage 1 (they are fitted exactly, "
+                          f"e.g. the only row of a dummy): {cov_type} divides by 1 - h and "
+                          "its covariance is infinite or NaN there. Use cov_type='HC0' or "
+                          "'HC1', or drop those rows.", RuntimeWarning, stacklevel=3)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = e / (xp.sqrt(1.0 - leverage) if cov_type == "HC2" else 1.0 - leverage)
     # scores in coefficient space, one row per observation
-    scores = (basis * e[:, None]) @ factor.T
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        scores = (basis * e[:, None]) @ factor.T
     if cov_type in ("HC0", "HC1", "HC2", "HC3"):
         cov = scores.T @ scores
         if cov_type == "HC1":
@@ -337,6 +344,10 @@ def wald_test(R, q, theta, cov, df, use_f):
     diff = R @ theta - q
     V = R @ cov @ R.T
     V = (V + V.T) / 2
+    if not np.all(np.isfinite(V)):
+        raise ValueError("The covariance of R theta is not finite (HC2/HC3 with observations "
+                         "of leverage 1, or no residual degrees of freedom); no Wald test is "
+                         "possible. Use another cov_type or drop the rows fitted exactly.")
     J = R.shape[0]
     rank = int(np.linalg.matrix_rank(V))
     if rank < J:
