@@ -170,9 +170,9 @@ def _cmd_demo(args) -> int:
 
 def _kernels_cached() -> bool:
     from ._jit import is_cached
-    from .thinning._numba import _halve_walk
+    from .thinning._numba import _walk_steps
 
-    return is_cached(_halve_walk)
+    return is_cached(_walk_steps)
 
 
 def _save_demo_plot(X, kt_idx, random_idx, path):

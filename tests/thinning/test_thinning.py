@@ -129,8 +129,13 @@ def test_blocked_walk_equals_the_sequential_walk(with_sums, rng):
                              (False, params[:, 2].copy()), (True, params[:, 2].copy())]:
         out = np.empty((2, n // 2), dtype=np.int64)
         sums = np.zeros((2, n // 2))
-        tn._halve_walk(X, seq, u, codes, params, weights, 6.0, out[0], out[1], blocked,
-                       tweights, sums, with_sums, gauss_a)
+        args = (X, seq, u, codes, params, weights, 6.0, out[0], out[1], tweights, sums,
+                with_sums, gauss_a)
+        if blocked:
+            tn._halve_walk(*args)
+        else:  # every step sums over all the points placed before it
+            tn._walk_steps(*args, np.empty((2, 3, n // 2)), np.zeros(2), 0, n // 2,
+                           np.empty((3, 0)))
         results.append((out, sums))
     for out, sums in results[1:]:
         np.testing.assert_array_equal(out, results[0][0])

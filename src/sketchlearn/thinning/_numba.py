@@ -223,27 +223,27 @@ def _block_prefix(X, seq, t0, t1, left_x, right_x, codes, params, weights, tweig
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_parallel,
-                tweights, sums, with_sums, gauss_a):
-    """Halve ``seq`` (row numbers of X, even length) into ``left`` and ``right``.
+def _walk_steps(X, seq, u, codes, params, weights, log_term, left, right, tweights, sums,
+                with_sums, gauss_a, placed, state, start, stop, prefix):
+    """Pairs ``start <= t < stop`` of the halving walk of ``seq`` (row numbers of X, even
+    length) into ``left`` and ``right``.
 
-    The coordinates of the points placed so far are kept contiguous (``left_x``,
-    ``right_x``), so each step's kernel sums stream through memory. With
-    ``with_sums``, ``sums[0, t]`` / ``sums[1, t]`` end up holding
-    ``sum_q k_t(p, seq_q)`` over the whole sequence (itself included) for the point
-    ``p`` placed at ``left[t]`` / ``right[t]``, ``k_t`` the kernel with weights
-    ``tweights`` (see ``kernel_row_pair``): the kernel mean of KT-SWAP, from the
-    walk's own evaluations.
+    The coordinates of the points placed so far are kept contiguous (``placed[0]``
+    left, ``placed[1]`` right, points as columns, see kernel_row), so each step's
+    kernel sums stream through memory. ``state`` carries the walk's ``sigma^2`` and
+    the target kernel's diagonal from one call to the next. With ``with_sums``,
+    ``sums[0, t]`` / ``sums[1, t]`` end up holding ``sum_q k_t(p, seq_q)`` over the
+    whole sequence (itself included) for the point ``p`` placed at ``left[t]`` /
+    ``right[t]``, ``k_t`` the kernel with weights ``tweights`` (see
+    ``kernel_row_pair``): the kernel mean of KT-SWAP, from the walk's own evaluations.
 
-    With ``inner_parallel`` (a round with fewer walks than threads) a long walk goes
-    by blocks of ``_BLOCK_PAIRS`` pairs: the sums over the points placed before the
-    block run in parallel (``_block_prefix``), and only the sums within the block
-    are left to the sequential steps.
+    ``prefix`` (shape ``(3, >= stop - start)``) holds the sums of these pairs over the
+    points placed before ``start``, from ``_block_prefix``; with an empty ``prefix``
+    the steps sum over every point placed so far themselves.
     """
     half = seq.shape[0] // 2
     d = X.shape[1]
-    left_x = np.empty((d, half))  # placed points as columns (see kernel_row)
-    right_x = np.empty((d, half))
+    left_x, right_x = placed[0], placed[1]
     x1 = np.empty(d)
     x2 = np.empty(d)
     sq = np.empty(max(half, _CHUNK))
@@ -251,70 +251,89 @@ def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, inner_
     k2 = np.empty(half)
     t1 = np.empty(half if with_sums else 0)
     t2 = np.empty(half if with_sums else 0)
-    blocked = inner_parallel and half >= _BLOCKED_WALK_MIN
-    step = _BLOCK_PAIRS if blocked else max(half, 1)
-    prefix = np.zeros((3, _BLOCK_PAIRS if blocked else 0))
-    diag_t = 0.0
-    if with_sums and half > 0:
-        diag_t = kernel_value(X, seq[0], X, seq[0], codes, params, tweights)
-    sigma2 = 0.0
-    for start in range(0, half, step):
-        stop = min(half, start + step)
-        j_from = start if blocked else 0
-        if blocked and start > 0:
-            _block_prefix(X, seq, start, stop, left_x, right_x, codes, params, weights,
-                          tweights, sums, with_sums, prefix, gauss_a)
-        for t in range(start, stop):
-            i1, i2 = seq[2 * t], seq[2 * t + 1]
-            for c in range(d):
-                x1[c] = X[i1, c]
-                x2[c] = X[i2, c]
-            b2 = (kernel_value(X, i1, X, i1, codes, params, weights)
-                  + kernel_value(X, i2, X, i2, codes, params, weights)
-                  - 2.0 * kernel_value(X, i1, X, i2, codes, params, weights))
-            a, sigma2 = _threshold(b2, sigma2, log_term)
-            s1 = 0.0
-            s2 = 0.0
-            if with_sums:
-                alpha, s1, s2 = _balance_sums(x1, x2, left_x, right_x, j_from, t, codes,
-                                              params, weights, tweights, sums, sq, k1, k2,
-                                              t1, t2, gauss_a)
-                k12 = kernel_value(X, i1, X, i2, codes, params, tweights)
-                s1 += diag_t + k12
-                s2 += diag_t + k12
-            else:
-                alpha = _balance(x1, x2, left_x, right_x, j_from, t, codes, params, weights,
-                                 sq, k1, k2, gauss_a)
-            if blocked and start > 0:
-                alpha += prefix[0, t - start]
-                s1 += prefix[1, t - start]
-                s2 += prefix[2, t - start]
-            # psi = sum(left) - sum(right) in the RKHS; <psi, k(x1,.) - k(x2,.)> = -alpha.
-            if u[t] <= 0.5 * (1.0 - alpha / a):  # x2 goes left
-                left[t], right[t], xl, xr, sl, sr = i2, i1, x2, x1, s2, s1
-            else:
-                left[t], right[t], xl, xr, sl, sr = i1, i2, x1, x2, s1, s2
-            for c in range(d):
-                left_x[c, t] = xl[c]
-                right_x[c, t] = xr[c]
-            if with_sums:
-                sums[0, t], sums[1, t] = sl, sr
+    has_prefix = prefix.shape[1] > 0
+    j_from = start if has_prefix else 0
+    if with_sums and start == 0 and half > 0:
+        state[1] = kernel_value(X, seq[0], X, seq[0], codes, params, tweights)
+    diag_t = state[1]
+    sigma2 = state[0]
+    for t in range(start, stop):
+        i1, i2 = seq[2 * t], seq[2 * t + 1]
+        for c in range(d):
+            x1[c] = X[i1, c]
+            x2[c] = X[i2, c]
+        b2 = (kernel_value(X, i1, X, i1, codes, params, weights)
+              + kernel_value(X, i2, X, i2, codes, params, weights)
+              - 2.0 * kernel_value(X, i1, X, i2, codes, params, weights))
+        a, sigma2 = _threshold(b2, sigma2, log_term)
+        s1 = 0.0
+        s2 = 0.0
+        if with_sums:
+            alpha, s1, s2 = _balance_sums(x1, x2, left_x, right_x, j_from, t, codes,
+                                          params, weights, tweights, sums, sq, k1, k2,
+                                          t1, t2, gauss_a)
+            k12 = kernel_value(X, i1, X, i2, codes, params, tweights)
+            s1 += diag_t + k12
+            s2 += diag_t + k12
+        else:
+            alpha = _balance(x1, x2, left_x, right_x, j_from, t, codes, params, weights,
+                             sq, k1, k2, gauss_a)
+        if has_prefix:
+            alpha += prefix[0, t - start]
+            s1 += prefix[1, t - start]
+            s2 += prefix[2, t - start]
+        # psi = sum(left) - sum(right) in the RKHS; <psi, k(x1,.) - k(x2,.)> = -alpha.
+        if u[t] <= 0.5 * (1.0 - alpha / a):  # x2 goes left
+            left[t], right[t], xl, xr, sl, sr = i2, i1, x2, x1, s2, s1
+        else:
+            left[t], right[t], xl, xr, sl, sr = i1, i2, x1, x2, s1, s2
+        for c in range(d):
+            left_x[c, t] = xl[c]
+            right_x[c, t] = xr[c]
+        if with_sums:
+            sums[0, t], sums[1, t] = sl, sr
+    state[0] = sigma2
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _halve_round(X, seqs, u, codes, params, weights, log_term, out, inner_parallel, tweights,
-                 sums, with_sums, gauss_a):
+def _halve_round(X, seqs, u, codes, params, weights, log_term, out, tweights, sums,
+                 with_sums, gauss_a):
     """Halve every row of ``seqs`` in parallel; ``out[2 r]``/``out[2 r + 1]`` get its halves
-    (and ``sums[2 r : 2 r + 2]`` their target-kernel sums, see ``_halve_walk``).
-
-    ``inner_parallel`` is False; it comes from Python as a run-time bool so the walk
-    compiled here is the one the caller's other branch uses (a literal ``False`` would
-    compile the walk again, see ``kernel_row``).
-    """
+    (and ``sums[2 r : 2 r + 2]`` their target-kernel sums, see ``_walk_steps``)."""
+    half, d = seqs.shape[1] // 2, X.shape[1]
     for r in prange(seqs.shape[0]):
-        _halve_walk(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
-                    out[2 * r + 1], inner_parallel, tweights, sums[2 * r:2 * r + 2], with_sums,
-                    gauss_a)
+        _walk_steps(X, seqs[r], u[r], codes, params, weights, log_term, out[2 * r],
+                    out[2 * r + 1], tweights, sums[2 * r:2 * r + 2], with_sums, gauss_a,
+                    np.empty((2, d, half)), np.zeros(2), np.int64(0), half, np.empty((3, 0)))
+
+
+def _halve_walk(X, seq, u, codes, params, weights, log_term, left, right, tweights, sums,
+                with_sums, gauss_a):
+    """One walk, alone in its round: a long one goes by blocks of ``_BLOCK_PAIRS`` pairs,
+    the sums over the points placed before each block in parallel (``_block_prefix``)
+    and only the sums within the block left to the sequential steps.
+
+    Driven from here, so ``_block_prefix`` is compiled only by calls that run it (a
+    first call with short walks saved 5 s of compilation; the blocks' calls cost
+    about 20 us each, against milliseconds of work).
+    """
+    half = seq.shape[0] // 2
+    args = (X, seq, u, codes, params, weights, log_term, left, right, tweights, sums,
+            with_sums, gauss_a)
+    placed = np.empty((2, X.shape[1], half))
+    state = np.zeros(2)
+    if half < _BLOCKED_WALK_MIN:
+        _walk_steps(*args, placed, state, 0, half, np.empty((3, 0)))
+        return
+    prefix = np.zeros((3, _BLOCK_PAIRS))
+    for start in range(0, half, _BLOCK_PAIRS):
+        stop = min(half, start + _BLOCK_PAIRS)
+        if start == 0:
+            _walk_steps(*args, placed, state, 0, stop, np.empty((3, 0)))
+            continue
+        _block_prefix(X, seq, start, stop, placed[0], placed[1], codes, params, weights,
+                      tweights, sums, with_sums, prefix, gauss_a)
+        _walk_steps(*args, placed, state, start, stop, prefix)
 
 
 def _halve_rows(X, seqs, u, kernel, log_term, tweights, with_sums):
@@ -329,12 +348,12 @@ def _halve_rows(X, seqs, u, kernel, log_term, tweights, with_sums):
     out = np.empty((2 * R, half), dtype=np.int64)
     sums = np.zeros((2 * R, half if with_sums else 0))
     if R >= numba.get_num_threads():
-        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out, False, tweights,
-                     sums, with_sums, gauss_a)
+        _halve_round(X, seqs, u, codes, params, weights, float(log_term), out, tweights, sums,
+                     with_sums, gauss_a)
     else:  # few long walks: parallelise inside each walk (by blocks of pairs)
         for r in range(R):
             _halve_walk(X, seqs[r], u[r], codes, params, weights, float(log_term),
-                        out[2 * r], out[2 * r + 1], True, tweights, sums[2 * r:2 * r + 2],
+                        out[2 * r], out[2 * r + 1], tweights, sums[2 * r:2 * r + 2],
                         with_sums, gauss_a)
     return out, sums
 
