@@ -491,3 +491,17 @@ def test_leverage_one_warns_and_a_non_finite_covariance_has_no_wald_test(rng):
     assert np.isnan(model._stats["fvalue"])
     with pytest.raises(ValueError, match="not finite"):
         model.f_test(np.eye(3)[1:])
+
+
+@pytest.mark.parametrize("cov_type, kw", [("HC3", None), ("HAC", {"maxlags": 2}),
+                                          ("cluster", "groups")])
+def test_long_double_input_keeps_its_dtype(rng, cov_type, kw):
+    X, y, groups, _ = _data(rng)
+    kw = _kwds(kw, groups)
+    m64 = GaussMarkovRegressor(cov_type=cov_type, cov_kwds=kw).fit(X, y)
+    mld = GaussMarkovRegressor(cov_type=cov_type, cov_kwds=kw).fit(X.astype(np.longdouble),
+                                                                   y.astype(np.longdouble))
+    assert mld.bse_.dtype == np.longdouble
+    np.testing.assert_allclose(mld.bse_.astype(float), m64.bse_, rtol=1e-12)
+    np.testing.assert_allclose(mld.t_test(np.eye(4)[1:]).pvalue,
+                               m64.t_test(np.eye(4)[1:]).pvalue, rtol=1e-10)
