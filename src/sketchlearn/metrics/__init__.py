@@ -4,6 +4,7 @@ from ..kernels import mmd, mmd_subset
 from ..transport import (
     augmented_sliced_wasserstein,
     energy_distance,
+    entropic_barycenter,
     gaussian_wasserstein,
     max_sliced_wasserstein,
     mirror_sinkhorn,
@@ -27,4 +28,5 @@ __all__ = [
     "sinkhorn",
     "sinkhorn_divergence",
     "mirror_sinkhorn",
+    "entropic_barycenter",
 ]

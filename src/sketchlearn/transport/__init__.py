@@ -3,13 +3,15 @@
 Sliced Wasserstein (Monte Carlo, orthogonal, QMC/RQMC and control-variate slices),
 max-sliced, distributional (vMF), augmented and SPD (log-Euclidean) sliced Wasserstein, the
 energy distance by sorting, exact and Gaussian (Bures) Wasserstein distances,
-log-domain Sinkhorn with epsilon-scaling and Sinkhorn-Newton-Sparse, Mirror
+log-domain Sinkhorn with epsilon-scaling (balanced or unbalanced) and
+Sinkhorn-Newton-Sparse, fixed-support entropic barycenters, Mirror
 Sinkhorn for convex objectives on the transport polytope, the debiased
 Sinkhorn divergence, permutation two-sample tests, and the estimators
 :class:`SlicedWassersteinKernel` and :class:`OTMapper`.
 """
 
 from ._augmented import augmented_sliced_wasserstein
+from ._barycenter import entropic_barycenter
 from ._estimators import OTMapper, SlicedWassersteinKernel
 from ._exact import gaussian_wasserstein, wasserstein
 from ._mirror import MirrorSinkhornResult, mirror_sinkhorn
@@ -38,6 +40,7 @@ __all__ = [
     "gaussian_wasserstein",
     "sinkhorn",
     "sinkhorn_divergence",
+    "entropic_barycenter",
     "SinkhornResult",
     "mirror_sinkhorn",
     "MirrorSinkhornResult",

@@ -1,0 +1,165 @@
+"""Fixed-support entropic Wasserstein barycenters (iterative Bregman projections)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+
+from .._array_api import get_namespace, transposed_copy
+from .._validation import check_array, check_scalar, check_weights
+from ._sinkhorn_ops import lse_rows_op
+
+__all__ = ["entropic_barycenter"]
+
+# Inner fixed-point steps of the debiasing potential per outer iteration (as POT).
+_DEBIAS_STEPS = 10
+
+
+def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-9,
+                        max_iter=10_000):
+    r"""Entropic Wasserstein barycenter of histograms on a fixed support.
+
+    Solves
+
+    .. math::
+
+        \min_{p} \sum_k w_k\, W_{\mathrm{reg}}(a_k, p), \qquad
+        W_{\mathrm{reg}}(a, p) = \min_{P 1 = a,\ P^T 1 = p} \langle P, M \rangle
+        - \mathrm{reg}\, H(P),
+
+    with :math:`H(P) = -\sum_{ij} P_{ij} (\log P_{ij} - 1)` (the problem of POT's
+    ``ot.bregman.barycenter``), by iterative Bregman projections (Benamou et al.
+    2015) in the log domain: for each input the potential :math:`f_k` makes the row
+    marginal equal :math:`a_k`, the barycenter is the weighted geometric mean of the
+    column marginals, :math:`\log p = \sum_k w_k \log (P_k^T 1)`, and :math:`g_k`
+    makes every column marginal equal :math:`p`. Every step is a log-sum-exp with
+    the maximum factored out, so any ``reg > 0`` is stable (no underflow of
+    :math:`e^{-M/\mathrm{reg}}`).
+
+    With ``debiased=True`` the barycenter of the debiased Sinkhorn divergence
+    (Janati et al. 2020, POT's ``ot.bregman.barycenter_debiased``): the geometric
+    mean is multiplied by :math:`e^{c}`, where :math:`c` solves the symmetric
+    problem :math:`c = \log p - \log \sum_i e^{c_i - M_{ij}/\mathrm{reg}}` (updated
+    by 10 averaged fixed-point steps per iteration, as POT's log-domain solver), which
+    removes most of the entropic blur. When ``reg`` is large against the squared grid
+    step, :math:`e^{-M/\mathrm{reg}}` is numerically singular and the debiased
+    iteration's limit depends on the scheme (POT's scaling and log-domain solvers
+    then differ by about 1e-3 too); with ``reg`` of the order of the squared grid
+    step they agree with this one to 1e-8.
+
+    Parameters
+    ----------
+    A : array of shape (n, K)
+        The ``K`` input histograms in its columns, each non-negative and summing to 1.
+    M : array of shape (n, m)
+        Cost between the support of the inputs (rows) and that of the barycenter
+        (columns); finite. ``debiased=True`` needs the same support, ``n == m``.
+    reg : float > 0, default=0.05
+        Entropic regularisation, in the units of ``M``.
+    weights : array of shape (K,), optional
+        Barycentric weights, non-negative and summing to 1; uniform by default.
+    debiased : bool, default=False
+        Debiased Sinkhorn barycenter.
+    tol : float > 0, default=1e-9
+        Stop when every column marginal is within ``tol`` (L1) of the barycenter and
+        the barycenter changed by at most ``tol`` (L1) over the last iteration.
+    max_iter : int, default=10000
+        Iteration cap.
+
+    Returns
+    -------
+    barycenter : array of shape (m,)
+        float32 when ``A`` and ``M`` are both float32, else float64; in the array
+        library of the input.
+
+    Warns
+    -----
+    ConvergenceWarning
+        When ``max_iter`` iterations do not reach ``tol``; the message gives the
+        error reached.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import ot
+    >>> from sketchlearn.transport import entropic_barycenter
+    >>> x = np.linspace(0, 1, 60)
+    >>> A = np.stack([np.exp(-(x - 0.25) ** 2 / 0.005), np.exp(-(x - 0.7) ** 2 / 0.01)], 1)
+    >>> A /= A.sum(0)
+    >>> M = (x[:, None] - x[None, :]) ** 2
+    >>> p = entropic_barycenter(A, M, reg=1e-3)
+    >>> round(float(p @ x), 3)                       # the mean moves halfway: 0.475
+    0.475
+    >>> q = ot.bregman.barycenter(A, M, 1e-3, method="sinkhorn_log", stopThr=1e-12,
+    ...                           numItermax=10**5)
+    >>> bool(abs(p - q).max() < 1e-8)
+    True
+    >>> pd = entropic_barycenter(A, M, reg=1e-3, debiased=True)
+    >>> bool(pd.max() > p.max())                     # sharper: less entropic blur
+    True
+    """
+    reg = float(check_scalar(reg, "reg", lower=0, lower_inclusive=False))
+    tol = float(check_scalar(tol, "tol", lower=0, lower_inclusive=False))
+    max_iter = int(check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1))
+    A = check_array(A, "A")
+    M = check_array(M, "M", allow_nonfinite=True)
+    xp = get_namespace(A, M)
+    if not bool(xp.all(xp.isfinite(M))):
+        raise ValueError("M contains NaN or infinity; every cost must be finite.")
+    n, K = A.shape
+    m = M.shape[1]
+    if M.shape[0] != n:
+        raise ValueError(f"A has {n} rows (support points) but M has {M.shape[0]}; the "
+                         "rows of A and of M must index the same support (histograms "
+                         "go in the columns of A).")
+    if debiased and m != n:
+        raise ValueError(f"debiased=True needs a square M (the barycenter on the inputs' "
+                         f"support); got M of shape {tuple(M.shape)}.")
+    cols = []
+    for k in range(K):
+        cols.append(check_weights(A[:, k], n, f"A[:, {k}]", xp=xp, dtype=xp.float64))
+    w = xp.full((K,), 1.0 / K, dtype=xp.float64) if weights is None else \
+        check_weights(weights, K, "weights", xp=xp, dtype=xp.float64)
+    w_host = [float(w[k]) for k in range(K)]
+    Mf = xp.astype(M, xp.float64)
+    MT = transposed_copy(xp, Mf)
+    with np.errstate(divide="ignore"):
+        logA = [reg * xp.log(c) for c in cols]
+    g = [xp.zeros((m,), dtype=xp.float64) for _ in range(K)]
+    c = xp.zeros((m,), dtype=xp.float64)  # debiasing potential, cost units
+    bar = None
+    err = math.inf
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop)
+        h = []
+        log_bar = c / reg if debiased else xp.zeros((m,), dtype=xp.float64)
+        for k in range(K):
+            f = logA[k] - lse_rows_op(xp, Mf, g[k], reg)   # row marginal = a_k
+            h.append(lse_rows_op(xp, MT, f, reg))          # P_k^T 1 = exp((g_k + h_k)/reg)
+            log_bar = log_bar + w_host[k] * (h[k] / reg)
+        new_bar = xp.exp(log_bar)
+        err = max(float(xp.sum(xp.abs(xp.exp((g[k] + h[k]) / reg) - new_bar)))
+                  for k in range(K))
+        if bar is not None:
+            err = max(err, float(xp.sum(xp.abs(new_bar - bar))))
+        bar = new_bar
+        if not math.isfinite(err):
+            raise FloatingPointError("The barycenter iterations produced non-finite "
+                                     "values; check A and M.")
+        if err <= tol:
+            break
+        g = [reg * log_bar - h[k] for k in range(K)]
+        if debiased:
+            for _ in range(_DEBIAS_STEPS):
+                c = 0.5 * (c + reg * log_bar - lse_rows_op(xp, MT, c, reg))
+    if err > tol:
+        warnings.warn(
+            f"entropic_barycenter stopped after {n_iter} iterations with an error of "
+            f"{err:.3g} (tol={tol:g}); increase max_iter or reg, or loosen tol.",
+            ConvergenceWarning, stacklevel=2)
+    dtype = xp.float32 if A.dtype == xp.float32 and M.dtype == xp.float32 else xp.float64
+    return xp.astype(bar, dtype)

@@ -1,0 +1,126 @@
+"""Fixed-support entropic barycenters: POT as the oracle."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+
+from sketchlearn.transport import entropic_barycenter
+
+ot = pytest.importorskip("ot")
+
+
+def _histograms(n, centres=(0.2, 0.6, 0.85), widths=(0.004, 0.01, 0.002), floor=1e-3):
+    x = np.linspace(0, 1, n)
+    A = np.stack([np.exp(-(x - c) ** 2 / w) + floor
+                  for c, w in zip(centres, widths, strict=True)], 1)
+    return x, A / A.sum(0), (x[:, None] - x[None, :]) ** 2
+
+
+@pytest.mark.parametrize("n", [60, 100])
+@pytest.mark.parametrize("reg", [1e-2, 3e-3, 1e-3])
+@pytest.mark.parametrize("k", [2, 3])
+def test_equals_pot_barycenter(n, reg, k):
+    x, A, M = _histograms(n)
+    A = A[:, :k]
+    w = np.array([0.2, 0.5, 0.3])[:k]
+    w /= w.sum()
+    p = entropic_barycenter(A, M, reg, w, tol=1e-12, max_iter=20_000)
+    q = ot.bregman.barycenter(A, M, reg, weights=w, method="sinkhorn_log",
+                              stopThr=1e-14, numItermax=20_000)
+    assert np.abs(p - q).max() <= 1e-8
+    assert p.sum() == pytest.approx(1.0, abs=1e-10)
+    # Uniform weights: also POT's scaling-domain solver (its weighted variant was seen
+    # to stop at a different point than its own log-domain one).
+    p = entropic_barycenter(A, M, reg, tol=1e-12, max_iter=20_000)
+    q = ot.bregman.barycenter(A, M, reg, stopThr=1e-14, numItermax=20_000)
+    assert np.abs(p - q).max() <= 1e-8
+
+
+@pytest.mark.parametrize("weights", [None, [0.2, 0.5, 0.3]])
+def test_equals_pot_debiased(weights):
+    # reg comparable to the squared grid step: exp(-M / reg) is well conditioned and
+    # POT's scaling and log-domain debiased solvers agree with each other to 1e-12.
+    _, A, M = _histograms(40)
+    w = None if weights is None else np.array(weights)
+    p = entropic_barycenter(A, M, 1e-3, w, debiased=True, tol=1e-12, max_iter=20_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for method in ("sinkhorn", "sinkhorn_log"):
+            q = ot.bregman.barycenter_debiased(A, M, 1e-3, weights=w, method=method,
+                                               stopThr=1e-14, numItermax=20_000)
+            assert np.abs(p - q).max() <= 1e-8
+    plain = entropic_barycenter(A, M, 1e-3, w, tol=1e-12)
+    assert not np.allclose(p, plain, atol=1e-6)
+
+
+def test_fixed_point_on_rectangular_support():
+    """A (n, K) on one grid, barycenter on another (M is n x m): the first-order
+    condition, sum_k w_k log v_k = const for the column scalings v_k of the entropic
+    plans between a_k and p (solved independently by POT)."""
+    rng = np.random.default_rng(0)
+    xa = np.sort(rng.uniform(0, 1, 30))
+    xb = np.linspace(0, 1, 45)
+    A = rng.uniform(0.1, 1.0, (30, 2))
+    A /= A.sum(0)
+    M = (xa[:, None] - xb[None, :]) ** 2
+    reg = 0.01
+    p = entropic_barycenter(A, M, reg, [0.3, 0.7], tol=1e-12)
+    assert p.shape == (45,)
+    for k in range(2):
+        P = ot.sinkhorn(A[:, k], p, M, reg, method="sinkhorn_log", stopThr=1e-13,
+                        numItermax=10**5)
+        assert np.allclose(P.sum(0), p, atol=1e-10)
+    # Optimality: log p = sum_k w_k log(K^T u_k) with u_k from the balanced problems.
+    logs = []
+    for k in range(2):
+        _, log = ot.sinkhorn(A[:, k], p, M, reg, method="sinkhorn_log", stopThr=1e-13,
+                             numItermax=10**5, log=True)
+        logs.append(log["log_v"])
+    g = 0.3 * logs[0] + 0.7 * logs[1]
+    assert np.ptp(g) < 1e-6  # the column potentials average to a constant
+
+
+def test_float32_follows_input_and_inputs_untouched():
+    _, A, M = _histograms(50)
+    A0, M0 = A.copy(), M.copy()
+    p64 = entropic_barycenter(A, M, 3e-3, tol=1e-12)
+    p32 = entropic_barycenter(A.astype(np.float32), M.astype(np.float32), 3e-3, tol=1e-6)
+    assert p64.dtype == np.float64 and p32.dtype == np.float32
+    assert np.allclose(p32, p64, atol=1e-5)
+    assert np.array_equal(A, A0) and np.array_equal(M, M0)
+
+
+def test_nonconvergence_warns_with_error():
+    _, A, M = _histograms(60)
+    with pytest.warns(ConvergenceWarning, match=r"after 3 iterations with an error of"):
+        entropic_barycenter(A, M, 1e-3, tol=1e-12, max_iter=3)
+
+
+def test_bad_input_names_argument():
+    _, A, M = _histograms(30)
+    with pytest.raises(ValueError, match="weights has negative"):
+        entropic_barycenter(A, M, 0.01, [1.2, -0.1, -0.1])
+    with pytest.raises(ValueError, match="weights sums to"):
+        entropic_barycenter(A, M, 0.01, [0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="weights has length 2"):
+        entropic_barycenter(A, M, 0.01, [0.5, 0.5])
+    bad = A.copy()
+    bad[:, 1] *= 2
+    with pytest.raises(ValueError, match=r"A\[:, 1\] sums to"):
+        entropic_barycenter(bad, M, 0.01)
+    bad = A.copy()
+    bad[0, 2] = -bad[0, 2]
+    with pytest.raises(ValueError, match=r"A\[:, 2\] has negative"):
+        entropic_barycenter(bad, M, 0.01)
+    with pytest.raises(ValueError, match="A has 29 rows .* M has 30"):
+        entropic_barycenter(A[:-1] / A[:-1].sum(0), M, 0.01)
+    with pytest.raises(ValueError, match="debiased=True needs a square M"):
+        entropic_barycenter(A, M[:, :20], 0.01, debiased=True)
+    with pytest.raises(ValueError, match="reg"):
+        entropic_barycenter(A, M, 0.0)
+    Mn = M.copy()
+    Mn[0, 0] = np.nan
+    with pytest.raises(ValueError, match="M contains NaN"):
+        entropic_barycenter(A, Mn, 0.01)
