@@ -114,6 +114,26 @@ def test_distance_reads_whitespace_text_and_reports_errors(tmp_path, capsys):
     assert float(capsys.readouterr().out) < 1e-6  # rounding of the expanded squared cost
 
 
+def test_distance_unbalanced_reg_m(tmp_path, capsys):
+    import ot
+
+    X, Y, a, b = _distance_files(tmp_path)
+    assert main(["distance", a, b, "--metric", "sinkhorn", "--reg", "0.5", "--reg-m",
+                 "1.0"]) == 0
+    captured = capsys.readouterr()
+    M = ot.dist(X, Y)
+    P = ot.sinkhorn_unbalanced(np.full(120, 1 / 120), np.full(90, 1 / 90), M, 0.5, 1.0,
+                               numItermax=10**5, stopThr=1e-12)
+    assert float(captured.out) == pytest.approx(np.sqrt(np.sum(P * M)), rel=1e-5)
+    assert "unbalanced reg_m = 1" in captured.err
+    mass = float(captured.err.split("transported mass ")[1].split(";")[0])
+    assert mass == pytest.approx(P.sum(), rel=1e-5) and mass < 1.0
+    assert main(["distance", a, b, "--metric", "sinkhorn", "--reg-m", "-1"]) == 2
+    assert "reg_m must be positive" in capsys.readouterr().err
+    assert main(["distance", a, b, "--metric", "exact", "--reg-m", "1"]) == 2
+    assert "--reg-m" in capsys.readouterr().err
+
+
 def test_distance_entry_point():
     done = subprocess.run([sys.executable, "-m", "sketchlearn", "distance", "--help"],
                           capture_output=True, text=True, timeout=120)

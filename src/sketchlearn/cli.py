@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(.npy arrays, or numeric CSV/text files), uniform weights. Metrics: "
                     "'sliced' (sliced Wasserstein SW_p, with its standard error), 'energy' "
                     "(energy distance, square-root convention of SciPy), 'sinkhorn' "
-                    "(entropic OT transport cost <P, C>^(1/p), C = |x - y|^p, p in {1, 2}) "
+                    "(entropic OT transport cost <P, C>^(1/p), C = |x - y|^p, p in {1, 2}; "
+                    "with --reg-m, unbalanced: KL-relaxed marginals) "
                     "and 'exact' (W_p by POT's network simplex, O(n m) memory).")
     dist.add_argument("first", metavar="A", help="first point cloud, one point per row")
     dist.add_argument("second", metavar="B", help="second point cloud (same number of columns)")
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     dist.add_argument("--reg", type=float, default=0.05,
                       help="entropic regularisation for 'sinkhorn', in units of the cost "
                            "(0.05)")
+    dist.add_argument("--reg-m", type=float, default=None, metavar="REG_M",
+                      help="'sinkhorn' only: unbalanced transport, the marginals are "
+                           "penalised by REG_M KL(P 1 | a) + REG_M KL(P^T 1 | b) instead of "
+                           "held exact (default: balanced); the transported mass is "
+                           "reported on stderr")
     dist.add_argument("--p", type=float, default=2.0,
                       help="order p of the Wasserstein distance (2)")
     dist.add_argument("--seed", type=int, default=None, help="seed of the slices")
@@ -259,7 +265,10 @@ def _cmd_distance(args) -> int:
     X, Y = clouds
     metric = args.metric
     start = time.perf_counter()
+    mass = None
     try:
+        if args.reg_m is not None and metric != "sinkhorn":
+            raise ValueError("--reg-m (unbalanced transport) is for --metric sinkhorn")
         if metric == "sliced":
             value, se = sliced_wasserstein(X, Y, p=args.p, n_projections=args.n_projections,
                                            slices=args.slices, random_state=args.seed,
@@ -273,9 +282,11 @@ def _cmd_distance(args) -> int:
         elif metric == "sinkhorn":
             if args.p not in (1.0, 2.0):
                 raise ValueError(f"--metric sinkhorn takes --p 1 or 2, got {args.p:g}")
-            res = sinkhorn(X=X, Y=Y, reg=args.reg, return_plan=False,
+            res = sinkhorn(X=X, Y=Y, reg=args.reg, return_plan=False, reg_m=args.reg_m,
                            metric="sqeuclidean" if args.p == 2 else "euclidean")
             value, se = max(res.cost, 0.0) ** (1.0 / args.p), float("nan")
+            if args.reg_m is not None:
+                mass = float(res.plan_matvec(np.ones(Y.shape[0])).sum())
         else:
             value, se = wasserstein(X, Y, p=args.p), float("nan")
     except (ValueError, TypeError) as exc:
@@ -288,7 +299,10 @@ def _cmd_distance(args) -> int:
     label = {"sliced": f"sliced Wasserstein SW_{args.p:g}, {args.n_projections} "
                        f"{args.slices} slices",
              "energy": f"energy distance, {args.n_projections} {args.slices} slices",
-             "sinkhorn": f"entropic OT cost^(1/p), p = {args.p:g}, reg = {args.reg:g}",
+             "sinkhorn": f"entropic OT cost^(1/p), p = {args.p:g}, reg = {args.reg:g}"
+                         + ("" if mass is None else
+                            f", unbalanced reg_m = {args.reg_m:g}, transported mass "
+                            f"{mass:.6g}"),
              "exact": f"exact W_{args.p:g} (network simplex)"}[metric]
     print(f"distance: {label}; {X.shape[0]} vs {Y.shape[0]} points in {X.shape[1]}-D; "
           f"{elapsed:.2f} s", file=sys.stderr)
