@@ -124,3 +124,71 @@ def test_bad_input_names_argument():
     Mn[0, 0] = np.nan
     with pytest.raises(ValueError, match="M contains NaN"):
         entropic_barycenter(A, Mn, 0.01)
+
+
+# ---------------------------------------------------------------- sliced barycenter
+
+from sketchlearn.transport import sliced_barycenter  # noqa: E402
+
+
+def test_sliced_barycenter_1d_is_quantile_average():
+    rng = np.random.default_rng(0)
+    Ys = [rng.normal(size=(200, 1)), rng.exponential(size=(200, 1)) + 3.0,
+          rng.uniform(-5, -4, size=(200, 1))]
+    w = np.array([0.5, 0.3, 0.2])
+    Z = sliced_barycenter(Ys, w, max_iter=3, random_state=0)
+    expected = sum(wk * np.sort(Y[:, 0]) for wk, Y in zip(w, Ys, strict=True))
+    assert np.allclose(np.sort(Z[:, 0]), expected, atol=1e-12)
+
+
+def test_sliced_barycenter_gaussians_match_bures_closed_form():
+    """Sigma_k = s_k^2 Sigma: the barycenter is N(sum w m, (sum w s)^2 Sigma), the
+    Bures-Wasserstein barycenter; checked within the sampling error of n = 3000."""
+    rng = np.random.default_rng(1)
+    Sigma = np.array([[1.0, 0.6, 0.0], [0.6, 2.0, -0.3], [0.0, -0.3, 0.5]])
+    L = np.linalg.cholesky(Sigma)
+    s = np.array([0.5, 1.0, 2.0])
+    means = rng.normal(size=(3, 3)) * 3
+    w = np.array([0.2, 0.5, 0.3])
+    n = 3000
+    clouds = [means[k] + s[k] * rng.normal(size=(n, 3)) @ L.T for k in range(3)]
+    Z = sliced_barycenter(clouds, w, n_projections=6, max_iter=200, random_state=2)
+    mean_bar = w @ means
+    cov_bar = (w @ s) ** 2 * Sigma
+    # Sampling error of a mean: sqrt(lambda_max (sum w s)^2 / n) ~ 0.04; allow 4x.
+    assert np.abs(Z.mean(0) - mean_bar).max() < 0.15
+    rel = np.linalg.norm(np.cov(Z.T) - cov_bar) / np.linalg.norm(cov_bar)
+    assert rel < 0.08  # sampling error of a covariance ~ sqrt(2 / n) = 0.026
+    # Independent check: the Bures fixed point S = sum w (S^1/2 S_k S^1/2)^1/2.
+    from scipy.linalg import sqrtm
+    S = np.eye(3)
+    for _ in range(200):
+        R = np.real(sqrtm(S))
+        S = sum(wk * np.real(sqrtm(R @ (sk**2 * Sigma) @ R)) for wk, sk in
+                zip(w, s, strict=True))
+    assert np.allclose(S, cov_bar, atol=1e-8)
+
+
+def test_sliced_barycenter_dtype_seed_and_bad_input():
+    rng = np.random.default_rng(3)
+    X1, X2 = rng.normal(size=(100, 2)), rng.normal(size=(80, 2)) + 1.0
+    Z1 = sliced_barycenter([X1, X2], n_support=50, max_iter=20, random_state=4)
+    Z2 = sliced_barycenter([X1, X2], n_support=50, max_iter=20, random_state=4)
+    assert Z1.shape == (50, 2) and np.array_equal(Z1, Z2)
+    Z32 = sliced_barycenter([X1.astype(np.float32), X2.astype(np.float32)], max_iter=5)
+    assert Z32.dtype == np.float32 and Z32.shape == (100, 2)
+    with pytest.raises(ValueError, match="weights has negative"):
+        sliced_barycenter([X1, X2], [1.5, -0.5])
+    with pytest.raises(ValueError, match="weights sums to"):
+        sliced_barycenter([X1, X2], [0.5, 0.6])
+    with pytest.raises(ValueError, match="clouds must be a non-empty"):
+        sliced_barycenter([])
+    with pytest.raises(ValueError, match=r"clouds\[1\] has 3 features"):
+        sliced_barycenter([X1, rng.normal(size=(10, 3))])
+    with pytest.raises(ValueError, match="n_support"):
+        sliced_barycenter([X1, X2], n_support=0)
+    with pytest.raises(ValueError, match="step"):
+        sliced_barycenter([X1, X2], step=1.5)
+    X1c = X1.copy()
+    sliced_barycenter([X1, X2], max_iter=2)
+    assert np.array_equal(X1, X1c)

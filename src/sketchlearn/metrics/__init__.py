@@ -10,6 +10,7 @@ from ..transport import (
     mirror_sinkhorn,
     sinkhorn,
     sinkhorn_divergence,
+    sliced_barycenter,
     sliced_wasserstein,
     wasserstein,
 )
@@ -29,4 +30,5 @@ __all__ = [
     "sinkhorn_divergence",
     "mirror_sinkhorn",
     "entropic_barycenter",
+    "sliced_barycenter",
 ]

@@ -11,7 +11,7 @@ Sinkhorn divergence, permutation two-sample tests, and the estimators
 """
 
 from ._augmented import augmented_sliced_wasserstein
-from ._barycenter import entropic_barycenter
+from ._barycenter import entropic_barycenter, sliced_barycenter
 from ._estimators import OTMapper, SlicedWassersteinKernel
 from ._exact import gaussian_wasserstein, wasserstein
 from ._mirror import MirrorSinkhornResult, mirror_sinkhorn
@@ -41,6 +41,7 @@ __all__ = [
     "sinkhorn",
     "sinkhorn_divergence",
     "entropic_barycenter",
+    "sliced_barycenter",
     "SinkhornResult",
     "mirror_sinkhorn",
     "MirrorSinkhornResult",
