@@ -102,6 +102,11 @@ def test_float32_and_no_eps_scaling():
     assert np.allclose(r32.plan, r64.plan, rtol=1e-5, atol=1e-9)
     rn = sinkhorn(a, b, M, reg=reg, reg_m=1.0, tol=1e-12, eps_scaling=False)
     assert np.abs(rn.plan - r64.plan).max() <= 1e-9 * r64.plan.max()
+    # float32 clouds take the on-the-fly path (no stored cost); plan in float32.
+    rp = sinkhorn(a, b, X=X.astype(np.float32), Y=Y.astype(np.float32), reg=reg,
+                  reg_m=1.0, tol=1e-12)
+    assert rp.plan.dtype == np.float32
+    assert np.allclose(rp.plan, r64.plan, rtol=1e-4, atol=1e-8)
 
 
 def test_nonconvergence_warns_with_tolerance():

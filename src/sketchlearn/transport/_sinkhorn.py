@@ -46,7 +46,8 @@ class SinkhornResult:
         Sinkhorn iterations done, over all epsilon stages.
     error : float
         L1 violation of the row marginal, ``sum_i |(P 1)_i - a_i|``, of the returned
-        plan (its column marginal is exact).
+        plan (its column marginal is exact). With ``reg_m`` (unbalanced): the change
+        of the potentials over the last iteration, ``max(|f - f'|, |g - g'|) / reg``.
     converged : bool
         Whether ``error <= tol``.
     reg : float
