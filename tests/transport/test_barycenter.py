@@ -192,3 +192,18 @@ def test_sliced_barycenter_dtype_seed_and_bad_input():
     X1c = X1.copy()
     sliced_barycenter([X1, X2], max_iter=2)
     assert np.array_equal(X1, X1c)
+
+
+def test_array_api_strict_reference_equals_numba_path():
+    xps = pytest.importorskip("array_api_strict")
+    _, A, M = _histograms(40)
+    for deb in (False, True):
+        p = entropic_barycenter(xps.asarray(A), xps.asarray(M), 2e-3, debiased=deb)
+        assert isinstance(p, type(xps.asarray(A)))
+        q = entropic_barycenter(A, M, 2e-3, debiased=deb)
+        assert np.abs(np.asarray(p) - q).max() < 1e-12
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(size=(25, 2))
+    Z = sliced_barycenter([xps.asarray(X), xps.asarray(Y)], max_iter=5, random_state=0)
+    assert np.array_equal(np.asarray(Z), sliced_barycenter([X, Y], max_iter=5,
+                                                           random_state=0))

@@ -146,3 +146,18 @@ def test_no_silent_failure_while_converging():
         warnings.simplefilter("error")
         res = sinkhorn(a, b, M, reg=0.05 * float(np.median(M)), reg_m=1.0)
     assert res.converged and res.error <= 1e-6
+
+
+def test_array_api_strict_reference_equals_numba_path():
+    xps = pytest.importorskip("array_api_strict")
+    X, Y, a, b, M = _problem(30, seed=8)
+    for rm in (1.0, (1.0, np.inf)):
+        ref = sinkhorn(a, b, M, reg=0.5, reg_m=rm, tol=1e-10)
+        r = sinkhorn(xps.asarray(a), xps.asarray(b), xps.asarray(M), reg=0.5, reg_m=rm,
+                     tol=1e-10)
+        assert isinstance(r.plan, type(xps.asarray(a)))
+        assert np.allclose(np.asarray(r.plan), ref.plan, rtol=1e-10, atol=1e-15)
+        assert r.objective == pytest.approx(ref.objective, rel=1e-10)
+    r = sinkhorn(X=xps.asarray(X), Y=xps.asarray(Y), reg=0.5, reg_m=2.0, tol=1e-10)
+    ref = sinkhorn(X=X, Y=Y, reg=0.5, reg_m=2.0, tol=1e-10)
+    assert np.allclose(np.asarray(r.plan), ref.plan, rtol=1e-9, atol=1e-15)
