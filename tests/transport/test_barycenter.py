@@ -196,11 +196,11 @@ def test_sliced_barycenter_dtype_seed_and_bad_input():
 
 def test_array_api_strict_reference_equals_numba_path():
     xps = pytest.importorskip("array_api_strict")
-    _, A, M = _histograms(40)
+    _, A, M = _histograms(20)
     for deb in (False, True):
-        p = entropic_barycenter(xps.asarray(A), xps.asarray(M), 2e-3, debiased=deb)
+        p = entropic_barycenter(xps.asarray(A), xps.asarray(M), 5e-3, debiased=deb)
         assert isinstance(p, type(xps.asarray(A)))
-        q = entropic_barycenter(A, M, 2e-3, debiased=deb)
+        q = entropic_barycenter(A, M, 5e-3, debiased=deb)
         assert np.abs(np.asarray(p) - q).max() < 1e-12
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(30, 2)), rng.normal(size=(25, 2))
