@@ -67,11 +67,11 @@ b /= b.sum()
 balanced = sinkhorn(a, b, M, reg=1e-3)
 fig, axes = plt.subplots(1, 3, figsize=(10, 3.4), sharey=True)
 axes[0].imshow(balanced.plan.T, origin="lower", extent=(0, 1, 0, 1), cmap="magma")
-axes[0].set_title(f"balanced, cost {balanced.cost:.4f}")
+axes[0].set_title(f"balanced\ncost {balanced.cost:.4f}")
 for ax, reg_m in zip(axes[1:], [0.05, 0.01], strict=True):
     res = sinkhorn(a, b, M, reg=1e-3, reg_m=reg_m)
     ax.imshow(res.plan.T, origin="lower", extent=(0, 1, 0, 1), cmap="magma")
-    ax.set_title(f"reg_m = {reg_m:g}: mass {res.plan.sum():.2f}, cost {res.cost:.4f}")
+    ax.set_title(f"reg_m = {reg_m:g}\nmass {res.plan.sum():.2f}, cost {res.cost:.4f}")
     print(f"reg_m = {reg_m:g}: transported mass {res.plan.sum():.3f}, "
           f"mass sent beyond x = 0.75: {res.plan[:, x > 0.75].sum():.4f} "
           f"(balanced: {balanced.plan[:, x > 0.75].sum():.4f})")
