@@ -1,7 +1,7 @@
 """
-===================================================================
+====================================================================
 Barycenters of histograms and point clouds, and unbalanced transport
-===================================================================
+====================================================================
 
 :func:`~sketchlearn.transport.entropic_barycenter` averages histograms in the
 geometry of optimal transport: the barycenter of two bumps is one bump in between,
