@@ -162,6 +162,81 @@ def test_large_ensemble_is_ridge_at_equivalent_penalty(kind):
     assert ens.equivalent_alpha_ == pytest.approx(mu, rel=0.02)
 
 
+def _mc_df_matched_penalty(X, alpha, kind, q, draws, seed=0):
+    """Monte Carlo oracle for the equivalent penalty, independent of the formulas.
+
+    By the equivalence, the mean degrees of freedom of the sketched fits,
+    E tr[S^T G S (S^T G S + alpha I)^-1], equal df(mu) = tr[G (G + mu I)^-1]: draw
+    ``draws`` sketches, average their df, and solve df(mu) = mean for mu with brentq
+    on the centred Gram's eigenvalues. Returns mu and its Monte Carlo standard error
+    (delta method: se(mean df) / |df'(mu)|)."""
+    from scipy.optimize import brentq
+
+    Xc = X - X.mean(axis=0)
+    G = Xc.T @ Xc
+    lam = np.linalg.eigvalsh(G)
+    p = X.shape[1]
+    g = np.random.default_rng(seed)
+    dfs = np.empty(draws)
+    for i in range(draws):
+        S = make_sketch(kind, q, p, random_state=g).toarray().T          # p x q
+        w = np.linalg.eigvalsh(S.T @ G @ S)
+        dfs[i] = np.sum(w / (w + alpha))
+
+    def df(mu):
+        return np.sum(lam / (lam + mu))
+
+    mean = dfs.mean()
+    mu = brentq(lambda t: df(np.exp(t)) - mean, np.log(alpha), np.log(alpha) + 20,
+                xtol=1e-12)
+    mu = float(np.exp(mu))
+    slope = np.sum(lam / (lam + mu) ** 2)                             # -df'(mu)
+    return mu, dfs.std(ddof=1) / np.sqrt(draws) / slope
+
+
+def test_srht_equivalence_needs_a_power_of_two():
+    """Issue 19: zero-padded SRHT is not the orthogonal spectrum.
+
+    Monte Carlo df matching (the oracle above, n = 400, alpha = 30, q = 0.4 p):
+    at p = 150 (padded to 256) SRHT's penalty is 553.9 +- 1.1 against 534.2 for the
+    orthogonal formula (3.7 %, 18 standard errors off) and 555.4 for the Gaussian
+    one, so ``equivalent_ridge_penalty`` refuses it; SRDCT on the same data matches
+    the orthogonal formula (534.3 +- 0.06), and df matching on 60 fitted SRHT
+    members gives 554.1. At p = 128 (a power of two) SRHT's S S^T is a scaled
+    projection and its penalty 557.64 +- 0.06 matches the orthogonal formula 557.41
+    to 0.04 %, the finite-p bias that a Haar-orthogonal sketch shows too (557.54 +-
+    0.04). We require the refused case to be more than 2 % and 10 standard errors
+    off, the accepted ones within 0.3 %, and the Gaussian formula 2 % away."""
+    rng = np.random.default_rng(1)
+    n, alpha = 400, 30.0
+    for p, q in ((150, 60), (128, 51)):
+        X = rng.normal(size=(n, p)) * np.sqrt(np.linspace(0.2, 2, p))[None, :]
+        orth = equivalent_ridge_penalty(X, alpha, "orthogonal", q)
+        gauss = equivalent_ridge_penalty(X, alpha, "gaussian", q)
+        mu, se = _mc_df_matched_penalty(X, alpha, "srht", q, draws=150)
+        if p == 150:
+            with pytest.raises(ValueError, match="not a power of two.*srdct"):
+                equivalent_ridge_penalty(X, alpha, "srht", q)
+            assert mu - orth > max(0.02 * orth, 10 * se), (mu, orth, se)
+            assert abs(mu - gauss) < 0.02 * gauss          # near, not equal to, Gaussian
+            mu_dct, _ = _mc_df_matched_penalty(X, alpha, "srdct", q, draws=60)
+            assert mu_dct == pytest.approx(orth, rel=3e-3)
+            # df matching on fitted SRHT members is the suggested way out: it lands
+            # on the Monte Carlo penalty, not on the orthogonal formula.
+            y = X @ rng.normal(size=p) / 6 + rng.normal(size=n)
+            ens = RidgeEnsemble(alpha=alpha, n_estimators=60, subsample_size=1.0,
+                                feature_sketch="srht", feature_sketch_size=q,
+                                random_state=2).fit(X, y)
+            assert ens.equivalent_alpha_ == pytest.approx(mu, rel=0.01)
+            assert ens.equivalent_alpha_ - orth > 0.02 * orth
+        else:
+            assert equivalent_ridge_penalty(X, alpha, "srht", q) == orth
+            assert mu == pytest.approx(orth, rel=3e-3), (mu, orth, se)
+            assert gauss - mu > 0.02 * mu                   # the test can tell them apart
+    # q = p = 128: SRHT is a rotation, exactly ridge at alpha
+    assert equivalent_ridge_penalty(X, alpha, "srht", 128) == alpha
+
+
 @pytest.mark.parametrize("kind", ["gaussian", "orthogonal"])
 def test_ridgeless_sketches_wider_than_rank_average_to_min_norm(kind):
     """alpha = 0 and q > rank(X): mu = 0, so the ensemble of sketched minimum-norm
