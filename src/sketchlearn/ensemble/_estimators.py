@@ -83,8 +83,9 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
     on ``X_I S_m`` and keeps ``S_m b_m`` as its coefficients in the original
     feature space. For sketches free from the data (Gaussian, orthogonal, SRDCT)
     the ``M -> inf`` ensemble on all rows is ``Ridge(mu)`` with a larger penalty
-    ``mu`` (LeJeune, Patil, Javadi, Baraniuk and Tibshirani, 2024), see
-    :func:`equivalent_ridge_penalty` and ``equivalent_alpha_``.
+    ``mu`` (Patil and LeJeune, ICLR 2024, from the equivalence of LeJeune, Patil,
+    Javadi, Baraniuk and Tibshirani, 2024), see :func:`equivalent_ridge_penalty`
+    and ``equivalent_alpha_``.
 
     Parameters
     ----------
@@ -145,7 +146,7 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         Penalty ``mu`` of the unsketched ``Ridge`` that the ``M -> inf`` ensemble
         equals: ``alpha`` for full-data members; for feature-sketched members on all
         rows, the ``mu`` whose ridge degrees of freedom equal the members' mean
-        (the degrees-of-freedom form of the LeJeune et al. equivalence, valid for
+        (the degrees-of-freedom form of the sketched-ridge equivalence, valid for
         sketches asymptotically free from the data: Gaussian, orthogonal, SRDCT,
         approximately CountSketch; not feature sampling such as "uniform"); NaN for
         subsampled or row-sketched members, where no such estimate is implemented.
@@ -400,7 +401,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
     feature_sketch : str, optional
         Also sketch the features of every member (see :class:`RidgeEnsemble`). With
         members on all rows (size 1.0), GCV is consistent for every ensemble size
-        (LeJeune et al. 2024) and the ensemble trick fills
+        (Patil and LeJeune 2024) and the ensemble trick fills
         ``ridge_risk_estimates_``. ``cv="cgcv"`` requires members on all rows (where
         it equals GCV); ``"ecv"`` applies to subsampled members.
     feature_sketch_size : int or float, optional
@@ -437,7 +438,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         matching, see :func:`equivalent_ridge_penalty`); NaN for sizes below all
         rows. None otherwise.
     ridge_risk_estimates_ : ndarray of shape (n_alphas, n_sizes) or None
-        The "ensemble trick" (LeJeune et al. 2024): GCV extrapolated to
+        The "ensemble trick" (Patil and LeJeune 2024): GCV extrapolated to
         ``M -> inf`` from the members' residual Gram matrix, an estimate of the
         prediction risk of ``Ridge(alpha=equivalent_alphas_)`` on all data, at the
         cost of the small sketched members; NaN where ``equivalent_alphas_`` is
@@ -449,8 +450,12 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
     Notes
     -----
     The default alpha grid is ``[0, 1e-3, ..., 1e3] * n_samples`` (0 and 13
-    log-spaced values), a scale on which ``alpha / n`` matches the per-row penalty
-    of the papers.
+    log-spaced values). ``alpha`` multiplies ``||b||^2`` next to the *summed* squared
+    error of each member (scikit-learn's ``Ridge``), and the same ``alpha`` is used
+    for every subsample size, so a member on ``k`` rows has the per-row penalty
+    ``alpha / k`` of the papers (which average the loss over the member's rows):
+    ``alpha / n`` for members on all rows, larger for subsamples; in the papers'
+    units the default grid is ``[0, 1e-3, ..., 1e3] * n / k``.
 
     Examples
     --------
