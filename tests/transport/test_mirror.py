@@ -253,3 +253,91 @@ def test_mirror_sinkhorn_does_not_modify_its_inputs(rng):
     mirror_sinkhorn(a, b, lambda P: C + P, P0=P0, max_iter=50)
     for v, v0 in zip((a, b, C, P0), before, strict=True):
         np.testing.assert_array_equal(v, v0)
+
+
+def _recorded_iterates(a, b, grad, T, step=1.0, step_cap=np.inf):
+    """Run the loop for T iterations and return the iterates P_1..P_T it evaluated."""
+    from sketchlearn.transport._mirror import mirror_core
+
+    seen = []
+
+    def g(P, L, t):
+        if t is not None:           # the certificate's call has t=None
+            seen.append(P.copy())
+        return grad(P)
+
+    Z0 = np.log(a)[:, None] + np.log(b)[None, :]
+    mirror_core(np, a, b, g, Z0, step=step, max_iter=T, tol=None, check_every=10,
+                step_cap=step_cap, online=False)
+    return seen
+
+
+def test_mirror_step_sizes_are_the_documented_schedule(rng):
+    """eta_t = step sqrt(delta / t) / omega with delta = max|log a| + max|log b| and
+    omega the spread of the first gradient, read back from the iterates: for a
+    linear cost log P_{t+1} - log P_t = -eta_t M + (row or column constants)."""
+    a, b, M = _ot_problem(rng, 7, 5)
+    M = M + 0.3                        # a shift changes no step: omega is the spread
+    P = _recorded_iterates(a, b, lambda P: M, 4, step=0.7)
+    np.testing.assert_allclose(P[0], np.outer(a, b), rtol=1e-12)
+    delta = np.max(-np.log(a)) + np.max(-np.log(b))
+    eta1 = 0.7 * np.sqrt(delta) / (M.max() - M.min())
+    for t in (1, 2, 3):
+        D = np.log(P[t]) - np.log(P[t - 1])
+        # remove the row (odd t) or column (even t) constants, then solve for eta
+        D = D - D[:, :1] if t % 2 else D - D[:1, :]
+        Mc = M - M[:, :1] if t % 2 else M - M[:1, :]
+        eta = -np.sum(D * Mc) / np.sum(Mc * Mc)
+        np.testing.assert_allclose(D, -eta * Mc, atol=1e-12)
+        assert eta == pytest.approx(eta1 / np.sqrt(t), rel=1e-10)
+
+
+def test_delta_bounds_the_divergence_from_the_start_to_any_plan(rng):
+    """The constant delta of the schedule stands for KL(P* || a b^T), the divergence a
+    KL mirror-descent bound starts from: for every P in U(a, b) it is the mutual
+    information H(a) + H(b) - H(P) <= min(H(a), H(b)) <= delta / 2."""
+    for n, m in ((6, 4), (30, 25), (50, 3)):
+        a, b = rng.dirichlet(np.full(n, 0.5)), rng.dirichlet(np.full(m, 2.0))
+        delta = np.max(-np.log(a)) + np.max(-np.log(b))
+        H = lambda v: -np.sum(v[v > 0] * np.log(v[v > 0]))  # noqa: E731
+        bound = min(H(a), H(b))
+        assert bound <= delta / 2
+        plans = [ot.emd(a, b, rng.random((n, m))) for _ in range(3)]
+        plans += [ot.sinkhorn(a, b, rng.random((n, m)), 0.05) for _ in range(3)]
+        for P in plans:
+            nz = P > 0
+            kl = np.sum(P[nz] * np.log(P[nz] / np.outer(a, b)[nz]))
+            assert kl == pytest.approx(H(a) + H(b) - H(P), abs=1e-8)
+            assert -1e-12 <= kl <= bound + 1e-8
+
+
+def test_step_cap_one_over_reg_resets_the_plan_to_the_gibbs_kernel(rng):
+    """With eta reg = 1 the mirror step on <P, M> + reg KL(P || a b^T) discards the
+    plan: log P' = log K + constants, K = a b^T exp(-M / reg). The scaling after it
+    gives diag(a / K 1) K or K diag(b / K^T 1), the first half-step of Sinkhorn from
+    scratch, every time: the iterates alternate between two matrices and never
+    reach the entropic plan, while two genuine Sinkhorn half-steps move on."""
+    a, b, M = _ot_problem(rng, 9, 7)
+    reg = 0.2
+    lab = np.log(np.outer(a, b))
+    P = _recorded_iterates(a, b, lambda P: M + reg * (np.log(P) - lab), 6,
+                           step=1e6, step_cap=1.0 / reg)   # the cap binds every step
+    K = np.outer(a, b) * np.exp(-M / reg)
+    rows = K * (a / K.sum(1))[:, None]
+    cols = K * (b / K.sum(0))[None, :]
+    for t in (1, 3, 5):                    # P[t] is P_{t+1}
+        np.testing.assert_allclose(P[t], rows, rtol=1e-10)
+    for t in (2, 4):
+        np.testing.assert_allclose(P[t], cols, rtol=1e-10)
+    # A Sinkhorn update keeps the other scaling: row then column scaling of K is not
+    # the column scaling of K. Five more iterations of the capped loop made no
+    # progress (period 2); five Sinkhorn half-steps from K close in on the plan.
+    sink = rows * (b / rows.sum(0))[None, :]
+    assert np.abs(sink - cols).sum() > 1e-2
+    for _ in range(2):
+        sink = sink * (a / sink.sum(1))[:, None]
+        sink = sink * (b / sink.sum(0))[None, :]
+    ref = sinkhorn(a, b, M, reg=reg, tol=1e-12).plan
+    stuck = np.abs(P[5] - ref).sum()
+    assert stuck == pytest.approx(np.abs(P[1] - ref).sum(), rel=1e-9)
+    assert stuck > 10 * np.abs(sink - ref).sum(), (stuck, np.abs(sink - ref).sum())

@@ -282,13 +282,37 @@ def mirror_sinkhorn(a, b, grad, *, P0=None, step=1.0, max_iter=None, tol=None,
     with :math:`\delta = \max_i |\log a_i| + \max_j |\log b_j|` (over the entries
     with mass; :math:`\log(nm)` for uniform weights) and
     :math:`\omega = \max \nabla F(P_1) - \min \nabla F(P_1)` the spread of the first
-    gradient: the decreasing schedule :math:`\sqrt{\delta / t} / B` of the paper's
-    analysis, with the gradient bound ``B`` taken as the spread (a constant added
-    to the gradient changes no step, and for a cost matrix with minimum 0 the
-    spread is :math:`\|C\|_\infty`). It needs no horizon, so it also serves the
-    online setting. ``step=1`` was within 30% of the best of 0.5, 1 and 2 on OT and
-    quadratic test problems, and the uniform average of the iterates had about
-    half the error of the step-weighted one.
+    gradient: a decreasing schedule :math:`\sqrt{\delta / t} / B` with the gradient
+    bound ``B`` taken as the spread (a constant added to the gradient changes no
+    scaled plan, and for a cost matrix with minimum 0 the spread is
+    :math:`\|C\|_\infty`). It needs no horizon, so it also serves the online
+    setting. ``step=1`` was within 30% of the best of 0.5, 1 and 2 on OT and
+    quadratic test problems.
+
+    **What was checked, and against what.** ``delta``, the schedule and the uniform
+    average came from a secondary source; the text of the paper (Ballu & Berthet,
+    ICML 2023, arXiv:2211.10420) could not be retrieved where this was written, so
+    they are *not* verified against its equations. Verified here instead:
+
+    - *The step-size constants follow from the standard mirror-descent argument
+      for this loop.* For any :math:`P \in U(a, b)` the three-point identity of the
+      KL divergence and the exact Pythagorean identity of a row scaling,
+      :math:`\mathrm{KL}(P \| P') = \mathrm{KL}(P \| P_{t+1}) + \mathrm{KL}(a \|
+      P' 1)` (columns alike), telescope into :math:`\sum_t \eta_t \langle \nabla
+      F(P_t), P_t - P\rangle \le \mathrm{KL}(P \| a b^T) + \sum_t \eta_t^2
+      \omega^2 / 2`. The first term is at most
+      :math:`\min(H(a), H(b)) \le \delta / 2` (the mutual information of the
+      plan; tested), the second uses the spread because a shift of the gradient
+      is undone by the scaling, and :math:`\eta_t \propto \sqrt{\delta / t} /
+      \omega` balances the two.
+    - *Averaging.* That bound is for the step-weighted average
+      :math:`\sum_t \eta_t P_t / \sum_t \eta_t`; with decreasing steps it says
+      nothing directly about the uniform one, which we return because it measured
+      2.0-3.0 times smaller errors to ``ot.emd2`` (30 x 25 OT, ``T`` = 1000 and
+      8000, three seeds) and 2.7-25 times smaller suboptimality on the quadratic
+      projections of the tests (``T`` = 2000 and 20000). The certificate below
+      holds for whichever plan is returned, so this choice cannot make ``gap``
+      wrong.
 
     **Stopping and certificate.** ``F`` itself is never needed: for a convex ``F``,
     :math:`F(P) - \min_U F \le \langle G, P\rangle - \min_{Q \in U}\langle G, Q\rangle`
@@ -439,8 +463,17 @@ def mirror_transport(xp, a, b, M, reg, *, step, max_iter, tol, check_every):
     """Mirror Sinkhorn on ``<P, M> + reg KL(P || a b^T)`` (``reg = 0``: plain OT).
 
     The gradient is ``M + reg (log P - log a b^T)`` (the constant ``reg`` is dropped:
-    constants do not move a mirror step); steps are capped at ``1 / reg``, where a
-    mirror step is exactly a Sinkhorn update. Returns what :func:`mirror_core` does.
+    constants do not move a mirror step). Steps are capped at ``1 / reg``. A step
+    of size ``eta`` gives ``log P' = (1 - eta reg) log P + eta reg log K`` up to row
+    and column constants, with ``K = a b^T exp(-M / reg)`` the Gibbs kernel: a
+    geometric interpolation between the plan and ``K``, which a larger step would
+    overshoot (negative weight on the current plan). At the cap, ``eta reg = 1``,
+    the step discards the plan, scalings included, and the scaling that follows
+    returns ``diag(a / K 1) K`` or ``K diag(b / K^T 1)``: the first half-step of
+    Sinkhorn started afresh, *not* a Sinkhorn update (which keeps the other
+    scaling); a fixed step ``1 / reg`` would alternate between those two matrices
+    for ever. The decreasing schedule meets the cap only in early iterations.
+    Returns what :func:`mirror_core` does.
     """
     M = xp.astype(M, xp.float64)
     with np.errstate(divide="ignore"):
