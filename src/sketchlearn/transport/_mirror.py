@@ -472,7 +472,9 @@ def mirror_transport(xp, a, b, M, reg, *, step, max_iter, tol, check_every):
     returns ``diag(a / K 1) K`` or ``K diag(b / K^T 1)``: the first half-step of
     Sinkhorn started afresh, *not* a Sinkhorn update (which keeps the other
     scaling); a fixed step ``1 / reg`` would alternate between those two matrices
-    for ever. The decreasing schedule meets the cap only in early iterations.
+    for ever. The decreasing schedule ``eta_t = step sqrt(delta / t) / omega`` sits
+    at the cap only while ``t <= delta (step reg / omega)^2`` (``omega`` the spread of
+    ``M``): never past the first iterations unless ``reg`` is large against the costs.
     Returns what :func:`mirror_core` does.
     """
     M = xp.astype(M, xp.float64)
