@@ -74,9 +74,11 @@ def split_kernel(kernel: Kernel, variant: str, n_features: int, alpha: float = 0
     return SumKernel([kernel, powered], [1.0 / kernel.sup_norm, 1.0 / powered.sup_norm])
 
 
-def _log_term(n: int, delta: float) -> float:
-    """2 log(2 / delta_i) with the constant failure probability delta_i = delta / n."""
-    return 2.0 * math.log(2.0 * n / delta)
+def _halving_log_term(size: int, delta_per_sq: float) -> float:
+    """KT-SPLIT's threshold constant 2 log(2 / delta_i) for one Compress halving of
+    ``size`` points run as KT(delta_l) with delta_l = ``delta_per_sq`` size^2: each of
+    its size/2 steps has delta_i = delta_l / size (goodpoints' ``halve_K``)."""
+    return 2.0 * math.log(2.0 / (delta_per_sq * size))
 
 
 def _round_log_terms(n: int, rounds: int, delta: float) -> list[float]:
@@ -328,43 +330,115 @@ def _progress(verbose, total, desc):
     return tqdm(total=total, desc=desc, unit="round")
 
 
-def _compress_block(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
-    """Compress a block of 4^g 4^j rows to 2^(g+1) 2^j rows (2^g 2^j when j = 0).
+def _compress_sizes(n: int, g: int) -> list[int]:
+    """Sizes of the blocks that Compress++ compresses, in order: the largest
+    ``4^g 4^j`` rows that fit in what is left, until fewer than ``4^g`` rows are left
+    (those are kept whole and not listed)."""
+    sizes = []
+    while n >= 4**g:
+        j = ((n // 4**g).bit_length() - 1) // 2  # 4^j <= n // 4^g < 4^(j+1)
+        sizes.append(4**g * 4**j)
+        n -= sizes[-1]
+    return sizes
+
+
+def _halving_levels(size: int, g: int) -> int:
+    """Halving levels of Compress on a block of ``size = 4^g 4^j`` rows: ``j - 1`` (the
+    last four blocks are not halved), none for ``j <= 1``."""
+    return max(((size // 4**g).bit_length() - 1) // 2 - 1, 0)
+
+
+def _compressed_size(size: int, g: int) -> int:
+    """Rows Compress returns for a block of ``size = 4^g 4^j`` rows: ``2^(g+1)
+    sqrt(size)`` for ``j >= 1``, the block itself for ``j = 0``."""
+    return size if size == 4**g else 2 ** (g + 1) * math.isqrt(size)
+
+
+def _delta_split(sizes: list[int], g: int, rounds: int, delta: float):
+    """Failure probabilities of Compress++ (Shetty, Dwivedi and Mackey, 2022):
+    ``(delta_thin, delta_per_sq)``.
+
+    The final kernel thinning (``rounds`` KT-SPLIT rounds) runs KT(delta_thin) with
+    ``delta_thin = delta m / (m + 2^m beta)``, ``m = rounds`` and ``beta`` the halving
+    levels of the main block; the halvings share the rest, a halving of ``l`` points
+    running KT(delta_l) with ``delta_l = delta_per_sq l^2`` and ``delta_per_sq`` such
+    that the ``delta_l`` of every halving (remainder blocks included) add up to
+    ``delta - delta_thin``. For ``n = 4^k`` and ``n_out = sqrt(n)`` these are the
+    numbers of goodpoints' ``compresspp_kt`` (four bins). Level ``t = 1 .. j - 1`` of a
+    block of ``N = 4^g 4^j`` rows runs ``4^(j-t)`` halvings of ``l = 2^(2g+1+t)``
+    points: their ``l^2`` add up to ``4^(g+1) N`` at every level. Without halvings,
+    ``delta_thin = delta``.
+    """
+    total_sq = sum(4 ** (g + 1) * size * _halving_levels(size, g) for size in sizes)
+    if total_sq == 0:
+        return delta, 0.0
+    beta = _halving_levels(sizes[0], g)  # >= 1: the main block is the largest
+    thin_delta = delta * rounds / (rounds + 2**rounds * beta)
+    return thin_delta, (delta - thin_delta) / total_sq
+
+
+def _halve_blocks(xp, X, merged, u, flip, split_k, kernel, log_term, fused, position):
+    """Compress's Halve on every row of ``merged`` (row numbers of one block each):
+    symmetrised kernel thinning of one round, as goodpoints' Compress runs it.
+
+    KT-SPLIT walks each block with the split kernel (``u``: one uniform per pair,
+    threshold constant ``log_term``); its first coreset is compared with the
+    baseline (the block's alternate points) by MMD to the block, the better one is
+    improved by one KT-SWAP pass inside the block (target kernel, no repeats), and
+    then the swapped coreset is returned, or, where ``flip`` is true, its complement
+    in the block. ``position`` is scratch space of ``X.shape[0]`` integers. Returns
+    the kept row numbers, one row per block.
+    """
+    walks, size = merged.shape
+    position[merged] = np.arange(size)[None, :]
+    mean_k = None
+    if fused:  # the walk covers its block: it also gives KT-SWAP's kernel mean there
+        halves, sums = halve_with_sums_op(xp, X, merged, u, split_k, log_term, kernel)
+        mean_k = np.empty(merged.shape)
+        walk = np.repeat(np.arange(walks), 2)[:, None]
+        mean_k[walk, position[halves]] = sums / size
+    else:
+        halves = halve_round_op(xp, X, merged, u, split_k, log_term)
+    first = np.zeros(walks, dtype=np.int64)  # the walk's first coreset, as goodpoints
+    kept = np.asarray(refine_halves_op(xp, X, merged, position[halves], first, kernel,
+                                       mean_k), dtype=np.int64)
+    if flip.any():
+        outside = np.ones(merged.shape, dtype=bool)
+        outside[np.arange(walks)[:, None], kept] = False  # the swap keeps no repeats
+        complement = np.nonzero(outside)[1].reshape(walks, size - kept.shape[1])
+        kept = np.where(flip[:, None], complement, kept)
+    return np.take_along_axis(merged, kept, axis=1)
+
+
+def _compress_block(xp, X, rows, g, split_k, kernel, delta_per_sq, rng, progress):
+    """Compress a block of ``4^g 4^j`` rows to ``2^(g+1) sqrt(4^g 4^j)`` rows (the
+    block itself when ``j = 0``).
 
     Blocks of 4^g rows are kept as they are; each level concatenates four
-    compressed blocks and halves them with kernel thinning: the halving walk
-    (split kernel), one of the two halves at random (symmetrised halving), then
-    KT-SWAP inside the block (target kernel: that half or the alternate points,
-    whichever is closer, and a swap pass without repeats), as goodpoints' Compress
-    does. The last four blocks are concatenated without
-    halving, so the final kernel thinning sees twice the points of plain Compress
-    (goodpoints' default of four bins does the same).
+    compressed blocks and halves them with ``_halve_blocks`` (KT-SPLIT, baseline
+    comparison, KT-SWAP, then the result or its complement with probability 1/2, as
+    goodpoints' Compress does), a halving of ``l`` points with failure probability
+    ``delta_per_sq l^2``. Each level draws the walks' uniforms, then one coin per
+    block. The last four blocks are concatenated without halving, so the final
+    kernel thinning sees twice the points of plain Compress (goodpoints' default of
+    four bins does the same).
     """
     blocks = rows.reshape(-1, 4**g)
     position = np.empty(X.shape[0], dtype=np.int64)
-    # Each walk covers its whole block: it can also give KT-SWAP's kernel mean there.
     fused = _walk_gives_mean(xp, split_k, kernel)
     while blocks.shape[0] > 4:
         merged = blocks.reshape(blocks.shape[0] // 4, -1)
         u = rng.random((merged.shape[0], merged.shape[1] // 2))
-        position[merged] = np.arange(merged.shape[1])[None, :]
-        mean_k = None
-        if fused:
-            halves, sums = halve_with_sums_op(xp, X, merged, u, split_k, log_term, kernel)
-            mean_k = np.empty(merged.shape)
-            walk = np.repeat(np.arange(merged.shape[0]), 2)[:, None]
-            mean_k[walk, position[halves]] = sums / merged.shape[1]
-        else:
-            halves = halve_round_op(xp, X, merged, u, split_k, log_term)
-        pick = rng.integers(2, size=merged.shape[0])
-        kept = refine_halves_op(xp, X, merged, position[halves], pick, kernel, mean_k)
-        blocks = np.take_along_axis(merged, kept, axis=1)
+        flip = rng.random(merged.shape[0]) < 0.5
+        log_term = _halving_log_term(merged.shape[1], delta_per_sq)
+        blocks = _halve_blocks(xp, X, merged, u, flip, split_k, kernel, log_term, fused,
+                               position)
         if progress is not None:
             progress.update(1)
     return blocks.reshape(-1)
 
 
-def _compress_all(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
+def _compress_all(xp, X, rows, g, split_k, kernel, delta_per_sq, rng, progress):
     """Compress every row: returns (points, mass) lists, one entry per block.
 
     The largest block of 4^g 4^j rows (a random subset, in input order) is
@@ -372,17 +446,15 @@ def _compress_all(xp, X, rows, g, split_k, kernel, log_term, rng, progress):
     4^g rows are kept whole. Each output point carries mass block_size/output_size.
     """
     out = []
-    while rows.shape[0] > 0:
-        if rows.shape[0] < 4**g:
-            out.append((rows, 1.0))
-            break
-        size = 4**g * 4 ** int(math.floor(math.log(rows.shape[0] / 4**g, 4)))
+    for size in _compress_sizes(rows.shape[0], g):
         keep = np.zeros(rows.shape[0], dtype=bool)
         keep[rng.choice(rows.shape[0], size=size, replace=False)] = True
-        block = _compress_block(xp, X, rows[keep], g, split_k, kernel, log_term, rng,
+        block = _compress_block(xp, X, rows[keep], g, split_k, kernel, delta_per_sq, rng,
                                 progress)
         out.append((block, size / block.shape[0]))
         rows = rows[~keep]
+    if rows.shape[0] > 0:
+        out.append((rows, 1.0))
     return out
 
 
@@ -396,6 +468,12 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     ``2^g sqrt(n'/4)`` rows, ``2^(g+1) sqrt(n')`` in all; kernel thinning then takes
     these to ``n_out``. Time O(4^g n log n) kernel evaluations,
     memory O(n d).
+
+    Each halving is symmetrised kernel thinning of one round, as goodpoints'
+    Compress runs it and as the guarantee of Shetty, Dwivedi and Mackey (2022)
+    assumes (an unbiased halving): KT-SPLIT, the better of its first coreset and the
+    block's alternate points, one KT-SWAP pass without repeats, and then that
+    coreset or its complement in the block, each with probability 1/2.
 
     Rows beyond the largest ``n' <= n`` of that form are not dropped: they are
     compressed the same way (recursively, in smaller blocks) and enter the target
@@ -411,7 +489,19 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
         Coreset size, default ``floor(sqrt(n))``.
     g : int, default=4
         Oversampling: Compress keeps ``2^g`` times more points than ``sqrt(n)``.
-    kernel, bandwidth, variant, alpha, delta, unique, random_state, verbose, **kernel_params
+    delta : float in (0, 1), default=0.5
+        Total failure probability, split as in the paper between the halvings and
+        the final kernel thinning. With ``m`` the KT-SPLIT rounds of the final
+        kernel thinning and ``beta`` the halving levels of the main block
+        (``log4(n'/4^g) - 1``), the final kernel thinning runs with
+        ``delta m / (m + 2^m beta)`` (its rounds as in :func:`kernel_thin`), and a
+        halving of ``l`` points runs KT-SPLIT with ``delta_l = c l^2`` (each of its
+        ``l/2`` steps with ``delta_l / l``), ``c`` chosen so that the ``delta_l`` of all
+        halvings, those of the remainder blocks included, add up to the rest,
+        ``delta 2^m beta / (m + 2^m beta)``. For ``n = 4^k`` and ``n_out = sqrt(n)``
+        these equal goodpoints' ``compresspp_kt`` (``m = g + 1``, four bins). Without
+        halvings the final kernel thinning gets all of ``delta``.
+    kernel, bandwidth, variant, alpha, unique, random_state, verbose, **kernel_params
         As in :func:`kernel_thin`.
     return_mmd : bool, default=False
         Also return the MMD of the coreset to the input (computed exactly only for
@@ -440,27 +530,30 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     n = X.shape[0]
     (X,), xp, _ = to_compute_device(X, work=float(n) * 4**g * X.shape[1])
     # Enough oversampling for the main block to yield n_out points.
-    main = 4 ** int(math.floor(math.log(n, 4)))
+    main = 4 ** ((n.bit_length() - 1) // 2)
     while g > 0 and 4**g > main:
         g -= 1
     while 2**g * math.isqrt(main) < n_out and 4**g < main:
         g += 1
-    main_blocks = max(0, int(round(math.log(main / 4**g, 4))) - 1)
-    rounds = int(math.floor(math.log2(max(1, 2 ** (g + 1) * math.isqrt(main) // n_out))))
-    progress = _progress(verbose, main_blocks + rounds, "Compress++ halving")
+    sizes = _compress_sizes(n, g)  # sizes[0] == main
+    outputs = [_compressed_size(size, g) for size in sizes]
+    first = outputs[0]
+    pool_size = sum(outputs) + n - sum(sizes)
+    rounds = ((first if first >= n_out else pool_size) // n_out).bit_length() - 1
+    thin_delta, delta_per_sq = _delta_split(sizes, g, rounds, delta)
+    levels = sum(_halving_levels(size, g) for size in sizes)
+    progress = _progress(verbose, levels + rounds, "Compress++ halving")
     try:
-        log_term = _log_term(n, delta)
-        parts = _compress_all(xp, X, np.arange(n), g, split_k, k, log_term, rng, progress)
+        parts = _compress_all(xp, X, np.arange(n), g, split_k, k, delta_per_sq, rng,
+                              progress)
         pool = np.concatenate([rows for rows, _ in parts])
         mass = np.concatenate([np.full(rows.shape[0], m) for rows, m in parts]) / n
-        first = parts[0][0].shape[0]
         if first < n_out:  # tiny inputs: the whole pool is the split sequence
-            seq = np.arange(pool.shape[0])[: n_out << int(math.log2(pool.shape[0] // n_out))]
+            seq = np.arange(pool.shape[0])[: n_out << rounds]
         else:
-            r = int(math.floor(math.log2(first / n_out)))
-            seq = np.sort(rng.choice(first, size=n_out << r, replace=False))
-        pos, mean_k = _thin(xp, X, seq, pool, mass, n_out, k, split_k, delta, unique, rng,
-                            progress)
+            seq = np.sort(rng.choice(first, size=n_out << rounds, replace=False))
+        pos, mean_k = _thin(xp, X, seq, pool, mass, n_out, k, split_k, thin_delta, unique,
+                            rng, progress)
     finally:
         if progress is not None:
             progress.close()

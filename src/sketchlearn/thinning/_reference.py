@@ -97,13 +97,15 @@ def coreset_sums_reference(xp, X, rows, kernel):
 def refine_halves_reference(xp, X, merged, halves_pos, pick, kernel, mean_k=None):
     """KT-SWAP inside each Compress block (a row of ``merged``).
 
-    The two halves of a block are always equally far from it in MMD (each differs
-    from the block by half their difference), so half ``pick[w]`` is taken at random
-    (``halves_pos[2w + pick[w]]``, positions in the block: the symmetrised halving of
-    Compress++); it is kept unless the alternate points (positions 1, 3, 5, ...)
-    are closer to the block, and then improved by one swap pass over the block with
-    no repeats. Returns the positions of the refined halves, one row per block.
-    ``mean_k[w]``, when given, is the kernel mean over block ``w`` (by position).
+    Half ``pick[w]`` of the block's KT-SPLIT walk (``halves_pos[2w + pick[w]]``,
+    positions in the block) is kept unless the alternate points (positions 1, 3, 5,
+    ...) are closer to the block in MMD, and then improved by one swap pass over the
+    block with no repeats. Returns the positions of the refined halves, one row per
+    block. ``mean_k[w]``, when given, is the kernel mean over block ``w`` (by
+    position). Compress++ passes ``pick = 0`` (the walk's first coreset, as
+    goodpoints' Halve does; the two halves are equally far from the block) and
+    symmetrises afterwards: it keeps the refined half or its complement in the
+    block with probability 1/2 each.
     """
     from ..kernels._sums import kernel_matvec_op
 
