@@ -110,6 +110,22 @@ def test_feasible_gls_recovers_the_ar1_coefficient(rng):
     assert model.bse_[0] < 1.2 * ols.bse_[0]
 
 
+def test_sigma2_is_the_minimum_residual_sum_of_squares(rng):
+    # on an ill-conditioned design (the pivoted, refined path) sigma2 comes from the
+    # refined residual, never above the residual sum of squares at the returned
+    # coefficients (which exceeds the minimum by ||A (b - b*)||^2), and equal to it
+    # up to rounding when the fit is not near-exact
+    t = rng.uniform(1.0, 2.0, size=50)
+    X = np.column_stack([t**j for j in range(1, 7)])
+    y = X @ rng.normal(size=6) + 0.1 * rng.normal(size=50)
+    m = GaussMarkovRegressor().fit(X, y)
+    at_coef = float(np.sum(m.residuals_**2)) / m.dof_resid_
+    assert m.sigma2_ <= at_coef * (1 + 1e-14)
+    np.testing.assert_allclose(m.sigma2_, at_coef, rtol=1e-9)
+    cov = m.cov_params_
+    np.testing.assert_array_equal(cov, cov.T)
+
+
 def test_rank_deficiency_is_reported_and_min_norm(rng):
     X, y = _data(rng, p=3)
     Xd = np.column_stack([X, X[:, 0] + X[:, 1], np.full(len(y), 7.0)])

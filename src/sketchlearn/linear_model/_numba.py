@@ -1,5 +1,6 @@
 """Numba kernels: linear stochastic approximation (the per-sample loop) and the
-doubled-precision residuals of least-squares iterative refinement.
+doubled-precision residuals of least-squares iterative refinement (of the solution
+and of the columns of ``(A^T A)^{-1}``, which give the standard errors).
 
 Each chain is sequential over its samples; independent chains (Richardson-Romberg
 pairs, bootstrap ensembles) run in parallel. Rank-one samples cost O(p) a step and
@@ -193,3 +194,63 @@ def refinement_residuals(A, y, r, x):
             c += q + block_c[b, j]
         g[j] = s + c
     return f, g
+
+
+@njit(cache=True)
+def inverse_refinement_residuals(A, R, X):
+    """Residuals of the augmented systems whose solutions are the columns of ``(A^T A)^{-1}``.
+
+    Column ``j`` of ``X`` (k x k) solves ``[I A; A^T 0] [r_j; x_j] = [0; -e_j]``, i.e.
+    ``A^T A x_j = e_j`` with ``r_j = -A x_j``. Returns ``F = -R - A X`` (n x k) and
+    ``G = -I - A^T R`` (k x k), each entry a compensated sum (Dot2) rounded once to
+    float64, as :func:`refinement_residuals` does for one right-hand side. The
+    inner loops run over the k independent columns, so they vectorise; ``G`` is
+    accumulated over blocks of rows whose (sum, error) pairs are then merged.
+    Single-threaded for the same reason as :func:`refinement_residuals`.
+    """
+    n, k = A.shape
+    m = X.shape[1]
+    F = np.empty((n, m))
+    s = np.empty(m)
+    c = np.empty(m)
+    for i in range(n):
+        for j in range(m):
+            s[j] = -R[i, j]
+            c[j] = 0.0
+        for q in range(k):
+            a = A[i, q]
+            for j in range(m):
+                h, e = _two_prod(a, -X[q, j])
+                t, d = _two_sum(s[j], h)
+                s[j] = t
+                c[j] += d + e
+        for j in range(m):
+            F[i, j] = s[j] + c[j]
+    total_s = np.zeros((k, m))
+    total_c = np.zeros((k, m))
+    for q in range(min(k, m)):
+        total_s[q, q] = -1.0
+    block_s = np.empty((k, m))
+    block_c = np.empty((k, m))
+    n_blocks = min(n, 64)
+    for b in range(n_blocks):
+        block_s[:, :] = 0.0
+        block_c[:, :] = 0.0
+        for i in range(b * n // n_blocks, (b + 1) * n // n_blocks):
+            for q in range(k):
+                a = A[i, q]
+                for j in range(m):
+                    h, e = _two_prod(a, -R[i, j])
+                    t, d = _two_sum(block_s[q, j], h)
+                    block_s[q, j] = t
+                    block_c[q, j] += d + e
+        for q in range(k):
+            for j in range(m):
+                t, d = _two_sum(total_s[q, j], block_s[q, j])
+                total_s[q, j] = t
+                total_c[q, j] += d + block_c[q, j]
+    G = np.empty((k, m))
+    for q in range(k):
+        for j in range(m):
+            G[q, j] = total_s[q, j] + total_c[q, j]
+    return F, G
