@@ -399,9 +399,15 @@ def _halve_blocks(xp, X, merged, u, flip, split_k, kernel, log_term, fused, posi
         mean_k[walk, position[halves]] = sums / size
     else:
         halves = halve_round_op(xp, X, merged, u, split_k, log_term)
-    first = np.zeros(walks, dtype=np.int64)  # the walk's first coreset, as goodpoints
-    kept = np.asarray(refine_halves_op(xp, X, merged, position[halves], first, kernel,
-                                       mean_k), dtype=np.int64)
+    halves_pos = position[halves]
+    # The walk's first coreset, as goodpoints. When it is the even positions, the
+    # baseline (odd positions) is its complement: an exact tie in MMD, which
+    # goodpoints resolves to the baseline (best_K keeps it unless the candidate is
+    # strictly better); starting from the other half (= the baseline) does the same
+    # without leaving the choice to rounding, so Numba and the reference agree.
+    first = np.all(halves_pos[0::2] == np.arange(0, size, 2), axis=1).astype(np.int64)
+    kept = np.asarray(refine_halves_op(xp, X, merged, halves_pos, first, kernel, mean_k),
+                      dtype=np.int64)
     if flip.any():
         outside = np.ones(merged.shape, dtype=bool)
         outside[np.arange(walks)[:, None], kept] = False  # the swap keeps no repeats
