@@ -257,3 +257,15 @@ def test_weighted_standard_errors_are_exact_for_the_whitened_float64_data(rng):
     Dw = s[:, None] * np.column_stack([np.ones(30), X])
     se = np.concatenate([[m.intercept_bse_], m.bse_])
     assert _lre(se, _exact_standard_errors(Dw, s * y)) >= 12.0
+
+
+def test_fused_two_product_is_exact(rng):
+    from numba import njit
+
+    from sketchlearn.linear_model._numba import _two_prod, _two_prod_fma
+
+    both = njit(lambda a, b: (_two_prod_fma(a, b), _two_prod(a, b)))
+    for a, b in rng.normal(size=(200, 2)) * np.exp(rng.uniform(-30, 30, size=(200, 2))):
+        (p, e), dekker = both(a, b)
+        assert Fraction(p) + Fraction(e) == Fraction(a) * Fraction(b)
+        assert (p, e) == dekker

@@ -348,13 +348,21 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
     refined together as in :func:`_refine` (residuals in doubled precision,
     :func:`._numba.inverse_refinement_residuals`; corrections through ``Qf`` and
     ``Rf``), which gains about ``-log10(eps cond(Ap))`` digits a step. ``O(n k^2)``
-    a step. Stops when the largest correction, relative to its column, no longer
-    shrinks or is at rounding level; returns the symmetrised inverse and the number
-    of corrections taken.
+    a step. Each step shrinks the error by a factor ``rho`` near ``eps cond(Ap)``,
+    so after a correction of relative size ``s`` about ``rho s`` is left: it stops
+    when that is below rounding level (``rho`` from LAPACK's condition estimate of
+    ``Rf``, times ``k``, or ``s`` itself if larger: the first correction measures
+    the factorization's error, which is of the order of ``rho`` too), or when a
+    correction no longer shrinks. Returns the symmetrised inverse and the number of
+    corrections taken.
     """
     from ._numba import inverse_refinement_residuals
 
     eps = np.finfo(np.float64).eps
+    k = Rf.shape[0]
+    (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (Rf,))
+    rcond, info = trcon(Rf, norm="1", uplo="U", diag="N")
+    rho = k * eps / rcond if info == 0 and rcond > 0 else np.inf
     C = Rinv @ Rinv.T
     resid = -(Qf @ Rinv.T)
     last = np.inf
@@ -368,11 +376,11 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
         if not np.isfinite(size) or size >= last:
             break
         C = C + dC
-        resid = resid + (F - Qf @ D)
         last = size
         steps += 1
-        if size <= 4 * eps:
+        if size <= 4 * eps or size * max(size, rho) <= eps:
             break
+        resid = resid + (F - Qf @ D)
     return (C + C.T) / 2, steps
 
 
