@@ -206,7 +206,9 @@ def test_inverse_refinement_residuals_meet_the_doubled_precision_bound(rng):
     # near the solution, X = (A^T A)^{-1} and R = -A X: both residuals cancel most digits
     X = np.linalg.inv(A.T @ A)
     R = -(A @ X)
-    F, G = inverse_refinement_residuals(A, R, X)
+    Q = np.ascontiguousarray(np.linalg.qr(A)[0])
+    F, G, QtF = inverse_refinement_residuals(A, R, X, Q)
+    np.testing.assert_allclose(QtF, Q.T @ F, rtol=1e-12, atol=1e-12 * np.abs(Q.T @ F).max())
     naive_F, naive_G = -R - A @ X, -np.eye(k) - A.T @ R
     naive_misses = 0
     for j in range(k):

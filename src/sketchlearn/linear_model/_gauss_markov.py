@@ -365,12 +365,13 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
     rho = k * eps / rcond if info == 0 and rcond > 0 else np.inf
     C = Rinv @ Rinv.T
     resid = -(Qf @ Rinv.T)
+    Qc = np.ascontiguousarray(Qf)  # the kernel reads it by rows, one compiled layout
     last = np.inf
     steps = 0
     for _ in range(_MAX_REFINE_STEPS):
-        F, G = inverse_refinement_residuals(Ap, resid, C)
+        F, G, QtF = inverse_refinement_residuals(Ap, resid, C, Qc)
         H = scipy.linalg.solve_triangular(Rf, G, trans="T", check_finite=False)
-        D = Qf.T @ F - H
+        D = QtF - H
         dC = scipy.linalg.solve_triangular(Rf, D, check_finite=False)
         size = float(np.max(np.max(np.abs(dC), axis=0) / np.max(np.abs(C), axis=0)))
         if not np.isfinite(size) or size >= last:

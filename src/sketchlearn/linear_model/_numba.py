@@ -218,12 +218,15 @@ def refinement_residuals(A, y, r, x):
 
 
 @njit(cache=True)
-def inverse_refinement_residuals(A, R, X):
+def inverse_refinement_residuals(A, R, X, Q):
     """Residuals of the augmented systems whose solutions are the columns of ``(A^T A)^{-1}``.
 
     Column ``j`` of ``X`` (k x k) solves ``[I A; A^T 0] [r_j; x_j] = [0; -e_j]``, i.e.
-    ``A^T A x_j = e_j`` with ``r_j = -A x_j``. Returns ``F = -R - A X`` (n x k) and
-    ``G = -I - A^T R`` (k x k), each entry a compensated sum (Dot2) rounded once to
+    ``A^T A x_j = e_j`` with ``r_j = -A x_j``. Returns ``F = -R - A X`` (n x k),
+    ``G = -I - A^T R`` (k x k) and ``Q^T F`` (k x k, plain float64, accumulated row by
+    row while ``F`` is formed: a BLAS product with an inner dimension of n was the
+    slowest step under a busy multi-threaded BLAS). ``F`` and ``G`` have each entry
+    a compensated sum (Dot2) rounded once to
     float64, as :func:`refinement_residuals` does for one right-hand side, but with
     the exact products from a fused multiply-add (3x faster than Dekker's split here,
     bit for bit the same). The inner loops run over the k independent columns, so
@@ -234,6 +237,7 @@ def inverse_refinement_residuals(A, R, X):
     n, k = A.shape
     m = X.shape[1]
     F = np.empty((n, m))
+    QtF = np.zeros((Q.shape[1], m))
     s = np.empty(m)
     c = np.empty(m)
     for i in range(n):
@@ -249,6 +253,10 @@ def inverse_refinement_residuals(A, R, X):
                 c[j] += d + e
         for j in range(m):
             F[i, j] = s[j] + c[j]
+        for q in range(Q.shape[1]):
+            w = Q[i, q]
+            for j in range(m):
+                QtF[q, j] += w * F[i, j]
     total_s = np.zeros((k, m))
     total_c = np.zeros((k, m))
     for q in range(min(k, m)):
@@ -276,4 +284,4 @@ def inverse_refinement_residuals(A, R, X):
     for q in range(k):
         for j in range(m):
             G[q, j] = total_s[q, j] + total_c[q, j]
-    return F, G
+    return F, G, QtF
