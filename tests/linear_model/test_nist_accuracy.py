@@ -149,7 +149,8 @@ def test_sqrt_to_float_is_within_one_rounding():
     for q in (Fraction(1, 3), Fraction(10**40 + 7, 3), Fraction(5, 10**60), Fraction(7)):
         approx = _sqrt_to_float(q)
         # the float64 neighbours of sqrt(q) bracket it: squares on either side of q
-        assert Fraction(np.nextafter(approx, 0)) ** 2 < q < Fraction(np.nextafter(approx, 1e300)) ** 2
+        below, above = np.nextafter(approx, 0), np.nextafter(approx, np.inf)
+        assert Fraction(below) ** 2 < q < Fraction(above) ** 2
 
 
 def test_filip_float64_reaches_the_exact_solution_of_its_data(sm):

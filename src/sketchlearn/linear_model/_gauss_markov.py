@@ -14,7 +14,7 @@ above about 1e3), the columns of ``(A^T A)^{-1}`` are refined the same way, from
 ``[I A; A^T 0] [r_j; c_j] = [0; -e_j]``, and ``sigma2`` takes the residual sum of
 squares of refinement's residual iterate: coefficients and standard errors are
 then the exact ones of the float64 data to 14-15 digits on every NIST StRD set,
-Filip included (``R^{-1} R^{-T}`` alone gives 7.6 digits there). Long double
+Filip included (``R^{-1} R^{-T}`` alone gives 7.3 digits there). Long double
 input takes a pivoted Householder QR in long double instead.
 """
 
@@ -343,7 +343,7 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
 
     ``R^{-1} R^{-T}`` is the exact inverse for a perturbed ``Ap + dA`` with ``|dA|``
     about ``eps |Ap|``, so it carries a relative error near ``eps cond(Ap)``
-    (7.6 digits on NIST's Filip). Column ``j`` of the inverse is the ``x`` part of
+    (7.3 digits on NIST's Filip). Column ``j`` of the inverse is the ``x`` part of
     the augmented system ``[I Ap; Ap^T 0] [r; x] = [0; -e_j]``; the k systems are
     refined together as in :func:`_refine` (residuals in doubled precision,
     :func:`._numba.inverse_refinement_residuals`; corrections through ``Qf`` and
