@@ -98,6 +98,42 @@ def test_halving_walk_with_kernel_sums_equals_walk_plus_dense_sums(kernel, varia
     np.testing.assert_allclose(one_sums, sums[:2], rtol=1e-12)
 
 
+@pytest.mark.parametrize("d", [1, 2, 3, 4, 7])
+def test_pair_distances_of_the_gaussian_walk(d, rng):
+    """The walk's squared distances of two points to a range of placed points, two
+    coordinates per pass (odd d: the first alone), equal the direct sums."""
+    from sketchlearn.thinning._numba import _pair_sq_dists
+
+    placed = rng.normal(size=(d, 700))
+    x1, x2 = rng.normal(size=d), rng.normal(size=d)
+    sq1, sq2 = np.full(600, np.nan), np.full(600, np.nan)
+    _pair_sq_dists(x1, x2, placed, np.int64(50), np.int64(650), sq1, sq2)
+    np.testing.assert_allclose(sq1, ((placed[:, 50:650].T - x1) ** 2).sum(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(sq2, ((placed[:, 50:650].T - x2) ** 2).sum(axis=1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("d", [1, 4, 5])
+@pytest.mark.parametrize("variant", ["target", "kt+"])
+def test_gaussian_walk_equals_the_reference_at_odd_and_even_d(d, variant, rng):
+    """The fused Gaussian walk (distances two coordinates at a time) gives the
+    reference's halves and the dense kernel sums at dimensions the other tests miss."""
+    X = rng.normal(size=(300, d))
+    kernel = GaussianKernel(1.3)
+    split = split_kernel(kernel, variant, d)
+    seqs = np.stack([rng.permutation(300)[:256] for _ in range(2)])
+    u = rng.random((2, 128))
+    halves, sums = halve_with_sums_op.implementation("numba")(np, X, seqs, u, split, 6.0,
+                                                              kernel)
+    ref_h, _ = halve_with_sums_op.implementation("reference")(np, X, seqs, u, split, 6.0,
+                                                              kernel)
+    np.testing.assert_array_equal(halves, ref_h)
+    for r, seq in enumerate(seqs):
+        dense = dict(zip(seq.tolist(), kernel(X[seq], X[seq]).sum(axis=1), strict=True))
+        np.testing.assert_allclose(sums[2 * r:2 * r + 2],
+                                   np.vectorize(dense.get)(halves[2 * r:2 * r + 2]),
+                                   rtol=1e-12)
+
+
 def test_fused_first_walk_only_when_it_covers_the_pool_and_the_target():
     k = GaussianKernel(1.0)
     uniform = np.full(64, 1 / 64)
