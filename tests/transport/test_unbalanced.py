@@ -125,7 +125,7 @@ def test_bad_input_names_argument():
     for bad in ("x", [None, 1.0]):
         with pytest.raises(TypeError, match="reg_m"):
             sinkhorn(a, b, M, reg=0.1, reg_m=bad)
-    with pytest.raises(ValueError, match="method='log'"):
+    with pytest.raises(ValueError, match="needs method='auto', 'scaling' or 'log'"):
         sinkhorn(a, b, M, reg=0.1, reg_m=1.0, method="sns")
     neg = a.copy()
     neg[0] = -0.1

@@ -15,17 +15,22 @@ from .._array_api import get_namespace, move_to, transposed_copy
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
 from ._mirror import mirror_transport
 from ._sinkhorn_ops import ROW_BLOCK, lse_points_op, lse_rows_op, pairwise_cost
+from ._sinkhorn_scaling import scaling_loop, scaling_stages
 from ._unbalanced import check_mass, parse_reg_m, unbalanced_loop, unbalanced_objective
 
 __all__ = ["sinkhorn", "sinkhorn_divergence", "SinkhornResult"]
 
 _METRICS = {"sqeuclidean": 2.0, "euclidean": 1.0}
+_METHODS = ("auto", "scaling", "log", "sns", "mirror")
 # Dense plans are returned up to this many entries when return_plan="auto".
 _DENSE_PLAN_MAX = 2**24
 # Epsilon-scaling: factor between stages and the marginal error that ends a stage.
 _EPS_FACTOR = 0.5
 _STAGE_TOL = 1e-2
 _STAGE_MAX_ITER = 200
+# method="auto"/"scaling": hand a balanced problem to Newton (Sinkhorn-Newton-Sparse) when
+# the scaling iterations project more than this many more iterations to reach tol.
+_NEWTON_AFTER = 500
 
 
 @dataclass
@@ -133,12 +138,18 @@ DENSE_COST_MAX = 2**22
 def _cost_block(xp, kind, A, B, s, power):
     e = min(s + ROW_BLOCK, A.shape[0])  # array-API slices must stay in bounds
     if kind == "matrix":
-        return xp.astype(A[s:e, :], xp.float64)
+        return xp.astype(A[s:e, :], xp.float64, copy=False)
     return pairwise_cost(xp, A[s:e, :], B, power)
 
 
 def _plan_block(xp, C, f, g, la, lb, reg):
     return xp.exp((f[:, None] + g[None, :] - C) / reg + la[:, None] + lb[None, :])
+
+
+def _plan_dtype(xp, A, B):
+    """float32 plans for float32 inputs (B is None for a cost matrix), else float64."""
+    return A.dtype if A.dtype == xp.float32 and (B is None or B.dtype == xp.float32) \
+        else xp.float64
 
 
 def _log_weights(xp, w):
@@ -147,7 +158,7 @@ def _log_weights(xp, w):
 
 
 def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeuclidean",
-             method="log", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
+             method="auto", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
              return_plan="auto", sns_switch_tol=1e-2, sns_keep=10, mirror_step=1.0,
              mirror_check_every=10, reg_m=None):
     r"""Entropic optimal transport by Sinkhorn iterations in the log domain.
@@ -274,12 +285,12 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     >>> bool(abs(ub.plan - P).max() < 1e-10), bool(ub.plan.sum() < 1.0)
     (True, True)
     """
-    if method not in ("log", "sns", "mirror"):
-        raise ValueError(f"method must be 'log', 'sns' or 'mirror'; got {method!r}.")
+    if method not in _METHODS:
+        raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
     rm = parse_reg_m(reg_m)
-    if rm is not None and method != "log":
-        raise ValueError(f"reg_m (unbalanced transport) needs method='log'; got "
-                         f"method={method!r}.")
+    if rm is not None and method not in ("auto", "scaling", "log"):
+        raise ValueError(f"reg_m (unbalanced transport) needs method='auto', 'scaling' or "
+                         f"'log'; got method={method!r}.")
     reg = float(check_scalar(reg, "reg", lower=0, lower_inclusive=method == "mirror"))
     tol = float(check_scalar(tol, "tol", lower=0, lower_inclusive=False))
     check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1)
@@ -299,7 +310,7 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
             raise ValueError("M contains NaN or infinity; every cost must be finite (use a "
                              "large finite cost to forbid a pair).")
         n, m = M.shape
-        kind, A, B, power = "matrix", M, transposed_copy(xp, M), 1.0
+        kind, A, B, power = "matrix", M, None, 1.0
         cmax = float(xp.max(M))
         cmin = float(xp.min(M))
     else:
@@ -324,7 +335,7 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
             # transpose) skip recomputing the distances, about 20 % less time each at
             # n = m = 2000, d = 10. Larger clouds stay on the fly, O((n + m) d) memory.
             C = pairwise_cost(xp, X, Y, power)
-            kind, A, B, power = "matrix", C, transposed_copy(xp, C), 1.0
+            kind, A, B, power = "matrix", C, None, 1.0
     check = check_weights if rm is None else \
         lambda w, k, name, xp, dtype: check_mass(w, k, name, xp)
     a = xp.full((n,), 1.0 / n, dtype=xp.float64) if a is None else \
@@ -339,45 +350,92 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         return _sinkhorn_mirror(xp, kind, A, B, a, b, n, m, power, reg, tol, max_iter,
                                 float(mirror_step), int(mirror_check_every), return_plan)
 
-    def row_lse(h, eps):  # -> reg log sum_j exp((h_j - C_ij)/eps) for each row i
-        if kind == "matrix":
-            return lse_rows_op(xp, A, h, eps)
-        return lse_points_op(xp, A, B, h, eps, power)
-
-    def col_lse(h, eps):
-        if kind == "matrix":
-            return lse_rows_op(xp, B, h, eps)
-        return lse_points_op(xp, B, A, h, eps, power)
-
     if warm_start is not None:
         f0, g0 = warm_start
         f = xp.astype(move_to(f0, xp), xp.float64)
         g = xp.astype(move_to(g0, xp), xp.float64)
         if f.shape != (n,) or g.shape != (m,):
             raise ValueError(f"warm_start must be (f, g) of shapes ({n},) and ({m},).")
-        stages = [reg]
     else:
         f = xp.zeros((n,), dtype=xp.float64)
         g = xp.zeros((m,), dtype=xp.float64)
-        stages = [reg]
-        if eps_scaling:
-            eps = cmax - cmin
-            while eps > reg / _EPS_FACTOR:
-                stages.insert(-1, eps)
-                eps *= _EPS_FACTOR
+    log_stages = [reg]
+    if warm_start is None and eps_scaling:
+        eps = cmax - cmin
+        while eps > reg / _EPS_FACTOR:
+            log_stages.insert(-1, eps)
+            eps *= _EPS_FACTOR
+    if method == "auto":
+        method = "scaling" if kind == "matrix" else "log"
+    n_iter, n_newton = 0, 0
+    stages, plan = log_stages, None
+    if method == "scaling":
+        if kind != "matrix":
+            if n * m > 2**26:
+                raise ValueError(f"method='scaling' needs the dense cost matrix ({n} x {m}); "
+                                 "use method='log' for point clouds this large.")
+            C = pairwise_cost(xp, A, B, power)
+            kind, A, B, power = "matrix", C, None, 1.0
+        stages = scaling_stages(cmax - cmin, reg, warm_start is None and eps_scaling)
+        if warm_start is None:
+            f = f + cmin  # a constant on f leaves the plan's shape: kernel entries <= 1
+        f, g, n_iter, err, stop, k, plan = scaling_loop(
+            xp, xp.astype(A, xp.float64, copy=False), a, b, f, g, stages, tol, max_iter, _STAGE_TOL,
+            _STAGE_MAX_ITER, reg_m=rm, newton_after=_NEWTON_AFTER)
+        if stop == "slow":
+            method, plan = "sns", None
+        elif stop == "range":
+            warnings.warn(
+                f"Scaling-domain Sinkhorn left the float range at eps={stages[k]:.3g} (a "
+                "kernel row or column underflowed); continuing in the log domain, which "
+                "is slower but stable. Pass method='log' to skip the scaling attempt.",
+                RuntimeWarning, stacklevel=2)
+            stages = stages[k:]
+        if stop != "range":
+            stages = []
     if rm is not None:
+        if stages:
+            f, g, k_iter, err = unbalanced_loop(xp, *_lse_pair(xp, kind, A, B, power), la,
+                                                lb, f, g, stages, rm, tol, max_iter - n_iter,
+                                                _STAGE_TOL, _STAGE_MAX_ITER)
+            n_iter += k_iter
         return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
-                       *unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, rm,
-                                        tol, max_iter, _STAGE_TOL, _STAGE_MAX_ITER),
-                       reg_m=rm)
+                       f, g, n_iter, err, reg_m=rm, plan=plan)
+    if stages:
+        switch = float(sns_switch_tol) if method == "sns" else None
+        f, g, k_iter, err = _log_loop(xp, *_lse_pair(xp, kind, A, B, power), a, la, lb, f,
+                                      g, stages, tol, max_iter - n_iter, switch)
+        n_iter += k_iter
+    if method == "sns" and err > tol and n_iter < max_iter:
+        f, g, err, n_newton = _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol,
+                                          max_iter - n_iter, int(sns_keep))
+        n_iter += n_newton
+    return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
+                   f, g, n_iter, err, n_newton=n_newton, plan=plan)
+
+
+def _lse_pair(xp, kind, A, B, power):
+    """``(row_lse, col_lse)``: ``h -> eps log sum_j exp((h_j - C_ij) / eps)`` per row of
+    the cost, and the same per column, on the stored cost or on the fly."""
+    if kind == "matrix":
+        AT = transposed_copy(xp, A)  # the column reductions read rows of the transpose
+        return (lambda h, eps: lse_rows_op(xp, A, h, eps),
+                lambda h, eps: lse_rows_op(xp, AT, h, eps))
+    return (lambda h, eps: lse_points_op(xp, A, B, h, eps, power),
+            lambda h, eps: lse_points_op(xp, B, A, h, eps, power))
+
+
+def _log_loop(xp, row_lse, col_lse, a, la, lb, f, g, stages, tol, max_iter, switch_tol):
+    """Balanced log-domain Sinkhorn over the epsilon stages; the last stage stops at
+    ``switch_tol`` when given (Newton takes over). Returns ``(f, g, n_iter, err)``, the
+    error being the row marginal's L1 violation (the columns are exact)."""
     n_iter = 0
     err = math.inf
-    f_next = None
     for k, eps in enumerate(stages):
         last = k == len(stages) - 1
         stage_tol = tol if last else max(tol, _STAGE_TOL)
-        if last and method == "sns":
-            stage_tol = max(tol, float(sns_switch_tol))
+        if last and switch_tol is not None:
+            stage_tol = max(tol, switch_tol)
         stage_iter = 0
         f_next = None
         while n_iter < max_iter and (last or stage_iter < _STAGE_MAX_ITER):
@@ -397,18 +455,15 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
                 break
         if n_iter >= max_iter:
             break
-    n_newton = 0
-    if method == "sns" and err > tol and n_iter < max_iter:
-        f, g, err, n_newton = _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol,
-                                          max_iter - n_iter, int(sns_keep))
-        n_iter += n_newton
-    return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
-                   f, g, n_iter, err, n_newton=n_newton)
+    return f, g, n_iter, err
 
 
 def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f, g,
-            n_iter, err, n_newton=0, reg_m=None):
-    """Warn on non-convergence, then build the cost, the plan and the result."""
+            n_iter, err, n_newton=0, reg_m=None, plan=None):
+    """Warn on non-convergence, then build the cost, the plan and the result.
+
+    ``plan``: the dense float64 plan when the solver already holds it (the scaling
+    domain's ``diag(u) K diag(v)``), instead of recomputing it from the potentials."""
     converged = err <= tol
     if not converged:
         what = "a marginal error" if reg_m is None else \
@@ -425,7 +480,13 @@ def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f,
     cost = 0.0
     rows = []
     cols = xp.zeros((m,), dtype=xp.float64)
-    for s in range(0, n, ROW_BLOCK):
+    if plan is not None:
+        cost = float(xp.sum(plan * xp.astype(A, xp.float64, copy=False)))
+        if reg_m is not None:
+            rows.append(xp.sum(plan, axis=1))
+            cols = xp.sum(plan, axis=0)
+        blocks.append(plan)
+    for s in range(0, n if plan is None else 0, ROW_BLOCK):
         C = _cost_block(xp, kind, A, B, s, power)
         e = min(s + ROW_BLOCK, n)
         P = _plan_block(xp, C, f[s:e], g, la[s:e], lb, reg)
@@ -441,9 +502,9 @@ def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f,
         result.objective = unbalanced_objective(xp, a, b, f, g, row_sum, cols, cost, reg,
                                                 reg_m)
     if dense:
-        dtype = A.dtype if A.dtype == xp.float32 and B.dtype == xp.float32 else xp.float64
+        dtype = _plan_dtype(xp, A, B)
         P = blocks[0] if len(blocks) == 1 else xp.concat(blocks, axis=0)
-        result.plan = xp.astype(P, dtype)
+        result.plan = xp.astype(P, dtype, copy=False)
     return result
 
 
@@ -463,7 +524,7 @@ def _sinkhorn_mirror(xp, kind, A, B, a, b, n, m, power, reg, tol, max_iter, step
             f"Mirror Sinkhorn stopped after {n_iter} iterations with a certified gap of "
             f"{gap:.3g} (tol={tol:g}); increase max_iter or loosen tol (the rate is "
             "O(1/sqrt(iterations))).", ConvergenceWarning, stacklevel=3)
-    dtype = A.dtype if A.dtype == xp.float32 and B.dtype == xp.float32 else xp.float64
+    dtype = _plan_dtype(xp, A, B)
     plan = xp.astype(P, dtype) if return_plan in ("auto", True) else None
     return SinkhornResult(cost=float(xp.sum(P * C)), plan=plan, f=f, g=g, n_iter=n_iter,
                           error=err, converged=bool(converged), reg=reg, gap=gap,
@@ -575,8 +636,9 @@ def _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol, max_steps, keep):
         la, lb = np.log(ah), np.log(bh)
     n, m = C.shape
 
-    def plan(fv, gv):
-        return np.exp((fv[:, None] + gv[None, :] - C) / reg + la[:, None] + lb[None, :])
+    def plan(fv, gv):  # a rejected trial step may overflow: inf, and D says no
+        with np.errstate(over="ignore"):
+            return np.exp((fv[:, None] + gv[None, :] - C) / reg + la[:, None] + lb[None, :])
 
     P = plan(fh, gh)
     value = ah @ fh + bh @ gh - reg * P.sum()
