@@ -1,4 +1,5 @@
-"""Entropic optimal transport: log-domain Sinkhorn with epsilon-scaling."""
+"""Entropic optimal transport: Sinkhorn in the scaling and log domains, epsilon-scaling,
+Newton (SNS) and Mirror Sinkhorn behind one ``sinkhorn`` entry point."""
 
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ class SinkhornResult:
     n_iter : int
         Sinkhorn iterations done, over all epsilon stages.
     error : float
-        L1 violation of the row marginal, ``sum_i |(P 1)_i - a_i|``, of the returned
-        plan (its column marginal is exact). With ``reg_m`` (unbalanced): the change
+        L1 marginal violation of the returned plan: rows plus columns for the
+        scaling domain and Newton, the row marginal alone for the log domain (whose
+        column marginal is exact). With ``reg_m`` (unbalanced): the change
         of the potentials over the last iteration, ``max(|f - f'|, |g - g'|) / reg``.
     converged : bool
         Whether ``error <= tol``.
@@ -161,7 +163,7 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
              method="auto", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
              return_plan="auto", sns_switch_tol=1e-2, sns_keep=10, mirror_step=1.0,
              mirror_check_every=10, reg_m=None):
-    r"""Entropic optimal transport by Sinkhorn iterations in the log domain.
+    r"""Entropic optimal transport by Sinkhorn iterations.
 
     Solves
 
@@ -172,18 +174,26 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
 
     by alternating exact updates of the dual potentials,
     :math:`f_i = -\mathrm{reg} \log \sum_j b_j e^{(g_j - C_{ij}) / \mathrm{reg}}` and
-    the same for :math:`g`, each a log-sum-exp with the row maximum factored out, so
-    any ``reg > 0`` is stable. With ``eps_scaling`` the problem is first solved
-    loosely for ``reg`` large (from the largest cost down by factors of 2) and each
-    solution warm-starts the next, which cuts the iterations for small ``reg``. The
-    marginal violation is measured every iteration (it comes free with the next
-    update); if ``max_iter`` is reached a :class:`~sklearn.exceptions.ConvergenceWarning`
-    states the error achieved.
+    the same for :math:`g`. The default ``method="auto"`` runs them in the *scaling
+    domain* whenever the cost is a stored matrix: the potentials found so far are
+    absorbed into a Gibbs kernel :math:`K_{ij} = e^{(f_i + g_j - C_{ij})/\mathrm{reg}}`
+    and each iteration is two matrix-vector products with it (POT's ``ot.sinkhorn``
+    does the same products on :math:`e^{-C/\mathrm{reg}}`), over-relaxed at the
+    SOR-optimal factor read from the observed convergence rate. If a kernel row or
+    column underflows, it says so (``RuntimeWarning``) and continues in the log
+    domain; if the projected iterations exceed 500 (small ``reg``), Newton steps
+    (``"sns"``) finish the balanced problem. ``method="log"`` runs every update as a
+    log-sum-exp with the row maximum factored out (stable for any ``reg > 0``, never
+    stores the kernel). With ``eps_scaling`` the problem is first solved loosely for
+    larger regularisations and each solution warm-starts the next. The marginal
+    violation is measured every iteration (it comes free with the next update); if
+    ``max_iter`` is reached a :class:`~sklearn.exceptions.ConvergenceWarning` states
+    the error achieved.
 
-    The cost is either an explicit matrix ``M`` (the log-sum-exp runs over it), or
-    comes from point clouds ``X``, ``Y``: stored once when ``n m <= 2**22`` (32 MiB,
-    cheaper iterations; float64 clouds), otherwise computed on the fly in blocks, so memory stays
-    O((n + m) d) plus the potentials.
+    The cost is either an explicit matrix ``M``, or comes from point clouds ``X``,
+    ``Y``: stored once when ``n m <= 2**22`` (32 MiB; float64 clouds), otherwise
+    computed on the fly in blocks by the log domain (``"auto"`` picks it then), so
+    memory stays O((n + m) d) plus the potentials.
 
     Parameters
     ----------
@@ -201,8 +211,12 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         accepts ``reg=0``: unregularised OT.
     metric : {"sqeuclidean", "euclidean"}, default="sqeuclidean"
         Cost between points (only with ``X``, ``Y``).
-    method : {"log", "sns", "mirror"}, default="log"
-        ``"log"``: log-domain Sinkhorn. ``"sns"``: Sinkhorn-Newton-Sparse (Tang et
+    method : {"auto", "scaling", "log", "sns", "mirror"}, default="auto"
+        ``"auto"``: ``"scaling"`` on a stored cost matrix (with its log-domain and
+        Newton fallbacks above), ``"log"`` for point clouds too large to store.
+        ``"scaling"``: the scaling domain on the dense cost (built from ``X``, ``Y``
+        when ``n m <= 2**26``), with the same fallbacks. ``"log"``: log-domain
+        Sinkhorn only. ``"sns"``: Sinkhorn-Newton-Sparse (Tang et
         al. 2024): log-domain Sinkhorn until the marginal error is below
         ``sns_switch_tol``, then Newton steps on the concave dual with the Hessian's
         plan block sparsified to its ``sns_keep * (n + m)`` largest entries, solved
@@ -211,8 +225,10 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         on the host. ``"mirror"``: Mirror Sinkhorn (Ballu & Berthet 2023, see
         :func:`mirror_sinkhorn`) on the same objective :math:`\langle P, C\rangle +
         \mathrm{reg}\, \mathrm{KL}(P \| a b^T)`, whose gradient is
-        :math:`C + \mathrm{reg} \log(P / a b^T)` (steps capped at ``1 / reg``, where a
-        mirror step is a plain Sinkhorn update); with ``reg=0`` it approaches the
+        :math:`C + \mathrm{reg} \log(P / a b^T)` (steps capped at ``1 / reg``: a step
+        ``eta`` moves :math:`\log P` the fraction ``eta reg`` of the way to the Gibbs
+        kernel, so at the cap it resets the plan to that kernel before one row or
+        column scaling, which is not a Sinkhorn update); with ``reg=0`` it approaches the
         unregularised OT cost (``ot.emd2``) at the first-order rate
         :math:`O(1/\sqrt T)`. The returned plan is the averaged iterate rounded onto
         :math:`U(a, b)` (exact marginals), ``tol`` bounds its *certified optimality
@@ -222,12 +238,15 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         accuracy (``tol`` around 1e-3 of the cost scale).
     tol : float > 0, default=1e-6
         Stop when the L1 marginal violation is at most ``tol`` (row marginal for
-        ``"log"``, whose column marginal is exact; rows plus columns for ``"sns"``;
-        the certified gap for ``"mirror"``).
+        ``"log"``, whose column marginal is exact; rows plus columns for
+        ``"scaling"`` and ``"sns"``; the certified gap for ``"mirror"``).
     max_iter : int, default=10000
         Iteration cap over all stages.
     eps_scaling : bool, default=True
-        Anneal ``reg`` geometrically from the largest cost.
+        Anneal ``reg`` geometrically: in the log domain from the cost range down by
+        factors of 2; in the scaling domain only when the cost range exceeds 200
+        ``reg`` (the kernel's float range needs it, convergence does not), from
+        range / 200 down by factors of 4.
     warm_start : tuple (f, g), optional
         Initial potentials (for example from a previous call); disables the
         annealing stages above ``reg``.
@@ -246,9 +265,10 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         ``reg_m_a KL(P 1 | a) + reg_m_b KL(P^T 1 | b)`` (a scalar applies to both; a
         pair ``(reg_m_a, reg_m_b)``; ``inf`` keeps that marginal exact). ``None``
         (default) or ``inf`` is balanced transport. ``a`` and ``b`` may then have any
-        positive mass. The updates are the log-domain ones damped by ``tau = reg_m /
-        (reg_m + reg)`` (Chizat et al. 2018), with epsilon-scaling and the same
-        cost-matrix and point-cloud paths; only ``method="log"``. ``tol`` then bounds
+        positive mass. The updates are the balanced ones damped by ``tau = reg_m /
+        (reg_m + reg)`` (Chizat et al. 2018), in the scaling or log domain
+        (``method`` "auto", "scaling" or "log"; no Newton finish), with the same
+        cost-matrix and point-cloud paths. ``tol`` then bounds
         the change of the potentials over one iteration, ``max(|f - f'|, |g - g'|) /
         reg`` (sup norm), and ``result.error`` reports it. See
         :ref:`unbalanced-sinkhorn`.
@@ -263,6 +283,8 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     -----
     ConvergenceWarning
         When the marginal error is still above ``tol`` after ``max_iter`` iterations.
+    RuntimeWarning
+        When the scaling domain leaves the float range and the log domain takes over.
 
     Examples
     --------
