@@ -55,6 +55,8 @@ class KernelThinning(BaseEstimator):
     delta : float in (0, 1), default=0.5
         Failure probability of the halving walks (a step of round ``j`` of ``m`` uses
         ``delta_i 2^(j-1) / m`` with ``delta_i = delta / n``, Dwivedi and Mackey).
+        With Compress++ the total ``delta`` is split between the halvings and the
+        final thinning as in :func:`~sketchlearn.thinning.compress_thin`.
     unique : bool, default=False
         Forbid repeated rows in the coreset.
     random_state : int, RandomState, Generator or None
