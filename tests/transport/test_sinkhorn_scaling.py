@@ -11,6 +11,7 @@ from sketchlearn.transport import sinkhorn
 from sketchlearn.transport._sinkhorn_scaling import (
     _relaxation,
     gibbs_op,
+    plan_from_kernel_op,
     scaling_stages,
 )
 
@@ -44,6 +45,17 @@ def test_gibbs_kernel_backends_agree(rng):
     big = gibbs_op.implementation("numba")(np, np.zeros((1, 2)), np.array([800.0]),
                                           np.array([0.0, -800.0]), 1.0)
     assert np.isinf(big[0, 0]) and big[0, 1] == 1.0
+
+
+def test_plan_from_kernel_backends_agree(rng):
+    K, C = rng.random((30, 20)), rng.random((30, 20))
+    u, v = rng.random(30), rng.random(20)
+    P = u[:, None] * K * v[None, :]
+    for backend in ("reference", "numba"):
+        out, cost, rows = plan_from_kernel_op.implementation(backend)(np, K.copy(), u, v, C)
+        np.testing.assert_allclose(out, P, rtol=1e-15)
+        assert cost == pytest.approx(float((P * C).sum()), rel=1e-13)
+        np.testing.assert_allclose(rows, P.sum(1), rtol=1e-13)
 
 
 @pytest.mark.parametrize("reg", [1.0, 0.1, 0.03])

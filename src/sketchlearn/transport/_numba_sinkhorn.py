@@ -144,3 +144,30 @@ def gibbs_kernel(xp, C, f, g, eps):
     _gibbs_rows(C, np.ascontiguousarray(f, dtype=np.float64),
                 np.ascontiguousarray(g, dtype=np.float64), 1.0 / eps, out)
     return out
+
+
+@njit(cache=True, parallel=True, fastmath={"contract", "nsz"})
+def _scale_rows_cols(K, u, v, C, row_cost, row_sum):
+    n, m = K.shape
+    for i in prange(n):
+        ui = u[i]
+        c = 0.0
+        s = 0.0
+        for j in range(m):
+            p = ui * K[i, j] * v[j]
+            K[i, j] = p
+            c += p * C[i, j]
+            s += p
+        row_cost[i] = c
+        row_sum[i] = s
+
+
+def plan_from_kernel(xp, K, u, v, C):
+    """Overwrite ``K`` with ``diag(u) K diag(v)``; return it, ``<P, C>`` and ``P 1``
+    (one pass over ``K`` and ``C``)."""
+    row_cost = np.empty(K.shape[0])
+    row_sum = np.empty(K.shape[0])
+    _scale_rows_cols(K, np.ascontiguousarray(u, dtype=np.float64),
+                     np.ascontiguousarray(v, dtype=np.float64),
+                     np.ascontiguousarray(C, dtype=np.float64), row_cost, row_sum)
+    return K, float(row_cost.sum()), row_sum

@@ -328,13 +328,15 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
                              "not both.")
         M = check_array(M, "M", allow_nonfinite=True)
         xp = get_namespace(M)
-        if not bool(xp.all(xp.isfinite(M))):
+        # max and min propagate NaN, and an infinity is one of them: finite extremes
+        # mean a finite matrix, without a third pass over it.
+        cmax = float(xp.max(M))
+        cmin = float(xp.min(M))
+        if not (math.isfinite(cmax) and math.isfinite(cmin)):
             raise ValueError("M contains NaN or infinity; every cost must be finite (use a "
                              "large finite cost to forbid a pair).")
         n, m = M.shape
         kind, A, B, power = "matrix", M, None, 1.0
-        cmax = float(xp.max(M))
-        cmin = float(xp.min(M))
     else:
         if X is None or Y is None:
             raise ValueError("Give a cost matrix M, or both point clouds X and Y.")
@@ -484,8 +486,9 @@ def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f,
             n_iter, err, n_newton=0, reg_m=None, plan=None):
     """Warn on non-convergence, then build the cost, the plan and the result.
 
-    ``plan``: the dense float64 plan when the solver already holds it (the scaling
-    domain's ``diag(u) K diag(v)``), instead of recomputing it from the potentials."""
+    ``plan``: ``(P, <P, C>, P 1)`` when the solver already holds the dense float64 plan
+    (the scaling domain's ``diag(u) K diag(v)``), instead of recomputing it from the
+    potentials."""
     converged = err <= tol
     if not converged:
         what = "a marginal error" if reg_m is None else \
@@ -503,11 +506,11 @@ def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f,
     rows = []
     cols = xp.zeros((m,), dtype=xp.float64)
     if plan is not None:
-        cost = float(xp.sum(plan * xp.astype(A, xp.float64, copy=False)))
+        P, cost, row_sum = plan
         if reg_m is not None:
-            rows.append(xp.sum(plan, axis=1))
-            cols = xp.sum(plan, axis=0)
-        blocks.append(plan)
+            rows.append(row_sum)
+            cols = xp.sum(P, axis=0)
+        blocks.append(P)
     for s in range(0, n if plan is None else 0, ROW_BLOCK):
         C = _cost_block(xp, kind, A, B, s, power)
         e = min(s + ROW_BLOCK, n)

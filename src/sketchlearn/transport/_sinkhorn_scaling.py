@@ -35,7 +35,7 @@ import math
 
 from .._array_api import Dispatch
 
-__all__ = ["scaling_loop", "scaling_stages", "gibbs_op"]
+__all__ = ["scaling_loop", "scaling_stages", "gibbs_op", "plan_from_kernel_op"]
 
 # Largest cost range over eps for one stage: exp(-200) ~ 1e-87 stays far from underflow
 # even after the scalings multiply it.
@@ -76,6 +76,19 @@ gibbs_op = Dispatch(_gibbs_reference,
                     numba="sketchlearn.transport._numba_sinkhorn:gibbs_kernel")
 
 
+def _plan_from_kernel_reference(xp, K, u, v, C):
+    """Overwrite ``K`` with the plan ``diag(u) K diag(v)``; return it, ``<P, C>`` and
+    its row sums ``P 1``."""
+    K *= u[:, None]
+    K *= v[None, :]
+    return K, float(xp.sum(K * C)), xp.sum(K, axis=1)
+
+
+plan_from_kernel_op = Dispatch(
+    _plan_from_kernel_reference,
+    numba="sketchlearn.transport._numba_sinkhorn:plan_from_kernel")
+
+
 def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_iter,
                  reg_m=None, newton_after=None):
     """Scaling-domain Sinkhorn over the epsilon stages on the dense cost ``C`` (float64).
@@ -86,8 +99,8 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
     solver's criterion).
 
     Returns ``(f, g, n_iter, err, stop, stage, plan)``: ``stop`` is ``"done"``
-    (converged or out of iterations; ``plan`` is then the dense plan of ``f``, ``g``,
-    built from the kernel in place), ``"range"`` (a kernel row or column underflowed or
+    (converged or out of iterations; ``plan`` is then ``(P, <P, C>, P 1)`` for the
+    dense plan ``P`` of ``f``, ``g``, built from the kernel in place), ``"range"`` (a kernel row or column underflowed or
     a scaling overflowed; ``f``, ``g`` are the last finite potentials and ``stage`` the
     index of the stage to resume in the log domain) or ``"slow"`` (the projected
     iterations of the last stage exceed ``newton_after``); ``plan`` is None for both.
@@ -149,9 +162,8 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
         if last or n_iter >= max_iter:
             break
     # P = diag(a s) K diag(b t), the plan of the absorbed (f, g), overwriting the kernel.
-    K *= (a * xp.exp(ls))[:, None]
-    K *= (b * xp.exp(lt))[None, :]
-    return f, g, n_iter, err, "done", len(stages) - 1, K
+    plan = plan_from_kernel_op(xp, K, a * xp.exp(ls), b * xp.exp(lt), C)
+    return f, g, n_iter, err, "done", len(stages) - 1, plan
 
 
 def _rate(errs, span):
