@@ -98,12 +98,13 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
     a plain update would make to the potentials, in units of eps (the log-domain
     solver's criterion).
 
-    Returns ``(f, g, n_iter, err, stop, stage, plan)``: ``stop`` is ``"done"``
+    Returns ``(f, g, n_iter, err, stop, stage, plan)``. ``stop`` is ``"done"``
     (converged or out of iterations; ``plan`` is then ``(P, <P, C>, P 1)`` for the
-    dense plan ``P`` of ``f``, ``g``, built from the kernel in place), ``"range"`` (a kernel row or column underflowed or
-    a scaling overflowed; ``f``, ``g`` are the last finite potentials and ``stage`` the
-    index of the stage to resume in the log domain) or ``"slow"`` (the projected
-    iterations of the last stage exceed ``newton_after``); ``plan`` is None for both.
+    dense plan ``P`` of ``f``, ``g``, built from the kernel in place), ``"range"`` (a
+    kernel row or column underflowed or a scaling overflowed; ``f``, ``g`` are the
+    last finite potentials and ``stage`` the index of the stage to resume in the log
+    domain) or ``"slow"`` (the projected iterations of the last stage exceed
+    ``newton_after``); ``plan`` is None for both.
     """
     ra, rb = (None, None) if reg_m is None else reg_m
     balanced = reg_m is None
