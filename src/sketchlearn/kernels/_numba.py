@@ -166,8 +166,9 @@ def exp_for_sums(x):
         (1 / 24 + r * (1 / 120)) + r2 * (1 / 720 + r * (1 / 5040))) + (r4 * r4) * (
         (1 / 40320 + r * (1 / 362880)) + r2 * (1 / 3628800 + r * (1 / 39916800))
         + r4 * (1 / 479001600))
-    # The low 32 bits of shifted's mantissa hold n in two's complement; shifting by
-    # 52 drops every higher bit, leaving the biased exponent n + 1023 of 2^n.
+    # bits(shifted) = bits(1.5 * 2^52) + n as integers, and bits(1.5 * 2^52) is a
+    # multiple of 2^12: shifting by 52 keeps the low 12 bits of n + 1023, the biased
+    # exponent of 2^n (-1010 <= n <= 0).
     scale = _int_bits_as_float((_float_bits_as_int(shifted) + 1023) << 52)
     return p * scale if x >= SUM_EXP_FLOOR else 0.0
 
