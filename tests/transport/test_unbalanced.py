@@ -161,3 +161,28 @@ def test_array_api_strict_reference_equals_numba_path():
     r = sinkhorn(X=xps.asarray(X), Y=xps.asarray(Y), reg=0.5, reg_m=2.0, tol=1e-10)
     ref = sinkhorn(X=X, Y=Y, reg=0.5, reg_m=2.0, tol=1e-10)
     assert np.allclose(np.asarray(r.plan), ref.plan, rtol=1e-9, atol=1e-15)
+
+
+@pytest.mark.parametrize("reg_m", [(1.0, 1.0), (0.3, 5.0), (np.inf, 2.0), (0.7, np.inf)])
+def test_translation_maximises_the_dual_and_vanishes_at_the_optimum(reg_m, rng):
+    from sketchlearn.transport._unbalanced import translation
+
+    n, m, eps = 30, 25, 0.2
+    a, b = rng.random(n) + 0.1, rng.random(m) + 0.1
+    C = rng.random((n, m))
+    f, g = rng.normal(size=n), rng.normal(size=m)
+    ra, rb = reg_m
+
+    def dual(f, g):  # the unbalanced dual; a hard marginal contributes <w, h>
+        def side(w, h, rho):
+            return float(w @ h) if np.isinf(rho) else -rho * float(w @ (np.exp(-h / rho) - 1))
+        plan = np.outer(a, b) * np.exp((f[:, None] + g[None, :] - C) / eps)
+        return side(a, f, ra) + side(b, g, rb) - eps * float((plan - np.outer(a, b)).sum())
+
+    lam = translation(np, a, b, f, g, ra, rb)
+    best = dual(f + lam, g - lam)
+    for d in (-1e-3, 1e-3, -0.3, 0.3):
+        assert dual(f + lam + d, g - lam - d) < best
+    # At the solution no translation helps.
+    res = sinkhorn(a, b, C, reg=eps, reg_m=reg_m, tol=1e-13, method="log")
+    assert abs(translation(np, a, b, res.f, res.g, ra, rb)) < 1e-10

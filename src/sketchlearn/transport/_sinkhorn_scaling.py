@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 
 from .._array_api import Dispatch
+from ._unbalanced import translation
 
 __all__ = ["scaling_loop", "scaling_stages", "gibbs_op", "plan_from_kernel_op"]
 
@@ -148,6 +149,9 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
                     ls = lsp if w == 1.0 else (1.0 - w) * ls + w * lsp
                 break
             ls = lsp if w == 1.0 else (1.0 - w) * ls + w * lsp
+            if not balanced:
+                shift = translation(xp, a, b, f + eps * ls, g + eps * lt, ra, rb) / eps
+                ls, lt = ls + shift, lt - shift
             errs.append(err)
             w = _relaxation(errs, w)
             if stage_iter % _CHECK_EVERY == 0:

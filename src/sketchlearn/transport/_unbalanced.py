@@ -11,7 +11,10 @@ updates are the balanced ones damped by ``tau = reg_m / (reg_m + reg)``:
 
     f_i = -tau_a reg log sum_j b_j exp((g_j - C_ij) / reg)
 
-and the same for ``g``. The log-sum-exp reductions are those of the balanced solver
+and the same for ``g``, each iteration followed by the optimal constant translation
+``(f + lam, g - lam)`` of the dual (translation-invariant Sinkhorn, Sejourne et al.
+2022), which removes the slow exchange of mass between the potentials. The log-sum-exp
+reductions are those of the balanced solver
 (:mod:`._sinkhorn_ops`), so cost matrices and on-the-fly point clouds are both
 covered. This module holds the helpers :func:`sinkhorn` calls when ``reg_m`` is given.
 """
@@ -27,7 +30,8 @@ import numpy as np
 from .._array_api import move_to
 from .._validation import check_array, check_weights
 
-__all__ = ["parse_reg_m", "check_mass", "unbalanced_loop", "unbalanced_objective"]
+__all__ = ["parse_reg_m", "check_mass", "unbalanced_loop", "unbalanced_objective",
+           "translation"]
 
 
 def parse_reg_m(reg_m):
@@ -105,7 +109,8 @@ def unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, reg_m, tol, max_
             stage_iter += 1
             err = max(float(xp.max(xp.abs(f_new - f))),
                       float(xp.max(xp.abs(g_new - g)))) / eps
-            f, g = f_new, g_new
+            shift = translation(xp, xp.exp(la), xp.exp(lb), f_new, g_new, ra, rb)
+            f, g = f_new + shift, g_new - shift
             if not math.isfinite(err):
                 raise FloatingPointError(
                     "Unbalanced Sinkhorn produced non-finite potentials; check that a "
@@ -115,6 +120,27 @@ def unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, reg_m, tol, max_
         if n_iter >= max_iter:
             break
     return f, g, n_iter, err
+
+
+def _log_mass(xp, w, h, rho):
+    """``log sum_i w_i exp(-h_i / rho)`` (``log sum w`` for a hard marginal)."""
+    x = xp.log(w) if math.isinf(rho) else xp.log(w) - h / rho
+    top = float(xp.max(x))
+    return top + math.log(float(xp.sum(xp.exp(x - top))))
+
+
+def translation(xp, a, b, f, g, ra, rb):
+    """The constant ``lam`` for which ``(f + lam, g - lam)`` maximises the unbalanced
+    dual (Sejourne, Vialard, Peyre 2022, translation-invariant Sinkhorn).
+
+    The dual ``-ra <a, e^(-f/ra) - 1> - rb <b, e^(-g/rb) - 1> - eps <ab, e^((f+g-C)/eps)
+    - 1>`` keeps its last term under the translation; the first two are maximised at
+    ``lam = ra rb / (ra + rb) log(<a, e^(-f/ra)> / <b, e^(-g/rb)>)`` (``ra`` or ``rb``
+    infinite: the other one times the log). It removes the slow mode of unbalanced
+    Sinkhorn, the exchange of mass between the two potentials.
+    """
+    coef = rb if math.isinf(ra) else ra if math.isinf(rb) else ra * rb / (ra + rb)
+    return coef * (_log_mass(xp, a, f, ra) - _log_mass(xp, b, g, rb))
 
 
 def _kl(xp, p, q):
