@@ -35,7 +35,9 @@ __device__ void lse_row(const T* C, const T* X, const T* Y, const double* h, dou
     __shared__ double red[THREADS];
     const long long i = blockIdx.x;
     if (i >= n) return;
-    double mx = -CUDART_INF;
+    // -inf from its bits: NVRTC has no INFINITY / CUDART_INF without headers, and
+    // <math_constants.h> is missing where CuPy came from pip alone.
+    double mx = __longlong_as_double(0xfff0000000000000LL);
     for (long long j = threadIdx.x; j < m; j += blockDim.x) {
         const double z = h[j] - cost_at<T>(C, X, Y, i, j, m, d, power, points);
         mx = fmax(mx, z);
@@ -87,7 +89,7 @@ extern "C" __global__ void lse_points_f32(const float* X, const float* Y, const 
 
 @cache
 def _kernel(name):
-    source = f"#include <math_constants.h>\n#define THREADS {_THREADS}\n" + _SOURCE
+    source = f"#define THREADS {_THREADS}\n" + _SOURCE
     return cupy.RawModule(code=source, options=("--std=c++14",)).get_function(name)
 
 
