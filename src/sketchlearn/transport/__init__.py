@@ -3,8 +3,8 @@
 Sliced Wasserstein (Monte Carlo, orthogonal, QMC/RQMC and control-variate slices),
 max-sliced, distributional (vMF), augmented and SPD (log-Euclidean) sliced Wasserstein, the
 energy distance by sorting, exact and Gaussian (Bures) Wasserstein distances,
-log-domain Sinkhorn with epsilon-scaling (balanced or unbalanced) and
-Sinkhorn-Newton-Sparse, fixed-support entropic barycenters, Mirror
+Sinkhorn in the scaling and log domains with epsilon-scaling (balanced or
+unbalanced) and Sinkhorn-Newton-Sparse, fixed-support entropic barycenters, Mirror
 Sinkhorn for convex objectives on the transport polytope, the debiased
 Sinkhorn divergence, permutation two-sample tests, and the estimators
 :class:`SlicedWassersteinKernel` and :class:`OTMapper`.
