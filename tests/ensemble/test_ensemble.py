@@ -587,3 +587,21 @@ def test_tridiagonal_kernels(rng, dtype, n):
     if n > 1:
         bad = -float(ev[-1]) - 1.0   # T + bad is negative definite
         assert tridiagonal_ridge_solve(d, e, b, np.array([shift, bad]), Z) == 1
+
+
+def test_lapack_prototype_is_typed_and_refuses_64_bit_integers():
+    import ctypes
+
+    from sketchlearn.ensemble._lapack import _argument_types, _routine
+
+    sig = ("void (char *, int *, __pyx_t_5scipy_6linalg_13cython_lapack_d *, int *, "
+           "__pyx_t_5scipy_6linalg_13cython_lapack_s *)")
+    assert _argument_types(sig) == [ctypes.POINTER(t) for t in (
+        ctypes.c_char, ctypes.c_int, ctypes.c_double, ctypes.c_int, ctypes.c_float)]
+    with pytest.raises(RuntimeError, match="ILP64"):
+        _argument_types("void (char *, int64_t *, double *)")
+    # SciPy's own table is LP64 here, and a wrong argument is refused by ctypes.
+    sytrd = _routine("dsytrd")
+    assert len(sytrd.argtypes) == 10
+    with pytest.raises(ctypes.ArgumentError):
+        sytrd(*([ctypes.byref(ctypes.c_double(0.0))] * 10))

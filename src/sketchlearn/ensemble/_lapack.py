@@ -16,11 +16,43 @@ from functools import cache
 import numpy as np
 
 
+# C types of the argument spellings in SciPy's Cython LAPACK signatures.
+_C_TYPES = {"char": ctypes.c_char, "int": ctypes.c_int, "d": ctypes.c_double,
+            "s": ctypes.c_float}
+
+
+def _argument_types(signature: str):
+    """ctypes pointer types of a Cython LAPACK signature such as ``void (char *, int *,
+    __pyx_t_..._cython_lapack_d *, ...)``; every argument is a pointer (Fortran).
+
+    LAPACK integers must be C ``int`` (32-bit, LP64): an ILP64 build would read each
+    ``int`` argument as half of an 8-byte integer, so anything else is refused.
+    """
+    head, _, args = signature.partition("(")
+    if head.strip() != "void" or not args.endswith(")"):
+        raise RuntimeError(f"Unexpected LAPACK signature from SciPy: {signature!r}.")
+    types = []
+    for arg in args[:-1].split(","):
+        name = arg.strip()
+        if not name.endswith("*"):
+            raise RuntimeError(f"Unexpected LAPACK argument {name!r} in {signature!r}.")
+        base = name[:-1].strip().rsplit("_", 1)[-1] if "cython_lapack" in name \
+            else name[:-1].strip()
+        if base not in _C_TYPES:
+            raise RuntimeError(f"LAPACK argument type {name!r} is not one of char, int "
+                               "(32-bit) or a real float type; this SciPy build (ILP64?) "
+                               "is not supported by sketchlearn's ensemble solvers.")
+        types.append(ctypes.POINTER(_C_TYPES[base]))
+    if ctypes.sizeof(ctypes.c_int) != 4:  # pragma: no cover - exotic platforms only
+        raise RuntimeError("LAPACK's 32-bit integers need a 4-byte C int.")
+    return types
+
+
 @cache
 def _routine(name: str):
-    """The LAPACK routine ``name`` as a ctypes function, from SciPy's Cython LAPACK
-    table. Fortran convention: every argument is a pointer (``byref`` for scalars,
-    ``_ptr`` for arrays), and none is converted by ctypes."""
+    """The LAPACK routine ``name`` as a typed ctypes function (argument types read
+    from the signature SciPy's Cython LAPACK table publishes; ctypes then refuses a
+    wrong argument instead of passing it through)."""
     from scipy.linalg import cython_lapack
 
     capsule = cython_lapack.__pyx_capi__[name]
@@ -29,12 +61,15 @@ def _routine(name: str):
     api.PyCapsule_GetName.argtypes = [ctypes.py_object]
     api.PyCapsule_GetPointer.restype = ctypes.c_void_p
     api.PyCapsule_GetPointer.argtypes = [ctypes.py_object, ctypes.c_char_p]
-    address = api.PyCapsule_GetPointer(capsule, api.PyCapsule_GetName(capsule))
-    return ctypes.CFUNCTYPE(None)(address)
+    signature = api.PyCapsule_GetName(capsule)
+    address = api.PyCapsule_GetPointer(capsule, signature)
+    return ctypes.CFUNCTYPE(None, *_argument_types(signature.decode()))(address)
 
 
-def _ptr(a):
-    return a.ctypes.data_as(ctypes.c_void_p)
+def _ptr(a, offset=0):
+    """Pointer to element ``offset`` of the contiguous float array ``a``."""
+    ctype = ctypes.c_float if a.dtype == np.float32 else ctypes.c_double
+    return ctypes.cast(a.ctypes.data + offset * a.dtype.itemsize, ctypes.POINTER(ctype))
 
 
 def sytrd_lower(G, overwrite=False):
@@ -94,9 +129,8 @@ def ormtr_lower(c, tau, Z, transpose):
     side, trans = ctypes.c_char(b"L"), ctypes.c_char(b"T" if transpose else b"N")
     rows, cols, refl = ctypes.c_int(n - 1), ctypes.c_int(q), ctypes.c_int(n - 1)
     lda, ldz, info = ctypes.c_int(c.shape[0]), ctypes.c_int(n), ctypes.c_int(0)
-    item = dtype.itemsize
-    below = ctypes.c_void_p(c.ctypes.data + item)      # c[1, 0]
-    z_below = ctypes.c_void_p(Z.ctypes.data + item)    # Z[1, 0]
+    below = _ptr(c, 1)      # c[1, 0] (Fortran order)
+    z_below = _ptr(Z, 1)    # Z[1, 0]
     ref = ctypes.byref
 
     def call(work, lwork):
