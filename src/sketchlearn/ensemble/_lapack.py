@@ -15,7 +15,6 @@ from functools import cache
 
 import numpy as np
 
-
 # C types of the argument spellings in SciPy's Cython LAPACK signatures.
 _C_TYPES = {"char": ctypes.c_char, "int": ctypes.c_int, "d": ctypes.c_double,
             "s": ctypes.c_float}
