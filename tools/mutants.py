@@ -117,7 +117,7 @@ MUTANTS = [
            "g = -col_lse(f + eps * la, eps)", "g = -col_lse(f, eps)",
            "log-domain Sinkhorn's column update forgets the source weights",
            ("tests/transport/test_sinkhorn.py",)),
-    Mutant("permutation-p-value", "transport/_testing.py",
+    Mutant("permutation-p-value", "transport/_two_sample.py",
            "p = (1 + exceed) / (1 + B)", "p = exceed / B",
            "the permutation p-value can be 0 (exceed / B instead of (exceed + 1) / (B + 1))",
            ("tests/transport",)),

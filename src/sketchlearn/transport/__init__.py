@@ -25,7 +25,7 @@ from ._sliced import (
     sphere_abs_moment,
 )
 from ._spd import spd_sliced_wasserstein
-from ._testing import TwoSampleResult, two_sample_test
+from ._two_sample import TwoSampleResult, two_sample_test
 
 __all__ = [
     "sliced_wasserstein",
