@@ -818,3 +818,215 @@ def test_property_observed_kept_and_finite(m, n, seed, frac):
             # same row of the transform of all
             np.testing.assert_allclose(est.transform(X[1:2]), est.transform(X)[1:2],
                                        rtol=1e-10, atol=1e-10)
+
+
+# --------------------------------------------------------------------------- robust AltMin
+
+
+def _row_system(obs, V, i):
+    s, e = obs.indptr[i], obs.indptr[i + 1]
+    return s, e, V[obs.cols[s:e]], obs.vals[s:e]
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-9), (np.float32, 1e-4)])
+def test_sketch_cg_kernel_matches_reference(dtype, rtol):
+    # rows with 0, a few (identity sketch) and many (hashed sketch) entries; 30 x 40
+    # with 900 entries: ~30 per row against sketch_rows = 8
+    obs, U, V = random_csr(30, 40, 4, 900, seed=5, dtype=dtype)
+    for lam, tol, max_iter in [(0.0, 1e-8, 50), (0.3, 1e-3, 50), (0.0, 1e-12, 2)]:
+        args = (obs.indptr, obs.cols, obs.vals, U, V, lam, tol, max_iter, 8, 1, 987654321)
+        ref, ref_info = _core.sketch_cg_rows.implementation("reference")(np, *args)
+        fast, fast_info = _core.sketch_cg_rows.implementation("numba")(np, *args)
+        assert fast.dtype == dtype
+        np.testing.assert_allclose(fast, ref, rtol=rtol, atol=rtol)
+        np.testing.assert_array_equal(fast_info[:, 1], ref_info[:, 1])  # same CG steps
+    assert ref_info[1, 1] == 0  # the empty row
+    from sketchlearn.completion import _numba as nb
+
+    par, ser = np.empty((30, 4)), np.empty((30, 4))
+    ipar, iser = np.empty((30, 2)), np.empty((30, 2))
+    a = (obs.indptr, obs.cols, obs.vals.astype(float), U.astype(float), V.astype(float), 0.1,
+         1e-9, 40, 8, 2, np.uint64(3), 1e-12)
+    nb._sketch_cg_kernel(*a, par, ipar)
+    nb._sketch_cg_serial(*a, ser, iser)
+    np.testing.assert_allclose(par, ser, rtol=1e-12, atol=1e-14)
+
+
+def test_row_sketch_is_a_sparse_sign_embedding():
+    S = _core.row_sketch(100, 160, 12, 2, 42)
+    assert S.shape == (12, 60)
+    # each column: nnz_sketch = 2 signs of size 1/sqrt(2); when both land in one row
+    # they add up (squared norm 0 or 2), else the squared norm is 1
+    sq = (S**2).sum(axis=0)
+    assert np.all(np.isclose(sq, 0.0) | np.isclose(sq, 1.0) | np.isclose(sq, 2.0))
+    assert np.mean(np.isclose(sq, 1.0)) > 0.8
+    assert set(np.unique(np.round(np.abs(S[S != 0]), 12))) <= {0.707106781187, 1.414213562373}
+    S1 = _core.row_sketch(0, 60, 12, 1, 5)  # CountSketch: one +-1 per column
+    np.testing.assert_array_equal(np.count_nonzero(S1, axis=0), 1)
+    np.testing.assert_array_equal(np.abs(S1).sum(axis=0), 1.0)
+    np.testing.assert_array_equal(_core.row_sketch(0, 5, 12, 2, 42), np.eye(5))
+    assert not np.array_equal(S, _core.row_sketch(100, 160, 12, 2, 43))  # seed matters
+
+
+@pytest.mark.parametrize("tol", [1e-3, 1e-7, 1e-11])
+def test_sketch_cg_rows_meet_their_accuracy_target(tol):
+    """Each row's solve reaches the documented target, checked against numpy's lstsq:
+    the normal-equation residual in the preconditioner's norm is at most tol times that
+    of the start at 0, and the fitted values at the row's entries are within
+    kappa * tol of lstsq's (kappa: condition number of the preconditioned design)."""
+    rng = np.random.default_rng(11)
+    m, n, k, per = 12, 400, 10, 150
+    V = np.linalg.qr(rng.normal(size=(n, k)))[0] * np.linspace(1.0, 30.0, k)  # kappa(V) = 30
+    rows = np.repeat(np.arange(m), per)
+    cols = np.concatenate([rng.choice(n, per, replace=False) for _ in range(m)])
+    vals = rng.normal(size=rows.size)
+    obs = as_observed((rows, cols, vals, (m, n)))
+    X0 = rng.normal(size=(m, k))
+    sketch_rows, nnz, seed = 4 * k, 1, 2024
+    X, info = _core.sketch_cg_rows(np, obs.indptr, obs.cols, obs.vals, X0, V, 0.0, tol, 100,
+                                   sketch_rows, nnz, seed)
+    steps = []
+    for i in range(m):
+        s, e, A, b = _row_system(obs, V, i)
+        x_star = np.linalg.lstsq(A, b, rcond=None)[0]
+        SA = _core.row_sketch(s, e, sketch_rows, nnz, seed) @ A
+        L = np.linalg.cholesky(SA.T @ SA)
+        r = A.T @ (A @ (x_star - X[i]))  # = A^T b - A^T A x
+        rel = np.linalg.norm(np.linalg.solve(L, r)) / np.linalg.norm(
+            np.linalg.solve(L, A.T @ b))
+        assert rel <= tol * (1 + 1e-6) + 1e-14, (i, rel, tol)
+        kappa = np.linalg.cond(np.linalg.solve(L, A.T).T)  # A L^{-T}
+        assert kappa < 4.0  # the sketch preconditions: kappa(A) = 30 before
+        fit_err = np.linalg.norm(A @ (X[i] - x_star)) / np.linalg.norm(A @ x_star)
+        assert fit_err <= kappa * tol * (1 + 1e-6) + 1e-13
+        steps.append(info[i, 1])
+        assert info[i, 0] <= tol
+    # a few steps per digit, independent of kappa(A) = 30: not a fixed step count
+    assert max(steps) <= 4 * (-np.log10(tol)) + 4
+    assert min(steps) >= 1
+
+
+def test_sketch_cg_tolerance_is_what_stops_it():
+    # k = 30 unknowns per row (CG would be exact after 30 steps), ~250 entries per row
+    # against 120 sketch rows
+    obs, U, V = random_csr(20, 600, 30, 5000, seed=9, empty_row=False)
+    steps = []
+    for tol in (1e-2, 1e-6, 1e-10):
+        _, info = _core.sketch_cg_rows(np, obs.indptr, obs.cols, obs.vals, U, V, 0.0, tol,
+                                       200, 120, 1, 7)
+        steps.append(info[:, 1].mean())
+        assert info[:, 0].max() <= tol
+    assert steps[0] < steps[1] < steps[2]
+
+
+def test_sketch_cg_exact_recovery():
+    m, n, k = 300, 200, 4
+    M = low_rank(m, n, k)
+    X, mask = sample(M, 0.35)  # ~70 entries per row, ~105 per column: hashed sketches
+    est = AltMinCompleter(rank=k, solver="sketch-cg", solve_tol=1e-13, tol=1e-13,
+                          max_iter=300, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # stops at the rounding floor
+        Z = est.fit_transform(X)
+    assert rel_err(completed(est), M) < 1e-8
+    assert rel_err(Z, M) < 1e-8
+    np.testing.assert_allclose(est.U_.T @ est.U_, np.eye(k), atol=1e-10)
+    np.testing.assert_allclose(est.V_.T @ est.V_, np.eye(k), atol=1e-10)
+
+
+def test_sketch_cg_float32():
+    M = low_rank(200, 150, 3, dtype=np.float32)
+    X, _ = sample(M, 0.4)
+    est = AltMinCompleter(rank=3, solver="sketch-cg", solve_tol=1e-6, tol=1e-7, max_iter=200,
+                          random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        Z = est.fit_transform(X)
+    assert Z.dtype == np.float32 and est.U_.dtype == np.float32
+    assert rel_err(Z.astype(float), M.astype(float)) < 1e-4
+
+
+def test_sketch_cg_reaches_the_fixed_point_of_exact_als():
+    """With noise the fit is a local minimum of ||P_Omega(X - U V^T)||, not M: the
+    robust iteration (orthonormalised factors, approximate solves) and exact ALS
+    (balanced factors, Cholesky) started alike must end at the same matrix."""
+    m, n, k = 160, 120, 3
+    M = low_rank(m, n, k)
+    X, mask = sample(M, 0.4, noise=0.1)
+    kw = dict(rank=k, tol=1e-14, max_iter=2000, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        a = AltMinCompleter(solver="exact", **kw).fit(X)
+        b = AltMinCompleter(solver="sketch-cg", solve_tol=1e-13, **kw).fit(X)
+    Za, Zb = completed(a), completed(b)
+    assert rel_err(Za, M) > 1e-2  # noisy: the fixed point is not M itself
+    assert rel_err(Zb, Za) < 1e-7
+    np.testing.assert_allclose(b.singular_values_, a.singular_values_, rtol=1e-7)
+    # stationarity of the exact ALS fixed point: every row's residual is orthogonal to
+    # V's rows at its observed columns (the normal equations), checked on b's fit
+    r = np.where(mask, X - Zb, 0.0)
+    Vb = b.V_ * b.singular_values_
+    assert np.abs(r @ Vb).max() < 1e-6 * np.abs(Vb).max() * np.abs(X[mask]).max() * n
+
+
+def test_sketch_cg_refuses_what_it_does_not_do(monkeypatch):
+    M = low_rank(40, 30, 2)
+    X, _ = sample(M, 0.6)
+    with pytest.raises(ValueError, match="alpha"):
+        AltMinCompleter(rank=2, solver="sketch-cg", alpha=0.1).fit(X)
+    with pytest.raises(ValueError, match="solve_tol"):
+        AltMinCompleter(rank=2, solver="sketch-cg", solve_tol=0.0).fit(X)
+    # CuPy data: a clear error, never a silent CPU or reference run
+    monkeypatch.setattr(_core, "is_cupy_namespace", lambda xp: True)
+    with pytest.raises(NotImplementedError, match="CuPy"):
+        AltMinCompleter(rank=2, solver="sketch-cg").fit(X)
+
+
+@pytest.mark.gpu
+def test_sketch_cg_refuses_cupy_input():
+    cupy = pytest.importorskip("cupy")
+    M = low_rank(40, 30, 2)
+    X, _ = sample(M, 0.6)
+    with pytest.raises(NotImplementedError, match="CuPy"):
+        AltMinCompleter(rank=2, solver="sketch-cg").fit(cupy.asarray(X))
+
+
+def test_init_clip_shortens_long_rows_then_orthonormalises():
+    rng = np.random.default_rng(3)
+    m, k = 200, 3
+    U0 = np.linalg.qr(rng.normal(size=(m, k)))[0]
+    U0[7] *= 12.0  # a spiky row, far above sqrt(k / m)
+    U0 = np.linalg.qr(U0)[0]
+    norms = np.linalg.norm(U0, axis=1)
+    cap = 2.0 * np.sqrt(k / m)
+    assert norms[7] > cap
+    Q = _core.clip_rows(np, U0, 2.0)
+    # oracle: the rows scaled by min(1, cap / norm), orthonormalised by numpy's QR
+    expected = np.linalg.qr(U0 * np.minimum(1.0, cap / norms)[:, None])[0]
+    np.testing.assert_allclose(Q @ Q.T, expected @ expected.T, atol=1e-12)
+    np.testing.assert_allclose(Q.T @ Q, np.eye(k), atol=1e-12)
+    Q0 = _core.clip_rows(np, U0, None)  # no clipping: the same span
+    np.testing.assert_allclose(Q0 @ Q0.T, U0 @ U0.T, atol=1e-12)
+    assert np.linalg.norm(Q[7]) < 0.5 * norms[7]
+
+
+def test_sketch_cg_regresses_on_orthonormal_factors(monkeypatch):
+    """Each half-step's regressions run against the other factor orthonormalised (QR
+    after every half-step, as in the paper), warm-started from the current product."""
+    M = low_rank(120, 90, 3)
+    X, _ = sample(M, 0.5)
+    seen = []
+    inner = _core.sketch_cg_rows
+
+    def spy(xp, indptr, indices, data, X0, V, *args):
+        seen.append((np.abs(V.T @ V - np.eye(V.shape[1])).max(), X0.shape[0]))
+        return inner(xp, indptr, indices, data, X0, V, *args)
+
+    monkeypatch.setattr(_core, "sketch_cg_rows", spy)
+    est = AltMinCompleter(rank=3, solver="sketch-cg", tol=1e-10, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X)
+    assert len(seen) == 2 * est.n_iter_
+    assert max(err for err, _ in seen) < 1e-12
+    assert [rows for _, rows in seen[:2]] == [90, 120]  # columns (V) first, then rows (U)

@@ -117,6 +117,112 @@ def _solve_rows_reference(xp, indptr, indices, data, V, lam):
     return xp.stack(out)
 
 
+_SM = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def _splitmix64(keys):
+    """SplitMix64 of an array of uint64 keys, in NumPy (wrapping arithmetic); the Numba
+    kernel hashes the same keys the same way."""
+    u = np.uint64
+    with np.errstate(over="ignore"):
+        z = keys + u(_SM[0])
+        z = (z ^ (z >> u(30))) * u(_SM[1])
+        z = (z ^ (z >> u(27))) * u(_SM[2])
+    return z ^ (z >> u(31))
+
+
+def row_sketch(s, e, sketch_rows, nnz_sketch, seed):
+    """The sparse sign embedding ``S`` of the row whose entries sit at CSR positions
+    ``s..e-1``, as a dense NumPy array: the identity when ``e - s <= sketch_rows``;
+    otherwise ``sketch_rows x (e - s)``, entry ``q`` hashed into ``nnz_sketch`` rows
+    (``SplitMix64(seed + q nnz_sketch + t)``: high bits pick the row, the low bit the
+    sign) with value ``+-1/sqrt(nnz_sketch)``, repeated rows adding up. Drawn on the
+    host, like every random number here."""
+    n_i = e - s
+    if n_i <= sketch_rows:
+        return np.eye(n_i)
+    q = np.arange(s, e, dtype=np.uint64)
+    t = np.arange(nnz_sketch, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        keys = np.uint64(seed) + q[:, None] * np.uint64(nnz_sketch) + t[None, :]
+    h = _splitmix64(keys)
+    rows = ((h >> np.uint64(33)) % np.uint64(sketch_rows)).astype(np.int64)
+    signs = np.where((h & np.uint64(1)) == 1, 1.0, -1.0) / math.sqrt(nnz_sketch)
+    S = np.zeros((sketch_rows, n_i))
+    np.add.at(S, (rows.ravel(), np.repeat(np.arange(n_i), nnz_sketch)), signs.ravel())
+    return S
+
+
+def _sketch_cg_rows_reference(xp, indptr, indices, data, X0, V, lam, tol, max_iter,
+                              sketch_rows, nnz_sketch, seed):
+    """Sketch-preconditioned CG on every row's normal equations ``(V_i^T V_i + lam I) x
+    = V_i^T data_i``, started at ``X0[i]``: the preconditioner is ``L L^T = (S V_i)^T
+    (S V_i) + lam I`` (``S``: :func:`row_sketch`), and CG stops when ``|r|_{M^-1} <= tol
+    |V_i^T data_i|_{M^-1}`` or after ``max_iter`` steps. Returns ``(X, info)`` with
+    ``info[i] = (achieved |r|_{M^-1} / |V_i^T data_i|_{M^-1}, steps)``."""
+    ptr = to_numpy(indptr).tolist()
+    k = V.shape[1]
+    eye = xp.eye(k, dtype=xp.float64)
+    jitter = 1e-12 if V.dtype == xp.float64 else 1e-6
+    V64 = xp.astype(V, xp.float64)
+    data64 = xp.astype(data, xp.float64)
+    out, info = [], []
+    for i in range(len(ptr) - 1):
+        s, e = ptr[i], ptr[i + 1]
+        A = xp.take(V64, indices[s:e], axis=0)
+        b = data64[s:e]
+        SA = xp.matmul(move_to(row_sketch(s, e, sketch_rows, nnz_sketch, seed), xp), A)
+        G = xp.matmul(xp.matrix_transpose(SA), SA) + lam * eye
+        trace = float(xp.sum(xp.linalg.diagonal(G)))
+        c = xp.matmul(b, A)
+        if trace == 0.0:
+            out.append(xp.zeros(k, dtype=xp.float64))
+            info.append((0.0, 0.0))
+            continue
+        eps = 0.0
+        for _ in range(8):
+            try:
+                L = xp.linalg.cholesky(G + eps * eye)
+                break
+            except Exception:  # not positive definite: numpy's LinAlgError and kin
+                eps = jitter * trace / k if eps == 0.0 else eps * 100.0
+
+        def precond(r, L=L):
+            w = xp.linalg.solve(L, r)
+            return xp.linalg.solve(xp.matrix_transpose(L), w), float(xp.sum(w * w))
+
+        def apply(v, A=A):
+            return xp.matmul(xp.matmul(A, v), A) + lam * v
+
+        _, cc = precond(c)
+        if not cc > 0.0:
+            out.append(xp.zeros(k, dtype=xp.float64))
+            info.append((0.0, 0.0))
+            continue
+        dmean = float(xp.sum(A * A)) / k + lam
+        x = xp.astype(X0[i, :], xp.float64)
+        r = c - apply(x)
+        z, rz = precond(r)
+        p = z
+        it = 0
+        while rz > tol * tol * cc and it < max_iter:
+            ap = apply(p)
+            pap = float(xp.sum(p * ap))
+            if not pap > 1e-10 * dmean * float(xp.sum(p * p)):  # null direction
+                break
+            a = rz / pap
+            x = x + a * p
+            r = r - a * ap
+            z, rz_new = precond(r)
+            p = z + (rz_new / rz) * p
+            rz = rz_new
+            it += 1
+        out.append(x)
+        info.append((math.sqrt(max(rz, 0.0) / cc), float(it)))
+    return (xp.astype(xp.stack(out), V.dtype),
+            move_to(np.asarray(info, dtype=np.float64).reshape(-1, 2), xp))
+
+
 predict_observed = Dispatch(
     _predict_observed_reference,
     numba="sketchlearn.completion._numba:predict_observed",
@@ -131,6 +237,10 @@ cg_rows = Dispatch(
     _cg_rows_reference,
     numba="sketchlearn.completion._numba:cg_rows",
     cupy="sketchlearn.completion._cupy:cg_rows",
+)
+sketch_cg_rows = Dispatch(
+    _sketch_cg_rows_reference,
+    numba="sketchlearn.completion._numba:sketch_cg_rows",
 )
 solve_rows = Dispatch(
     _solve_rows_reference,
@@ -278,22 +388,58 @@ def _rms(xp, v) -> float:
 # --------------------------------------------------------------------------- AltMin
 
 
-@_single_blas
-def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_clip, rng,
-            verbose):
-    xp = obs.xp
-    m, n = obs.shape
-    k = rank
-    p_hat = obs.nnz / (m * n)
-    U0, s0, V0 = top_svd(obs, k, 1.0 / p_hat, rng)
+# Sketch of a row with |Omega_i| entries: _SKETCH_FACTOR * rank rows (the identity when
+# the row has no more entries than that), _SKETCH_NNZ signs per entry.
+_SKETCH_FACTOR = 4
+_SKETCH_NNZ = 1
+
+
+def clip_rows(xp, U0, init_clip):
+    """Rows of ``U0`` (``m x k``) longer than ``init_clip * sqrt(k / m)`` shortened to
+    that length (their RMS length is ``sqrt(k / m)`` when ``U0`` is orthonormal), then
+    re-orthonormalised; ``init_clip=None`` only re-orthonormalises."""
+    m, k = U0.shape
     if init_clip is not None:
-        # Incoherence-preserving start (Jain, Netrapalli & Sanghavi 2013): rows of the
-        # left singular vectors longer than init_clip * sqrt(k / m) (their RMS length
-        # is sqrt(k / m)) are shortened to that length, then re-orthonormalised.
         norms = xp.sqrt(xp.sum(U0 * U0, axis=1))
         cap = init_clip * math.sqrt(k / m)
         factor = xp.where(norms > cap, cap / xp.where(norms > 0, norms, 1.0), 1.0)
-        U0 = orthonormalize(xp, U0 * xp.reshape(xp.astype(factor, U0.dtype), (-1, 1)))
+        U0 = U0 * xp.reshape(xp.astype(factor, U0.dtype), (-1, 1))
+    return orthonormalize(xp, U0)
+
+
+def _check_stop(obs, res, res_prev, tol, rms_vals):
+    change = abs(res_prev - res) / res_prev if math.isfinite(res_prev) and res_prev > 0 \
+        else math.inf
+    return res <= tol * rms_vals or change <= tol, change
+
+
+@_single_blas
+def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_clip, rng,
+            verbose, solve_tol=1e-6):
+    xp = obs.xp
+    m, n = obs.shape
+    k = rank
+    if solver == "sketch-cg":
+        if is_cupy_namespace(xp):
+            raise NotImplementedError(
+                "solver='sketch-cg' has no GPU (CuPy) implementation; use solver='cg' or "
+                "'exact' for CuPy data, or pass NumPy arrays.")
+        if alpha > 0:
+            raise ValueError(
+                "solver='sketch-cg' solves the unregularised regressions of robust "
+                f"alternating minimization; alpha={alpha} needs solver='cg' or 'exact'.")
+    p_hat = obs.nnz / (m * n)
+    U0, s0, V0 = top_svd(obs, k, 1.0 / p_hat, rng)
+    if solver == "sketch-cg":
+        return _altmin_sketch(obs, k, U0, s0, V0, max_iter=max_iter, tol=tol,
+                              solve_tol=solve_tol, init_clip=init_clip, rng=rng,
+                              verbose=verbose)
+    if init_clip is not None:
+        # Incoherence-preserving start (compare Jain, Netrapalli & Sanghavi 2013, who zero
+        # the large entries instead): rows of the left singular vectors longer than
+        # init_clip * sqrt(k / m) (their RMS length is sqrt(k / m)) are shortened to that
+        # length, then re-orthonormalised.
+        U0 = clip_rows(xp, U0, init_clip)
     root = xp.sqrt(xp.maximum(s0, xp.asarray(0, dtype=s0.dtype)))
     U = U0 * root
     # First half-step solved exactly (once), then approximate warm-started solves.
@@ -319,23 +465,77 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
         res = _rms(xp, obs.vals - predict(obs, U, V))
         if verbose > 1:
             print(f"AltMin sweep {n_iter}: observed RMSE {res:.3e}")
-        if math.isfinite(res_prev) and res_prev > 0:
-            change = abs(res_prev - res) / res_prev
-        if res <= tol * rms_vals or change <= tol:
-            converged = True
+        converged, change = _check_stop(obs, res, res_prev, tol, rms_vals)
+        if converged:
             break
         res_prev = res
     if not converged:
+        _warn_not_converged(max_iter, res, change, tol)
+    return Uo, s, Vo, n_iter, res
+
+
+def _warn_not_converged(max_iter, res, change, tol, stacklevel=4):
+    warnings.warn(
+        f"AltMin did not converge in {max_iter} sweeps: the observed-entry RMSE "
+        f"({res:.3e}) changed by {change:.2e} (relative) in the last sweep, tol={tol}. "
+        "Increase max_iter or tol.", ConvergenceWarning, stacklevel=stacklevel)
+
+
+def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, init_clip, rng,
+                   verbose):
+    """Robust alternating minimization (Gu, Song, Yin and Zhang, 2023): each half-step
+    regresses every row (column) on the current orthonormal factor by sketch-
+    preconditioned CG to the relative accuracy ``solve_tol``, then orthonormalises the
+    result (thin QR). Warm starts carry the current product over to the new basis."""
+    xp = obs.xp
+    U = clip_rows(xp, U0, init_clip)
+    # Start of the first regression: the spectral estimate U0 s0 V0^T in the basis U.
+    Y = xp.matmul(V0 * s0, xp.matmul(xp.matrix_transpose(U0), U))
+    sketch_rows = _SKETCH_FACTOR * k
+    max_cg = 2 * k + 20  # CG is exact after k steps in exact arithmetic
+    rms_vals = _rms(xp, obs.vals) or 1.0
+    res_prev = res = change = math.inf
+    n_iter = 0
+    converged = False
+    worst = (0.0, 0)
+    for it in _progress(max_iter, verbose, "AltMin"):
+        n_iter = it + 1
+        seeds = rng.integers(0, 2**63, size=2)
+        Y, info_v = sketch_cg_rows(xp, obs.indptr_c, obs.rows_c, obs.vals_c, Y, U, 0.0,
+                                   solve_tol, max_cg, sketch_rows, _SKETCH_NNZ, int(seeds[0]))
+        V, Ry = thin_qr(xp, Y)
+        X = xp.matmul(U, xp.matrix_transpose(Ry))  # U Y^T = (U Ry^T) V^T
+        X, info_u = sketch_cg_rows(xp, obs.indptr, obs.cols, obs.vals, X, V, 0.0, solve_tol,
+                                   max_cg, sketch_rows, _SKETCH_NNZ, int(seeds[1]))
+        U, Rx = thin_qr(xp, X)
+        Y = xp.matmul(V, xp.matrix_transpose(Rx))  # X V^T = U (V Rx^T)^T
+        res = _rms(xp, obs.vals - predict(obs, X, V))
+        achieved = np.concatenate([to_numpy(info_v)[:, 0], to_numpy(info_u)[:, 0]])
+        missed = int(np.sum(achieved > solve_tol))
+        worst = (float(achieved.max()) if achieved.size else 0.0, missed)
+        if verbose > 1:
+            steps = np.concatenate([to_numpy(info_v)[:, 1], to_numpy(info_u)[:, 1]])
+            print(f"AltMin sweep {n_iter}: observed RMSE {res:.3e}, CG steps per row "
+                  f"{steps.mean():.1f} (max {steps.max():.0f})")
+        converged, change = _check_stop(obs, res, res_prev, tol, rms_vals)
+        if converged:
+            break
+        res_prev = res
+    if worst[1]:
         warnings.warn(
-            f"AltMin did not converge in {max_iter} sweeps: the observed-entry RMSE "
-            f"({res:.3e}) changed by {change:.2e} (relative) in the last sweep, tol={tol}. "
-            "Increase max_iter or tol.", ConvergenceWarning, stacklevel=3)
+            f"In the last AltMin sweep, {worst[1]} row solves stopped short of "
+            f"solve_tol={solve_tol} (worst relative residual {worst[0]:.2e}) after "
+            f"{max_cg} CG steps or on a singular system; the fit is accurate to about "
+            "that level.", ConvergenceWarning, stacklevel=4)
+    if not converged:
+        _warn_not_converged(max_iter, res, change, tol, stacklevel=5)
+    Uo, s, Vo = factors_to_svd(xp, X, V)
     return Uo, s, Vo, n_iter, res
 
 
 def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="cg",
-                    cg_iter=4, init_clip=2.0, observed_mask=None, duplicates="raise",
-                    random_state=None, verbose=0):
+                    cg_iter=4, solve_tol=1e-6, init_clip=2.0, observed_mask=None,
+                    duplicates="raise", random_state=None, verbose=0):
     """Low-rank matrix completion by alternating minimization; returns the factors.
 
     The functional twin of :class:`AltMinCompleter` (see it for the algorithm and
@@ -347,7 +547,7 @@ def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="
         The partly observed matrix.
     rank : int, optional
         Target rank, default ``min(10, n_rows, n_cols)``.
-    alpha, max_iter, tol, solver, cg_iter, init_clip, duplicates, random_state, verbose
+    alpha, max_iter, tol, solver, cg_iter, solve_tol, init_clip, duplicates, random_state, verbose
         As for :class:`AltMinCompleter`.
     observed_mask : array of bool or sparse matrix, optional
         Observed positions (default: not NaN for dense ``X``, stored entries for
@@ -377,7 +577,8 @@ def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="
     k = check_rank(rank, obs.shape)
     U, s, V, _, _ = _altmin(obs, k, alpha=alpha, max_iter=max_iter, tol=tol, solver=solver,
                             cg_iter=cg_iter, init_clip=init_clip,
-                            rng=as_generator(random_state), verbose=verbose)
+                            rng=as_generator(random_state), verbose=verbose,
+                            solve_tol=solve_tol)
     return U, s, V
 
 

@@ -406,15 +406,16 @@ class AltMinCompleter(_BaseCompleter):
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "solver": [StrOptions({"cg", "exact"})],
+        "solver": [StrOptions({"cg", "exact", "sketch-cg"})],
         "cg_iter": [Interval(numbers.Integral, 1, None, closed="left")],
+        "solve_tol": [Interval(numbers.Real, 0, 1, closed="neither")],
         "init_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "verbose": ["verbose"],
         **_COMMON_CONSTRAINTS,
     }
 
     def __init__(self, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="cg",
-                 cg_iter=4, init_clip=2.0, denoise=False, duplicates="raise",
+                 cg_iter=4, solve_tol=1e-6, init_clip=2.0, denoise=False, duplicates="raise",
                  random_state=None, verbose=0):
         self.rank = rank
         self.alpha = alpha
@@ -422,6 +423,7 @@ class AltMinCompleter(_BaseCompleter):
         self.tol = tol
         self.solver = solver
         self.cg_iter = cg_iter
+        self.solve_tol = solve_tol
         self.init_clip = init_clip
         self.denoise = denoise
         self.duplicates = duplicates
@@ -435,7 +437,7 @@ class AltMinCompleter(_BaseCompleter):
         U, s, V, n_iter, res = _altmin(
             obs, rank, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
             solver=self.solver, cg_iter=self.cg_iter, init_clip=self.init_clip, rng=rng,
-            verbose=self.verbose)
+            verbose=self.verbose, solve_tol=self.solve_tol)
         self.n_iter_ = n_iter
         self.residual_ = res
         ridge = self.alpha if self.alpha > 0 else _tiny_ridge(obs.xp, s)
