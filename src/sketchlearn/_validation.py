@@ -18,6 +18,7 @@ __all__ = [
     "is_host_array",
     "validate_estimator_data",
     "linear_predict",
+    "LinearPredictorMixin",
     "check_same_n_features",
     "check_weights",
     "check_scalar",
@@ -302,3 +303,31 @@ def linear_predict(estimator, X, *, keep_longdouble: bool = False):
     xp = get_namespace(X)
     coef = xp.astype(move_to(estimator.coef_, xp), X.dtype)
     return X @ coef + getattr(estimator, "intercept_", 0.0)
+
+
+class LinearPredictorMixin:
+    """``predict`` for a fitted linear estimator: ``X @ coef_ + intercept_``.
+
+    Classes set ``_predict_keeps_longdouble = True`` to predict in long double when
+    ``X`` is long double (estimators whose coefficients are computed in it).
+    """
+
+    _predict_keeps_longdouble = False
+
+    def predict(self, X):
+        """Linear prediction ``X @ coef_ + intercept_``, on ``X``'s device.
+
+        Parameters
+        ----------
+        X : array of shape (n_samples, n_features)
+            Samples, with the features seen in ``fit``.
+
+        Returns
+        -------
+        y_pred : array of shape (n_samples,)
+            Predictions, in ``X``'s array library and dtype.
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self, "coef_")
+        return linear_predict(self, X, keep_longdouble=self._predict_keeps_longdouble)

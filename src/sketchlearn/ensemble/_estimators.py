@@ -14,7 +14,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to, to_numpy
 from .._random import as_generator
-from .._validation import linear_predict, validate_estimator_data
+from .._validation import LinearPredictorMixin, validate_estimator_data
 from ..sketching import KINDS, make_sketch
 from ._core import (
     draw_members,
@@ -67,7 +67,7 @@ def _feature_size(size, p):
                         unit="features")
 
 
-class RidgeEnsemble(RegressorMixin, BaseEstimator):
+class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """Average of ridge(less) regressions fitted on random subsamples or sketches.
 
     Member ``m`` minimises ``||y_I - X_I b||^2 + alpha ||b||^2`` over its rows ``I``
@@ -347,19 +347,6 @@ class RidgeEnsemble(RegressorMixin, BaseEstimator):
         self.subsample_size_ = k
         return self
 
-    def predict(self, X):
-        """Average of the members' predictions.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : array of shape (n_samples,)
-        """
-        check_is_fitted(self, "coef_")
-        return linear_predict(self, X)
 
 
 class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
@@ -718,7 +705,7 @@ def _to_size(s):
     raise TypeError(f"subsample sizes must be ints (rows) or floats in (0, 1]; got {s!r}.")
 
 
-class SketchedLeastSquares(RegressorMixin, BaseEstimator):
+class SketchedLeastSquares(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """Minimum-norm least squares on a row sketch, with the sketch size chosen from data.
 
     Fits ``b = (S X)^+ S y`` (with an intercept: on centred data) for a sketch ``S``
@@ -830,16 +817,3 @@ class SketchedLeastSquares(RegressorMixin, BaseEstimator):
         self.sketch_size_ = int(m)
         return self
 
-    def predict(self, X):
-        """Linear prediction ``X @ coef_ + intercept_``.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : array of shape (n_samples,)
-        """
-        check_is_fitted(self, "coef_")
-        return linear_predict(self, X)

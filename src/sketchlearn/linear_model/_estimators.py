@@ -17,7 +17,12 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, is_cupy_namespace, move_to, to_compute_device, to_numpy
 from .._random import as_generator
-from .._validation import check_array, check_scalar, linear_predict, validate_estimator_data
+from .._validation import (
+    LinearPredictorMixin,
+    check_array,
+    check_scalar,
+    validate_estimator_data,
+)
 from ._extended import (
     BIAS_SPACES,
     NORMS,
@@ -66,7 +71,7 @@ def _linear_operator(n, matvec, xp):
                           dtype=np.float64)
 
 
-class GaussMarkovRegressor(RegressorMixin, BaseEstimator):
+class GaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """Best linear unbiased estimator: OLS, WLS, GLS and feasible GLS with inference.
 
     Fits ``y = intercept + X coef + e`` with ``E[e] = 0`` and
@@ -187,6 +192,8 @@ default="nonrobust"
     (1,)
     """
 
+    _predict_keeps_longdouble = True  # long double data keeps its precision
+
     _parameter_constraints: dict = {
         "fit_intercept": ["boolean"],
         "sigma": [None, StrOptions({"ar1"}), callable, "array-like"],
@@ -291,21 +298,6 @@ default="nonrobust"
         self._stats = {"r2": r2, "r2_adj": r2_adj, "fvalue": fvalue, "f_pvalue": f_pvalue,
                        "df_model": df_model}
 
-    def predict(self, X):
-        """Predict ``intercept_ + X coef_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predictions.
-        """
-        check_is_fitted(self)
-        return linear_predict(self, X, keep_longdouble=True)
 
     def _t_quantile(self, alpha):
         alpha = check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False,
@@ -670,7 +662,7 @@ def _centered_svd(X, y, fit_intercept, xp):
     return U[:, :r], s[:r], Vt[:r, :], x_mean, y_mean, yc
 
 
-class ExtendedGaussMarkovRegressor(RegressorMixin, BaseEstimator):
+class ExtendedGaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """Least-variance linear estimator under a Schatten-norm bound on its bias.
 
     The extended Gauss-Markov theorem: among linear estimators ``coef = A y``,
@@ -822,21 +814,6 @@ class ExtendedGaussMarkovRegressor(RegressorMixin, BaseEstimator):
             self.alpha_ = float(np.median(s_host / d - s_host**2))
         return self
 
-    def predict(self, X):
-        """Predict ``intercept_ + X coef_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Samples.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n_samples,)
-            Predictions.
-        """
-        check_is_fitted(self)
-        return linear_predict(self, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1325,7 +1302,7 @@ LinearStochasticApproximation.__doc__ = LinearStochasticApproximation.__doc__.re
     "{common}", _COMMON_DOC)
 
 
-class LSARegressor(RegressorMixin, _BaseLSA):
+class LSARegressor(LinearPredictorMixin, RegressorMixin, _BaseLSA):
     """Streaming least squares by linear stochastic approximation.
 
     LSA with ``A_n = x_n x_n^T`` and ``b_n = y_n x_n``, which is constant-step
@@ -1463,19 +1440,6 @@ class LSARegressor(RegressorMixin, _BaseLSA):
         self._set(theta, None)
         return self
 
-    def predict(self, X):
-        """Predict ``X @ coef_ + intercept_``.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        y_pred : array of shape (n_samples,)
-        """
-        check_is_fitted(self, "coef_")
-        return linear_predict(self, X)
 
     def conf_int(self, alpha=0.05):
         """Bootstrap percentile confidence intervals (needs ``n_bootstrap > 0``).
@@ -1506,7 +1470,7 @@ class LSARegressor(RegressorMixin, _BaseLSA):
 LSARegressor.__doc__ = LSARegressor.__doc__.replace("{common}", _COMMON_DOC)
 
 
-class TD0Evaluator(_BaseLSA):
+class TD0Evaluator(LinearPredictorMixin, _BaseLSA):
     """Policy evaluation with linear features by TD(0) (temporal differences).
 
     Estimates the value function ``V(s) = phi(s)^T theta`` of the policy that
@@ -1676,19 +1640,6 @@ class TD0Evaluator(_BaseLSA):
         self._pending = pending
         return self
 
-    def predict(self, X):
-        """Values ``V(s) = phi(s)^T coef_`` of the states with features ``X``.
-
-        Parameters
-        ----------
-        X : array of shape (n_samples, n_features)
-
-        Returns
-        -------
-        values : array of shape (n_samples,)
-        """
-        check_is_fitted(self, "coef_")
-        return linear_predict(self, X)
 
     def score(self, X, y, X_next=None):
         """Negative mean squared TD error ``-(r + gamma V(s') - V(s))^2`` (higher is better).
