@@ -154,7 +154,7 @@ MUTANTS = [
            "th[q] -= g * U[i, q]", "th[q] += g * U[i, q]",
            "rank-one LSA steps up the residual instead of down",
            ("tests/linear_model/test_lsa.py",)),
-    Mutant("td0-discount", "linear_model/_estimators.py",
+    Mutant("td0-discount", "linear_model/_lsa_estimators.py",
            "V = U - gamma * X_all[1:, :]", "V = U - X_all[1:, :]",
            "TD(0) ignores the discount factor",
            ("tests/linear_model/test_lsa.py",)),
