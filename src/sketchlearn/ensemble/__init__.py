@@ -10,7 +10,8 @@ their infinite ensemble equals.
 """
 
 from ._equivalence import equivalent_ridge_penalty
-from ._estimators import RidgeEnsemble, RidgeEnsembleCV, SketchedLeastSquares
+from ._ridge_ensembles import RidgeEnsemble, RidgeEnsembleCV
+from ._sketched_least_squares import SketchedLeastSquares
 
 __all__ = ["RidgeEnsemble", "RidgeEnsembleCV", "SketchedLeastSquares",
            "equivalent_ridge_penalty"]
