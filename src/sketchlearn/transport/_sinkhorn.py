@@ -12,10 +12,12 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._array_api import get_namespace, move_to, transposed_copy
+from .._array_api import get_namespace, move_to
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
 from ._mirror import mirror_transport
-from ._sinkhorn_ops import ROW_BLOCK, lse_points_op, lse_rows_op, pairwise_cost
+from ._sinkhorn_log import STAGE_MAX_ITER, STAGE_TOL, log_loop, lse_pair
+from ._sinkhorn_newton import sns_newton
+from ._sinkhorn_ops import ROW_BLOCK, lse_points_op, pairwise_cost
 from ._sinkhorn_scaling import scaling_loop, scaling_stages
 from ._unbalanced import check_mass, parse_reg_m, unbalanced_loop, unbalanced_objective
 
@@ -25,10 +27,8 @@ _METRICS = {"sqeuclidean": 2.0, "euclidean": 1.0}
 _METHODS = ("auto", "scaling", "log", "sns", "mirror")
 # Dense plans are returned up to this many entries when return_plan="auto".
 _DENSE_PLAN_MAX = 2**24
-# Epsilon-scaling: factor between stages and the marginal error that ends a stage.
+# Log-domain epsilon-scaling: the factor between stages.
 _EPS_FACTOR = 0.5
-_STAGE_TOL = 1e-2
-_STAGE_MAX_ITER = 200
 # method="auto"/"scaling": hand a balanced problem to Newton (Sinkhorn-Newton-Sparse) when
 # the scaling iterations project more than this many more iterations to reach tol.
 _NEWTON_AFTER = 500
@@ -404,8 +404,8 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
         if warm_start is None:
             f = f + cmin  # a constant on f leaves the plan's shape: kernel entries <= 1
         f, g, n_iter, err, stop, k, plan = scaling_loop(
-            xp, xp.astype(A, xp.float64, copy=False), a, b, f, g, stages, tol, max_iter, _STAGE_TOL,
-            _STAGE_MAX_ITER, reg_m=rm, newton_after=_NEWTON_AFTER)
+            xp, xp.astype(A, xp.float64, copy=False), a, b, f, g, stages, tol, max_iter, STAGE_TOL,
+            STAGE_MAX_ITER, reg_m=rm, newton_after=_NEWTON_AFTER)
         if stop == "slow":
             method, plan = "sns", None
         elif stop == "range":
@@ -419,67 +419,23 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
             stages = []
     if rm is not None:
         if stages:
-            f, g, k_iter, err = unbalanced_loop(xp, *_lse_pair(xp, kind, A, B, power), la,
+            f, g, k_iter, err = unbalanced_loop(xp, *lse_pair(xp, kind, A, B, power), la,
                                                 lb, f, g, stages, rm, tol, max_iter - n_iter,
-                                                _STAGE_TOL, _STAGE_MAX_ITER)
+                                                STAGE_TOL, STAGE_MAX_ITER)
             n_iter += k_iter
         return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
                        f, g, n_iter, err, reg_m=rm, plan=plan)
     if stages:
         switch = float(sns_switch_tol) if method == "sns" else None
-        f, g, k_iter, err = _log_loop(xp, *_lse_pair(xp, kind, A, B, power), a, la, lb, f,
+        f, g, k_iter, err = log_loop(xp, *lse_pair(xp, kind, A, B, power), a, la, lb, f,
                                       g, stages, tol, max_iter - n_iter, switch)
         n_iter += k_iter
     if method == "sns" and err > tol and n_iter < max_iter:
-        f, g, err, n_newton = _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol,
+        f, g, err, n_newton = sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol,
                                           max_iter - n_iter, int(sns_keep))
         n_iter += n_newton
     return _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan,
                    f, g, n_iter, err, n_newton=n_newton, plan=plan)
-
-
-def _lse_pair(xp, kind, A, B, power):
-    """``(row_lse, col_lse)``: ``h -> eps log sum_j exp((h_j - C_ij) / eps)`` per row of
-    the cost, and the same per column, on the stored cost or on the fly."""
-    if kind == "matrix":
-        AT = transposed_copy(xp, A)  # the column reductions read rows of the transpose
-        return (lambda h, eps: lse_rows_op(xp, A, h, eps),
-                lambda h, eps: lse_rows_op(xp, AT, h, eps))
-    return (lambda h, eps: lse_points_op(xp, A, B, h, eps, power),
-            lambda h, eps: lse_points_op(xp, B, A, h, eps, power))
-
-
-def _log_loop(xp, row_lse, col_lse, a, la, lb, f, g, stages, tol, max_iter, switch_tol):
-    """Balanced log-domain Sinkhorn over the epsilon stages; the last stage stops at
-    ``switch_tol`` when given (Newton takes over). Returns ``(f, g, n_iter, err)``, the
-    error being the row marginal's L1 violation (the columns are exact)."""
-    n_iter = 0
-    err = math.inf
-    for k, eps in enumerate(stages):
-        last = k == len(stages) - 1
-        stage_tol = tol if last else max(tol, _STAGE_TOL)
-        if last and switch_tol is not None:
-            stage_tol = max(tol, switch_tol)
-        stage_iter = 0
-        f_next = None
-        while n_iter < max_iter and (last or stage_iter < _STAGE_MAX_ITER):
-            if f_next is not None:
-                f = f_next
-            g = -col_lse(f + eps * la, eps)
-            f_next = -row_lse(g + eps * lb, eps)
-            n_iter += 1
-            stage_iter += 1
-            # Row marginal of the plan (f, g): a_i exp((f_i - f_next_i) / eps).
-            err = float(xp.sum(a * xp.abs(xp.exp((f - f_next) / eps) - 1.0)))
-            if not math.isfinite(err):
-                raise FloatingPointError(
-                    "Sinkhorn produced non-finite potentials; check that a and b have "
-                    "positive mass where the cost is finite.")
-            if err <= stage_tol:
-                break
-        if n_iter >= max_iter:
-            break
-    return f, g, n_iter, err
 
 
 def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f, g,
@@ -634,81 +590,3 @@ def _self_value(xp, Z, w, reg, power, tol, max_iter):
     return 2.0 * float(xp.sum(w * f))
 
 
-def _sns_newton(xp, kind, A, B, a, b, f, g, reg, power, tol, max_steps, keep):
-    """Newton steps on the dual with a sparsified Hessian (Sinkhorn-Newton-Sparse).
-
-    Dual: D(f, g) = <a, f> + <b, g> - reg sum_ij P_ij(f, g), gradient (a - P 1, b - P^T 1),
-    negative Hessian (1/reg) [[diag(P 1), P], [P^T, diag(P^T 1)]]. The off-diagonal P
-    is replaced by its ``keep (n + m)`` largest entries (the diagonals stay exact, so
-    the matrix stays symmetric diagonally dominant, positive definite); the Newton
-    system is solved by CG and the step by Armijo backtracking on D. Returns
-    (f, g, L1 marginal error over rows and columns, steps).
-    """
-    from scipy.sparse import csr_matrix
-    from scipy.sparse.linalg import LinearOperator, cg
-
-    if kind == "matrix":
-        C = move_to(A, np).astype(np.float64)
-    else:
-        n, m = A.shape[0], B.shape[0]
-        if n * m > 2**26:
-            raise ValueError(f"method='sns' needs the dense cost matrix ({n} x {m}); use "
-                             "method='log' for point clouds this large.")
-        C = pairwise_cost(np, move_to(A, np), move_to(B, np), power)
-    ah, bh = move_to(a, np), move_to(b, np)
-    fh, gh = move_to(f, np).astype(np.float64), move_to(g, np).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        la, lb = np.log(ah), np.log(bh)
-    n, m = C.shape
-
-    def plan(fv, gv):  # a rejected trial step may overflow: inf, and D says no
-        with np.errstate(over="ignore"):
-            return np.exp((fv[:, None] + gv[None, :] - C) / reg + la[:, None] + lb[None, :])
-
-    P = plan(fh, gh)
-    value = ah @ fh + bh @ gh - reg * P.sum()
-    k = min(n * m, keep * (n + m))
-    steps = 0
-    err = math.inf
-    while True:
-        r, c = P.sum(1), P.sum(0)
-        err = float(np.abs(r - ah).sum() + np.abs(c - bh).sum())
-        if err <= tol or steps >= max_steps:
-            break
-        flat = P.ravel()
-        thr = np.partition(flat, n * m - k)[n * m - k]
-        rows, cols = np.nonzero(P >= thr)
-        S = csr_matrix((P[rows, cols], (rows, cols)), shape=(n, m))
-        ST = S.T.tocsr()
-        ridge = 1e-12 * max(float(r.max()), float(c.max()))
-
-        def hv(v, S=S, ST=ST, r=r, c=c, ridge=ridge):
-            v1, v2 = v[:n], v[n:]
-            return np.concatenate([(r + ridge) * v1 + S @ v2, ST @ v1 + (c + ridge) * v2]) / reg
-
-        grad = np.concatenate([ah - r, bh - c])
-        H = LinearOperator((n + m, n + m), matvec=hv, dtype=np.float64)
-        step, _ = cg(H, grad, rtol=1e-6, maxiter=200)
-        slope = float(grad @ step)
-        if not slope > 0:  # not an ascent direction (CG broke down): take the gradient
-            step, slope = grad * reg, float(grad @ grad) * reg
-        alpha = 1.0
-        # Near the optimum the predicted gain falls below the rounding of D itself, which
-        # then cannot rank the trial points (Armijo accepted no-op steps until max_iter):
-        # there the marginal error, which a Newton step reduces, is the merit instead.
-        noise = 1e-13 * (abs(value) + reg * float(P.sum()))
-        for _ in range(40):
-            fn, gn = fh + alpha * step[:n], gh + alpha * step[n:]
-            Pn = plan(fn, gn)
-            vn = ah @ fn + bh @ gn - reg * Pn.sum()
-            if alpha * slope > noise:
-                if vn >= value + 1e-4 * alpha * slope:
-                    break
-            elif (np.abs(Pn.sum(1) - ah).sum() + np.abs(Pn.sum(0) - bh).sum()) < err:
-                break
-            alpha *= 0.5
-        else:
-            break  # no progress possible at this precision
-        fh, gh, P, value = fn, gn, Pn, vn
-        steps += 1
-    return (xp.asarray(move_to(fh, xp)), xp.asarray(move_to(gh, xp)), err, steps)
