@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import ot
 import pytest
+from sklearn.exceptions import ConvergenceWarning
 
 from sketchlearn.transport import sinkhorn
 from sketchlearn.transport._sinkhorn_scaling import (
@@ -195,3 +196,15 @@ def test_method_errors(rng):
         sinkhorn(a, b, M, method="stabilized")
     with pytest.raises(ValueError, match="reg_m"):
         sinkhorn(a, b, M, reg_m=1.0, method="sns")
+
+
+@pytest.mark.parametrize("method", ["scaling", "log"])
+@pytest.mark.parametrize("reg_m", [None, 1.0])
+def test_iterations_running_out_before_the_last_stage_is_not_convergence(method, reg_m,
+                                                                         rng):
+    # A loose tol that an intermediate stage meets must not count: reg was never run.
+    a, b, M = _problem(rng, 40, 30)
+    with pytest.warns(ConvergenceWarning):
+        res = sinkhorn(a, b, M * 1e3, reg=1e-2, tol=0.5, max_iter=3, method=method,
+                       reg_m=reg_m)
+    assert not res.converged and res.error == np.inf

@@ -55,5 +55,7 @@ def log_loop(xp, row_lse, col_lse, a, la, lb, f, g, stages, tol, max_iter, switc
             if err <= stage_tol:
                 break
         if n_iter >= max_iter:
+            if not last:  # out of iterations before reg itself was reached
+                err = math.inf
             break
     return f, g, n_iter, err

@@ -101,7 +101,8 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
 
     Returns ``(f, g, n_iter, err, stop, stage, plan)``. ``stop`` is ``"done"``
     (converged or out of iterations; ``plan`` is then ``(P, <P, C>, P 1)`` for the
-    dense plan ``P`` of ``f``, ``g``, built from the kernel in place), ``"range"`` (a
+    dense plan ``P`` of ``f``, ``g``, built from the kernel in place, or None with
+    ``err = inf`` when the iterations ran out before the last stage), ``"range"`` (a
     kernel row or column underflowed or a scaling overflowed; ``f``, ``g`` are the
     last finite potentials and ``stage`` the index of the stage to resume in the log
     domain) or ``"slow"`` (the projected iterations of the last stage exceed
@@ -164,8 +165,10 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
                     ls, lt = xp.zeros_like(f), xp.zeros_like(g)
                     K = gibbs_op(xp, C, f, g, eps)
         f, g = f + eps * ls, g + eps * lt
-        if last or n_iter >= max_iter:
+        if last:
             break
+        if n_iter >= max_iter:  # out of iterations before reg itself was reached
+            return f, g, n_iter, math.inf, "done", k, None
     # P = diag(a s) K diag(b t), the plan of the absorbed (f, g), overwriting the kernel.
     plan = plan_from_kernel_op(xp, K, a * xp.exp(ls), b * xp.exp(lt), C)
     return f, g, n_iter, err, "done", len(stages) - 1, plan

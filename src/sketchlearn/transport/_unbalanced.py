@@ -118,6 +118,8 @@ def unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, reg_m, tol, max_
             if err <= s_tol:
                 break
         if n_iter >= max_iter:
+            if not last:  # out of iterations before reg itself was reached
+                err = math.inf
             break
     return f, g, n_iter, err
 
