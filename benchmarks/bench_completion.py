@@ -9,7 +9,7 @@ spaces up to the degrees of freedom, is ``sigma sqrt(k (m + n) / |Omega|)`` = 0.
 
 Contenders:
 
-- ours: ``AltMinCompleter(rank=10)`` (warm-started CG row solves, the default), the
+- ours: ``AltMinCompleter(rank=10, solver="cg")`` (warm-started CG row solves), the
   same with ``solver="exact"`` (classical alternating least squares, Cholesky per
   row), ``SoftImpute(max_rank=20)`` (softImpute-ALS, default shrinkage
   ``sigma_max(P_Omega X) / 50``, the same as fancyimpute's), ``SVTCompleter``.
@@ -175,7 +175,8 @@ def run(quick: bool) -> dict:
     lam = lambda_default(X)
     repeats = 1 if quick else 3
     ours = {
-        "AltMinCompleter (cg)": lambda: AltMinCompleter(rank=RANK, random_state=0).fit(X),
+        "AltMinCompleter (cg)": lambda: AltMinCompleter(rank=RANK, solver="cg",
+                                                        random_state=0).fit(X),
         "AltMinCompleter (exact ALS)": lambda: AltMinCompleter(
             rank=RANK, solver="exact", random_state=0).fit(X),
         "SoftImpute (ALS)": lambda: SoftImpute(max_rank=20, random_state=0).fit(X),
@@ -184,7 +185,7 @@ def run(quick: bool) -> dict:
     }
     Xs, trs, tcs, tvs, _ = make_problem(200, 150, 3, 0.3)
     warm = {
-        "w1": lambda: AltMinCompleter(rank=3, random_state=0).fit(Xs),
+        "w1": lambda: AltMinCompleter(rank=3, solver="cg", random_state=0).fit(Xs),
         "w2": lambda: AltMinCompleter(rank=3, solver="exact", random_state=0).fit(Xs),
         "w3": lambda: SoftImpute(max_rank=5, solver="als", random_state=0).fit(Xs),
         "w4": lambda: SVTCompleter(max_rank=5, random_state=0).fit(Xs),

@@ -1030,3 +1030,18 @@ def test_sketch_cg_regresses_on_orthonormal_factors(monkeypatch):
     assert len(seen) == 2 * est.n_iter_
     assert max(err for err, _ in seen) < 1e-12
     assert [rows for _, rows in seen[:2]] == [90, 120]  # columns (V) first, then rows (U)
+
+
+def test_auto_solver_is_exact_below_rank_20_and_cg_from_20():
+    assert _core.resolve_altmin_solver("auto", 19) == "exact"
+    assert _core.resolve_altmin_solver("auto", 20) == "cg"
+    assert _core.resolve_altmin_solver("sketch-cg", 5) == "sketch-cg"
+    M = low_rank(80, 60, 3)
+    X, _ = sample(M, 0.5)
+    kw = dict(rank=3, tol=1e-12, max_iter=300, random_state=0)
+    auto = AltMinCompleter(**kw).fit(X)
+    exact = AltMinCompleter(solver="exact", **kw).fit(X)
+    assert auto.solver_ == "exact" and exact.solver_ == "exact"
+    np.testing.assert_array_equal(completed(auto), completed(exact))
+    assert AltMinCompleter(rank=20, max_iter=2, random_state=0).fit(
+        low_rank(60, 50, 2)).solver_ == "cg"

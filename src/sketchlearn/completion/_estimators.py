@@ -21,6 +21,7 @@ from ._core import (
     check_rank,
     default_rank,
     lambda_max,
+    resolve_altmin_solver,
     resolve_solver,
     solve_rows,
 )
@@ -332,7 +333,7 @@ class AltMinCompleter(_BaseCompleter):
     equations ``(V_i^T V_i + alpha I) u_i = V_i^T x_i`` (``V_i``: the rows of ``V`` at
     the observed columns of row ``i``) are solved in one of three ways (``solver``):
 
-    * ``"cg"`` (default): ``cg_iter`` steps of Jacobi-preconditioned conjugate
+    * ``"cg"``: ``cg_iter`` steps of Jacobi-preconditioned conjugate
       gradients warm-started at the current factor, a fixed number of steps with no
       accuracy target: a fast heuristic, ``O(|Omega| rank cg_iter)`` per sweep, with
       no per-solve accuracy and no convergence guarantee of its own (a fixed point
@@ -348,6 +349,9 @@ class AltMinCompleter(_BaseCompleter):
       entries), so the number of steps depends on ``solve_tol`` and not on the
       conditioning of ``A_i``; each half-step ends with a thin QR of the new factor.
       ``O(|Omega| rank (1 + 2 steps) + (n_rows + n_cols) 2 rank^3)`` per sweep.
+
+    The default, ``"auto"``, takes ``"exact"`` below rank 20 and ``"cg"`` from rank
+    20 on, the faster of the two on either side (see the user guide).
 
     The start is the top-``rank`` SVD of the rescaled observed matrix
     ``P_Omega(X) / p_hat`` whose left factor has its long rows shortened
@@ -371,13 +375,14 @@ class AltMinCompleter(_BaseCompleter):
     tol : float, default=1e-4
         Stop when the observed-entry RMSE changes by less than ``tol`` (relative) in a
         sweep, or falls below ``tol`` times the RMS of the observed values.
-    solver : {"cg", "exact", "sketch-cg"}, default="cg"
-        Row solves: ``cg_iter`` warm-started CG steps (about ``2 rank (1 + cg_iter)``
+    solver : {"auto", "cg", "exact", "sketch-cg"}, default="auto"
+        Row solves: ``"auto"`` is ``"exact"`` below rank 20, ``"cg"`` from 20 on;
+        ``cg_iter`` warm-started CG steps (about ``2 rank (1 + cg_iter)``
         multiply-adds per observed entry and half-sweep), exactly by Cholesky (about
         ``rank^2 / 2``), or sketch-preconditioned CG to ``solve_tol`` (about ``2 rank``
-        per CG step, plus ``2 rank^3`` per row for the preconditioner). ``"cg"`` is the
-        fastest at every size measured (see the user guide); ``"sketch-cg"`` is the
-        one with a per-solve accuracy guarantee.
+        per CG step, plus ``2 rank^3`` per row for the preconditioner). In the
+        benchmark (user guide) ``"exact"`` is the fastest at rank 10, ``"cg"`` from rank
+        25 on; ``"sketch-cg"`` is the one with a per-solve accuracy guarantee.
     cg_iter : int, default=4
         CG steps per row and half-sweep for ``solver="cg"``.
     solve_tol : float in (0, 1), default=1e-6
@@ -413,6 +418,8 @@ class AltMinCompleter(_BaseCompleter):
         Sweeps run.
     residual_ : float
         Root mean square error on the observed entries.
+    solver_ : str
+        The solver used (``"auto"`` resolved).
 
     Raises
     ------
@@ -455,7 +462,7 @@ class AltMinCompleter(_BaseCompleter):
         "alpha": [Interval(numbers.Real, 0, None, closed="left")],
         "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "solver": [StrOptions({"cg", "exact", "sketch-cg"})],
+        "solver": [StrOptions({"auto", "cg", "exact", "sketch-cg"})],
         "cg_iter": [Interval(numbers.Integral, 1, None, closed="left")],
         "solve_tol": [Interval(numbers.Real, 0, 1, closed="neither")],
         "init_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
@@ -463,7 +470,7 @@ class AltMinCompleter(_BaseCompleter):
         **_COMMON_CONSTRAINTS,
     }
 
-    def __init__(self, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="cg",
+    def __init__(self, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="auto",
                  cg_iter=4, solve_tol=1e-6, init_clip=2.0, denoise=False, duplicates="raise",
                  random_state=None, verbose=0):
         self.rank = rank
@@ -489,6 +496,7 @@ class AltMinCompleter(_BaseCompleter):
             verbose=self.verbose, solve_tol=self.solve_tol)
         self.n_iter_ = n_iter
         self.residual_ = res
+        self.solver_ = resolve_altmin_solver(self.solver, rank)
         ridge = self.alpha if self.alpha > 0 else _tiny_ridge(obs.xp, s)
         return U, s, V, ridge
 
