@@ -206,8 +206,8 @@ def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _chol_solve(G, rhs, x, k):
-    """Solve ``G x = rhs`` in place of ``G`` by Cholesky; False if G is not positive
+def _chol_factor(G, k):
+    """Cholesky ``G = L L^T`` in the lower triangle of ``G``; False if not positive
     definite."""
     for a in range(k):
         s = G[a, a]
@@ -222,16 +222,35 @@ def _chol_solve(G, rhs, x, k):
             for c in range(a):
                 t -= G[b, c] * G[a, c]
             G[b, a] = t / s
-    for a in range(k):  # forward: L y = rhs
-        t = rhs[a]
+    return True
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _chol_apply(L, r, w, z, k):
+    """``w = L^{-1} r`` and ``z = L^{-T} w = (L L^T)^{-1} r`` (``L`` in the lower triangle;
+    ``z`` may be ``w``); returns ``|w|^2 = r^T z``."""
+    ww = 0.0
+    for a in range(k):
+        t = r[a]
         for c in range(a):
-            t -= G[a, c] * x[c]
-        x[a] = t / G[a, a]
-    for a in range(k - 1, -1, -1):  # backward: L^T x = y
-        t = x[a]
+            t -= L[a, c] * w[c]
+        w[a] = t / L[a, a]
+        ww += w[a] * w[a]
+    for a in range(k - 1, -1, -1):
+        t = w[a]
         for c in range(a + 1, k):
-            t -= G[c, a] * x[c]
-        x[a] = t / G[a, a]
+            t -= L[c, a] * z[c]
+        z[a] = t / L[a, a]
+    return ww
+
+
+@njit(cache=True, fastmath=FASTMATH)
+def _chol_solve(G, rhs, x, k):
+    """Solve ``G x = rhs`` in place of ``G`` by Cholesky; False if G is not positive
+    definite."""
+    if not _chol_factor(G, k):
+        return False
+    _chol_apply(G, rhs, x, x, k)  # in place: forward into x, then backward over it
     return True
 
 
@@ -319,44 +338,6 @@ def _splitmix64(key):
     z = (z ^ (z >> np.uint64(30))) * _SM_MUL1
     z = (z ^ (z >> np.uint64(27))) * _SM_MUL2
     return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _chol_factor(G, k):
-    """Cholesky ``G = L L^T`` in the lower triangle of ``G``; False if not positive
-    definite."""
-    for a in range(k):
-        s = G[a, a]
-        for c in range(a):
-            s -= G[a, c] * G[a, c]
-        if not s > 0.0:
-            return False
-        s = math.sqrt(s)
-        G[a, a] = s
-        for b in range(a + 1, k):
-            t = G[b, a]
-            for c in range(a):
-                t -= G[b, c] * G[a, c]
-            G[b, a] = t / s
-    return True
-
-
-@njit(cache=True, fastmath=FASTMATH)
-def _chol_apply(L, r, w, z, k):
-    """``w = L^{-1} r`` and ``z = L^{-T} w = (L L^T)^{-1} r``; returns ``|w|^2 = r^T z``."""
-    ww = 0.0
-    for a in range(k):
-        t = r[a]
-        for c in range(a):
-            t -= L[a, c] * w[c]
-        w[a] = t / L[a, a]
-        ww += w[a] * w[a]
-    for a in range(k - 1, -1, -1):
-        t = w[a]
-        for c in range(a + 1, k):
-            t -= L[c, a] * z[c]
-        z[a] = t / L[a, a]
-    return ww
 
 
 @njit(cache=True, fastmath=FASTMATH)
