@@ -421,7 +421,7 @@ def clip_rows(xp, U0, init_clip):
     return orthonormalize(xp, U0)
 
 
-def _check_stop(obs, res, res_prev, tol, rms_vals):
+def _check_stop(res, res_prev, tol, rms_vals):
     change = abs(res_prev - res) / res_prev if math.isfinite(res_prev) and res_prev > 0 \
         else math.inf
     return res <= tol * rms_vals or change <= tol, change
@@ -480,7 +480,7 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
         res = _rms(xp, obs.vals - predict(obs, U, V))
         if verbose > 1:
             print(f"AltMin sweep {n_iter}: observed RMSE {res:.3e}")
-        converged, change = _check_stop(obs, res, res_prev, tol, rms_vals)
+        converged, change = _check_stop(res, res_prev, tol, rms_vals)
         if converged:
             break
         res_prev = res
@@ -532,7 +532,7 @@ def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, in
             steps = np.concatenate([to_numpy(info_v)[:, 1], to_numpy(info_u)[:, 1]])
             print(f"AltMin sweep {n_iter}: observed RMSE {res:.3e}, CG steps per row "
                   f"{steps.mean():.1f} (max {steps.max():.0f})")
-        converged, change = _check_stop(obs, res, res_prev, tol, rms_vals)
+        converged, change = _check_stop(res, res_prev, tol, rms_vals)
         if converged:
             break
         res_prev = res
