@@ -680,7 +680,7 @@ def run(quick: bool) -> dict:
         "Blocks of 2048 pairs (4 regions) take 0.16 s there, and 0.078 s against "
         "0.072 s on a quiet machine (whole target KT 0.134 s against 0.146 s); the walk's squared distances now go two coordinates per pass "
         "and exp_for_sums rounds with the 1.5 * 2^52 shift (per kernel evaluation, one "
-        "thread: d = 2 0.74 -> 0.62 ns, d = 10 1.5 -> 1.1 ns; same coresets on 126 "
+        "thread: d = 2 0.65-0.72 -> 0.52 ns, d = 10 1.1-1.4 -> 0.9 ns; same coresets on 126 "
         "KT and Compress++ runs). The same focused run after the change, again under "
         "load: 20.0x and 21.0x at d = 2, 19.3x and 24.8x at d = 10. Tried and not kept: "
         "a degree-10 fitted polynomial for exp (13% faster alone, no gain in the walk) "
