@@ -177,12 +177,13 @@ def bench_sinkhorn(n, d, regs, quick):
     Mw, aw = M[:50, :50].copy(), np.full(50, 1 / 50)
     for meth in ("auto", "log", "sns"):
         sinkhorn(aw, aw, Mw, reg=0.05, method=meth)
-    cap = 2_000 if quick else 20_000
+    cap = 2_000 if quick else 10_000
 
     def contenders(reg):
         out = {"ours auto": lambda: sinkhorn(a, a, M, reg=reg, tol=1e-9).plan,
+               # The log domain costs n m exponentials per iteration: capped as POT's.
                "ours log": lambda: sinkhorn(a, a, M, reg=reg, tol=1e-9, method="log",
-                                            max_iter=cap).plan}
+                                            max_iter=cap // 20).plan}
         for meth in ("sinkhorn", "sinkhorn_stabilized", "sinkhorn_log"):
             # sinkhorn_log costs about 0.1 s per iteration at n = 2000: capped lower.
             k = cap if meth != "sinkhorn_log" else cap // 20
@@ -191,8 +192,14 @@ def bench_sinkhorn(n, d, regs, quick):
         return out
 
     def reference(reg):
-        return (sinkhorn(a, a, M, reg=reg, tol=1e-13, method="sns").plan,
-                "ours sns, tol 1e-13")
+        # POT's scaling solver far past the others' tolerance where it converges in
+        # reasonable time; below that, our Newton solver (its achieved error recorded).
+        if reg >= 0.05:
+            P = ot.sinkhorn(a, a, M, reg, method="sinkhorn", stopThr=1e-15,
+                            numItermax=100_000)
+            return P, f"POT sinkhorn, stopThr 1e-15 (L1 {_l1_marginal_error(P, a, a):.1e})"
+        r = sinkhorn(a, a, M, reg=reg, tol=1e-11, method="sns", max_iter=400)
+        return r.plan, f"ours sns, tol 1e-11 (L1 {r.error:.1e})"
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -374,10 +381,11 @@ def run(quick: bool) -> dict:
         "sinkhorn: costs divided by their median; every contender to tol / stopThr "
         "1e-9 (ours: L1 marginal error of the returned plan; POT: its own criterion, "
         "checked every 10 iterations); marginal_L1 measured on each returned plan (rows "
-        "+ columns); plan_diff = largest entry error against ours method='sns' at tol "
-        "1e-13; converged = plan_diff <= 1e-8; speedup = fastest converged POT method / "
+        "+ columns); plan_diff = largest entry error against the reference column's "
+        "plan; converged = plan_diff <= 1e-8; speedup = fastest converged POT method / "
         "this one (a string '>= x' when no POT method converged within its cap: "
-        "numItermax 20000, sinkhorn_log 1000 at about 0.1 s per iteration); 3 runs, 1 at "
+        "numItermax 10000; POT sinkhorn_log and ours 'log' 500, at 0.04-0.1 s per "
+        "iteration); 3 runs, 1 at "
         "reg = 0.01.",
         "sns: reg = 0.01, costs divided by their median; POT's plain ot.sinkhorn with "
         "stopThr = 1e-6 / sqrt(n) (its L2 column criterion, checked every 10 "
@@ -402,5 +410,5 @@ def run(quick: bool) -> dict:
                         "speedup", "rel_diff", "time_s", "std", "std_ratio", "bias",
                         "iterations", "marginal_L1", "plan_diff", "converged", "cost",
                         "speedup_vs_pot_log",
-                        "pairwise_s_estimated", "check_at_n_pair"],
+                        "pairwise_s_estimated", "check_at_n_pair", "reference"],
             "rows": rows, "notes": notes}
