@@ -204,7 +204,7 @@ def test_iterations_running_out_before_the_last_stage_is_not_convergence(method,
                                                                          rng):
     # A loose tol that an intermediate stage meets must not count: reg was never run.
     a, b, M = _problem(rng, 40, 30)
-    with pytest.warns(ConvergenceWarning):
+    with pytest.warns(ConvergenceWarning, match="before reg itself"):
         res = sinkhorn(a, b, M * 1e3, reg=1e-2, tol=0.5, max_iter=3, method=method,
                        reg_m=reg_m)
     assert not res.converged and res.error == np.inf

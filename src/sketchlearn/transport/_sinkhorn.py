@@ -449,10 +449,11 @@ def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f,
     if not converged:
         what = "a marginal error" if reg_m is None else \
             "a change of the potentials (in units of reg)"
+        reached = f"with {what} of {err:.3g}" if math.isfinite(err) else \
+            "in an epsilon-scaling stage, before reg itself (error inf)"
         warnings.warn(
-            f"Sinkhorn stopped after {n_iter} iterations with {what} of {err:.3g} "
-            f"(tol={tol:g}); increase max_iter or reg, or loosen tol.",
-            ConvergenceWarning, stacklevel=3)
+            f"Sinkhorn stopped after {n_iter} iterations {reached} (tol={tol:g}); "
+            "increase max_iter or reg, or loosen tol.", ConvergenceWarning, stacklevel=3)
     result = SinkhornResult(cost=0.0, plan=None, f=f, g=g, n_iter=n_iter, error=err,
                             converged=converged, reg=reg, n_newton=n_newton,
                             _source=(xp, kind, A, B, la, lb, power))
