@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from .._array_api import Dispatch
 from ._unbalanced import translation
 
@@ -110,6 +112,9 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
     """
     ra, rb = (None, None) if reg_m is None else reg_m
     balanced = reg_m is None
+    if not balanced:  # log weights of the translation step, once
+        with np.errstate(divide="ignore"):
+            la, lb = xp.log(a), xp.log(b)
     n_iter = 0
     err = math.inf
     for k, eps in enumerate(stages):
@@ -151,7 +156,7 @@ def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_
                 break
             ls = lsp if w == 1.0 else (1.0 - w) * ls + w * lsp
             if not balanced:
-                shift = translation(xp, a, b, f + eps * ls, g + eps * lt, ra, rb) / eps
+                shift = translation(xp, la, lb, f + eps * ls, g + eps * lt, ra, rb) / eps
                 ls, lt = ls + shift, lt - shift
             errs.append(err)
             w = _relaxation(errs, w)

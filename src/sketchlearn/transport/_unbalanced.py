@@ -109,7 +109,7 @@ def unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, reg_m, tol, max_
             stage_iter += 1
             err = max(float(xp.max(xp.abs(f_new - f))),
                       float(xp.max(xp.abs(g_new - g)))) / eps
-            shift = translation(xp, xp.exp(la), xp.exp(lb), f_new, g_new, ra, rb)
+            shift = translation(xp, la, lb, f_new, g_new, ra, rb)
             f, g = f_new + shift, g_new - shift
             if not math.isfinite(err):
                 raise FloatingPointError(
@@ -124,14 +124,15 @@ def unbalanced_loop(xp, row_lse, col_lse, la, lb, f, g, stages, reg_m, tol, max_
     return f, g, n_iter, err
 
 
-def _log_mass(xp, w, h, rho):
-    """``log sum_i w_i exp(-h_i / rho)`` (``log sum w`` for a hard marginal)."""
-    x = xp.log(w) if math.isinf(rho) else xp.log(w) - h / rho
+def _log_mass(xp, lw, h, rho):
+    """``log sum_i w_i exp(-h_i / rho)`` from ``lw = log w`` (``log sum w`` for a hard
+    marginal)."""
+    x = lw if math.isinf(rho) else lw - h / rho
     top = float(xp.max(x))
     return top + math.log(float(xp.sum(xp.exp(x - top))))
 
 
-def translation(xp, a, b, f, g, ra, rb):
+def translation(xp, la, lb, f, g, ra, rb):
     """The constant ``lam`` for which ``(f + lam, g - lam)`` maximises the unbalanced
     dual (Sejourne, Vialard, Peyre 2022, translation-invariant Sinkhorn).
 
@@ -142,7 +143,7 @@ def translation(xp, a, b, f, g, ra, rb):
     Sinkhorn, the exchange of mass between the two potentials.
     """
     coef = rb if math.isinf(ra) else ra if math.isinf(rb) else ra * rb / (ra + rb)
-    return coef * (_log_mass(xp, a, f, ra) - _log_mass(xp, b, g, rb))
+    return coef * (_log_mass(xp, la, f, ra) - _log_mass(xp, lb, g, rb))
 
 
 def _kl(xp, p, q):
