@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pytest
+import os
 
-from sketchlearn._array_api import cupy_is_usable
+# Tests hold the Numba kernels to their references: every call compiles and runs its
+# kernels (tests/test_cold_start.py covers the default, reference-first cold start).
+os.environ["SKETCHLEARN_COLD_START"] = "compile"
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from sketchlearn._array_api import cupy_is_usable  # noqa: E402
 
 
 def pytest_collection_modifyitems(config, items):

@@ -190,13 +190,17 @@ def test_complete_reports_bad_input(tmp_path, capsys):
     assert "complete:" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("cold_start", ["compile", "reference"])
 @pytest.mark.parametrize("cached", [False, True])
-def test_demo_says_when_it_compiles_the_kernels(monkeypatch, capsys, cached):
-    from sketchlearn import cli
+def test_demo_says_when_it_compiles_the_kernels(monkeypatch, capsys, cached, cold_start):
+    from sketchlearn import cli, config_context
 
     monkeypatch.setattr(cli, "_kernels_cached", lambda: cached)
-    assert main(["demo", "--n-samples", "100", "--n-out", "8"]) == 0
-    assert ("compiling the kernels once" in capsys.readouterr().out) is not cached
+    with config_context(cold_start=cold_start):
+        assert main(["demo", "--n-samples", "100", "--n-out", "8"]) == 0
+    out = capsys.readouterr().out
+    assert ("compiling the kernels once" in out) is (not cached and cold_start == "compile")
+    assert ("NumPy versions" in out) is (not cached and cold_start == "reference")
 
 
 def test_kernels_count_as_cached_once_compiled():

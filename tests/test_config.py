@@ -9,10 +9,11 @@ from sketchlearn._array_api import cupy_is_usable, to_compute_device
 
 
 def test_defaults_and_context_restore():
-    assert get_config() == {"device": "cpu", "gpu_min_work": 10**8}
-    with config_context(device="auto", gpu_min_work=5):
-        assert get_config() == {"device": "auto", "gpu_min_work": 5}
-    assert get_config()["device"] == "cpu"
+    # cold_start is "compile" in the tests (tests/conftest.py), "reference" by default
+    assert get_config() == {"device": "cpu", "gpu_min_work": 10**8, "cold_start": "compile"}
+    with config_context(device="auto", gpu_min_work=5, cold_start="reference"):
+        assert get_config() == {"device": "auto", "gpu_min_work": 5, "cold_start": "reference"}
+    assert get_config() == {"device": "cpu", "gpu_min_work": 10**8, "cold_start": "compile"}
 
 
 def test_context_restores_after_an_exception():

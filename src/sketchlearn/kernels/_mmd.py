@@ -8,9 +8,10 @@ import numpy as np
 from array_api_compat import is_array_api_obj
 
 from .._array_api import get_namespace, move_to, to_compute_device
+from .._cold_start import reference_until_compiled
 from .._validation import check_array, check_same_n_features, check_weights
 from ._bandwidth import make_kernel
-from ._sums import kernel_matvec_op
+from ._sums import kernel_matvec_op, small_for_reference
 
 __all__ = ["mmd", "mmd_subset"]
 
@@ -91,9 +92,10 @@ def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=No
     wx = _weights(weights_x, n, "weights_x", xp, X.dtype)
     wy = _weights(weights_y, m, "weights_y", xp, X.dtype)
     (X, Y, wx, wy), xp, _ = to_compute_device(X, Y, wx, wy, work=(n + m) ** 2 * X.shape[1])
-    xx = _quadratic(xp, X, X, wx, wx, k)
-    xy = _quadratic(xp, X, Y, wx, wy, k)
-    yy = _quadratic(xp, Y, Y, wy, wy, k)
+    with reference_until_compiled(small=small_for_reference((n + m) ** 2, X.shape[1])):
+        xx = _quadratic(xp, X, X, wx, wx, k)
+        xy = _quadratic(xp, X, Y, wx, wy, k)
+        yy = _quadratic(xp, Y, Y, wy, wy, k)
     if unbiased:
         # Uniform weights: remove the diagonal k(x, x) / n^2 and rescale n^2 / (n (n-1)).
         k0 = k.diagonal_value
@@ -160,9 +162,11 @@ def mmd_subset(X, indices=None, *, weights=None, sample_weight=None, kernel="gau
     qs = xp.astype(move_to(q_support, xp), X.dtype) if support.shape[0] < n else \
         xp.astype(move_to(_dense(support, q_support, n), xp), X.dtype)
     (X, S, p, qs), xp, _ = to_compute_device(X, S, p, qs, work=n * n * X.shape[1])
-    qq = _quadratic(xp, S, S, qs, qs, k)
-    qp = _quadratic(xp, S, X, qs, p, k)
-    pp = _quadratic(xp, X, X, p, p, k)
+    s = S.shape[0]
+    with reference_until_compiled(small=small_for_reference(n * n + 2 * n * s, X.shape[1])):
+        qq = _quadratic(xp, S, S, qs, qs, k)
+        qp = _quadratic(xp, S, X, qs, p, k)
+        pp = _quadratic(xp, X, X, p, p, k)
     return _finish(max(qq - 2 * qp + pp, 0.0), squared, False)
 
 

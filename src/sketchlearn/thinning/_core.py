@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from .._array_api import Dispatch, get_namespace, move_to, to_compute_device, to_numpy
+from .._cold_start import reference_until_compiled
 from .._random import as_generator
 from .._validation import check_array, check_scalar, check_weights
 from ..kernels import Kernel, SumKernel, make_kernel
@@ -28,6 +29,16 @@ from ._reference import (
 )
 
 __all__ = ["kernel_thin", "compress_thin", "split_kernel"]
+
+# Rows up to which a first call thins with the NumPy reference while the Numba kernels
+# compile: n^2 (d + 16) <= this is about 2 s of reference work on 2 cores (KT+, n = 4096,
+# d = 10: 1.9 s), where compiling the kernels takes about 18 s.
+_REFERENCE_WORK = 4096**2 * 26
+
+
+def _small_for_reference(n, d):
+    return float(n) * n * (d + 16) <= _REFERENCE_WORK
+
 
 halve_round_op = Dispatch(halve_round_reference,
                           numba="sketchlearn.thinning._numba:halve_round",
@@ -310,16 +321,17 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
     pool = np.arange(n)
     w = np.full(n, 1.0 / n) if weights is None else weights
     progress = _progress(verbose, rounds, "kernel halving")
-    try:
-        pos, mean_k = _thin(xp, X, seq, pool, w, n_out, k, split_k, delta, unique, rng,
-                            progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    indices = np.sort(pos)
-    if not return_mmd:
-        return indices
-    return indices, _finish_mmd(xp, X, indices, mean_k[indices], float(w @ mean_k), k)
+    with reference_until_compiled(small=_small_for_reference(n, X.shape[1])):
+        try:
+            pos, mean_k = _thin(xp, X, seq, pool, w, n_out, k, split_k, delta, unique, rng,
+                                progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        indices = np.sort(pos)
+        if not return_mmd:
+            return indices
+        return indices, _finish_mmd(xp, X, indices, mean_k[indices], float(w @ mean_k), k)
 
 
 def _progress(verbose, total, desc):
@@ -549,26 +561,27 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     thin_delta, delta_per_sq = _delta_split(sizes, g, rounds, delta)
     levels = sum(_halving_levels(size, g) for size in sizes)
     progress = _progress(verbose, levels + rounds, "Compress++ halving")
-    try:
-        parts = _compress_all(xp, X, np.arange(n), g, split_k, k, delta_per_sq, rng,
-                              progress)
-        pool = np.concatenate([rows for rows, _ in parts])
-        mass = np.concatenate([np.full(rows.shape[0], m) for rows, m in parts]) / n
-        if first < n_out:  # tiny inputs: the whole pool is the split sequence
-            seq = np.arange(pool.shape[0])[: n_out << rounds]
-        else:
-            seq = np.sort(rng.choice(first, size=n_out << rounds, replace=False))
-        pos, mean_k = _thin(xp, X, seq, pool, mass, n_out, k, split_k, thin_delta, unique,
-                            rng, progress)
-    finally:
-        if progress is not None:
-            progress.close()
-    indices = np.sort(pool[pos])
-    if not return_mmd:
-        return indices
-    if n > COMPRESS_EXACT_MMD_MAX:
-        return indices, math.nan
-    full_mean = _kernel_mean(xp, X, indices, np.arange(n), np.full(n, 1.0 / n), k)
-    pp = float(np.mean(_kernel_mean(xp, X, np.arange(n), np.arange(n), np.full(n, 1.0 / n),
-                                    k)))
-    return indices, _finish_mmd(xp, X, indices, full_mean, pp, k)
+    with reference_until_compiled(small=_small_for_reference(n, X.shape[1])):
+        try:
+            parts = _compress_all(xp, X, np.arange(n), g, split_k, k, delta_per_sq, rng,
+                                  progress)
+            pool = np.concatenate([rows for rows, _ in parts])
+            mass = np.concatenate([np.full(rows.shape[0], m) for rows, m in parts]) / n
+            if first < n_out:  # tiny inputs: the whole pool is the split sequence
+                seq = np.arange(pool.shape[0])[: n_out << rounds]
+            else:
+                seq = np.sort(rng.choice(first, size=n_out << rounds, replace=False))
+            pos, mean_k = _thin(xp, X, seq, pool, mass, n_out, k, split_k, thin_delta,
+                                unique, rng, progress)
+        finally:
+            if progress is not None:
+                progress.close()
+        indices = np.sort(pool[pos])
+        if not return_mmd:
+            return indices
+        if n > COMPRESS_EXACT_MMD_MAX:
+            return indices, math.nan
+        full_mean = _kernel_mean(xp, X, indices, np.arange(n), np.full(n, 1.0 / n), k)
+        pp = float(np.mean(_kernel_mean(xp, X, np.arange(n), np.arange(n),
+                                        np.full(n, 1.0 / n), k)))
+        return indices, _finish_mmd(xp, X, indices, full_mean, pp, k)

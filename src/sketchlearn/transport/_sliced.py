@@ -16,6 +16,7 @@ from .._array_api import (
     move_to,
     to_compute_device,
 )
+from .._cold_start import reference_until_compiled
 from .._random import as_generator
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
 from ._ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
@@ -32,6 +33,13 @@ __all__ = [
 
 # Projected values held at once, (n + m) * block_slices <= this (64 MiB in float64).
 _BLOCK_ELEMENTS = 2**23
+# Projected values up to which a first call sorts them with NumPy while the Numba kernels
+# compile (about 0.5 s of reference work; compiling them takes about 4 s on 2 cores).
+_REFERENCE_ELEMENTS = 2**22
+
+
+def _small_for_reference(L, n, m):
+    return L * (n + m) <= _REFERENCE_ELEMENTS
 
 
 # --------------------------------------------------------------------------- validation
@@ -243,7 +251,8 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
     m = Y.shape[0]
     (X, Y, a, b), xp, _ = to_compute_device(X, Y, a, b, work=L * (n + m) * (d + math.log2(n + m)))
     dirs, groups = _directions(xp, d, L, slices, rng, X.dtype)
-    w = move_to(_projected_costs(xp, X, Y, a, b, dirs, slice_wasserstein_op, p), np)
+    with reference_until_compiled(small=_small_for_reference(L, n, m)):
+        w = move_to(_projected_costs(xp, X, Y, a, b, dirs, slice_wasserstein_op, p), np)
     if slices.startswith("cv") and d > 1:
         value, se = _control_variate(xp, X, Y, a, b, dirs, w, slices)
     else:
@@ -579,7 +588,8 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
         L = 1
     (X, Y, a, b), xp, _ = to_compute_device(X, Y, a, b, work=L * (n + m) * (d + math.log2(n + m)))
     dirs, groups = _directions(xp, d, L, slices, as_generator(random_state), X.dtype)
-    e = move_to(_projected_costs(xp, X, Y, a, b, dirs, slice_energy_op), np)
+    with reference_until_compiled(small=_small_for_reference(L, n, m)):
+        e = move_to(_projected_costs(xp, X, Y, a, b, dirs, slice_energy_op), np)
     kd = sphere_abs_moment(d)
     value = max(float(np.mean(e)), 0.0) / kd
     se = 0.0 if d == 1 else (_group_std_error(e, groups) / kd if L > 1 else math.nan)
