@@ -81,3 +81,26 @@ def test_check_scalar(value, kwargs, err, match):
     with pytest.raises(err, match=match):
         check_scalar(value, "p", **kwargs)
     assert check_scalar(0.5, "p", lower=0, upper=1) == 0.5
+
+
+def test_warnings_point_at_the_line_that_called_sketchlearn():
+    """Through the public-function wrapper, an estimator and helpers alike, a warning is
+    attributed to the caller's line (user_stacklevel), not to sketchlearn's code."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+
+    from sketchlearn.completion import AltMinCompleter
+    from sketchlearn.transport import sinkhorn
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(30, 2)), rng.normal(size=(20, 2)) + 1.0
+    M = rng.normal(size=(30, 3)) @ rng.normal(size=(3, 20))
+    M[rng.random(M.shape) < 0.3] = np.nan
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        sinkhorn(X=X, Y=Y, reg=0.01, max_iter=3, eps_scaling=False)
+        AltMinCompleter(rank=3, max_iter=1, tol=0.0, random_state=0).fit(M)
+    found = [w for w in record if issubclass(w.category, ConvergenceWarning)]
+    assert len(found) == 2
+    assert {w.filename for w in found} == {__file__}

@@ -26,7 +26,11 @@ example ``array_api_strict``) runs the reference. Tests call
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import dataclasses
+import functools
 import importlib
+import inspect
 from functools import lru_cache
 
 import array_api_compat
@@ -46,6 +50,7 @@ __all__ = [
     "blas_single_thread",
     "cupy_is_usable",
     "to_compute_device",
+    "public_function",
 ]
 
 
@@ -147,8 +152,113 @@ def cupy_is_usable() -> bool:
         return False
 
 
+GPU_MISSING = ("config device='gpu' needs CuPy and a CUDA device; install the 'gpu' extra "
+               "(pip install sketchlearn[gpu]) or use device='cpu'.")
+
+# Set while a public function runs: the device was chosen at its outermost call, so
+# nested public calls and to_compute_device leave the arrays where they are.
+_device_chosen: contextvars.ContextVar = contextvars.ContextVar("sketchlearn_device_chosen",
+                                                                default=False)
+
+
+def public_function(*, arrays: tuple = (), work=None):
+    """Decorator giving a public function the device policy, once, at its outermost call.
+
+    Under ``device="gpu"`` (or ``"auto"`` with CuPy seeing a device and ``work`` at
+    least ``gpu_min_work``) the parameters named in ``arrays`` that hold NumPy arrays
+    or array-likes are copied to CuPy, the function runs there, and the arrays in its
+    result (also inside tuples, lists, dicts and dataclasses) come back as NumPy.
+    ``device="gpu"`` without a usable GPU raises a ``RuntimeError`` before any work,
+    never a silent CPU run. Calls made from inside a public function do nothing of
+    this: the outermost call chose the device.
+
+    Parameters
+    ----------
+    arrays : tuple of str
+        Names of the parameters that hold data arrays.
+    work : callable, optional
+        ``work(**arguments) -> float``, the size of the computation from the call's
+        arguments (defaults filled in; arrays possibly still array-likes), for
+        ``device="auto"``; default: the total number of entries of the data arrays.
+    """
+
+    def decorate(func):
+        signature = inspect.signature(func)
+        unknown = set(arrays) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"{func.__name__} has no parameters {sorted(unknown)}")
+
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            if _device_chosen.get():
+                return func(*args, **kwargs)
+            device = get_config()["device"]
+            move = False
+            if device == "gpu" and not cupy_is_usable():
+                raise RuntimeError(GPU_MISSING)
+            if device != "cpu":
+                bound = signature.bind(*args, **kwargs)
+                data = {name: bound.arguments[name] for name in arrays
+                        if bound.arguments.get(name) is not None}
+                on_host = any(not array_api_compat.is_cupy_array(v) for v in data.values())
+                if on_host and device == "gpu":
+                    move = True
+                elif on_host and cupy_is_usable():
+                    if work is None:
+                        size = sum(np.size(v) for v in data.values())
+                    else:
+                        every = signature.bind(*args, **kwargs)
+                        every.apply_defaults()
+                        size = work(**every.arguments)
+                    move = size >= get_config()["gpu_min_work"]
+                if move:
+                    import cupy
+
+                    for name, value in data.items():
+                        bound.arguments[name] = _to_device(cupy, value)
+                    args, kwargs = bound.args, bound.kwargs
+            token = _device_chosen.set(True)
+            try:
+                result = func(*args, **kwargs)
+            finally:
+                _device_chosen.reset(token)
+            return _to_host(result) if move else result
+
+        wrapper.public_arrays = tuple(arrays)
+        return wrapper
+
+    return decorate
+
+
+def _to_device(cupy, value):
+    """``value`` on the GPU; a list or tuple of arrays (point clouds of several sizes)
+    element by element."""
+    if isinstance(value, (list, tuple)) and value and all(
+            isinstance(v, np.ndarray) or array_api_compat.is_cupy_array(v) for v in value):
+        return type(value)(cupy.asarray(v) for v in value)
+    return cupy.asarray(value)
+
+
+def _to_host(value):
+    """``value`` with every CuPy array in it (containers and dataclasses too) as NumPy."""
+    if array_api_compat.is_cupy_array(value):
+        return value.get()
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # NamedTuple
+        return type(value)._make(_to_host(v) for v in value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_to_host(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _to_host(v) for k, v in value.items()}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(value, **{f.name: _to_host(getattr(value, f.name))
+                                             for f in dataclasses.fields(value) if f.init})
+    return value
+
+
 def to_compute_device(*arrays, work: float = 0.0):
     """Move NumPy inputs to the GPU when the configuration asks for it.
+
+    Inside a :func:`public_function` (which chose the device already) a no-op.
 
     Parameters
     ----------
@@ -168,14 +278,11 @@ def to_compute_device(*arrays, work: float = 0.0):
     """
     xp = get_namespace(*arrays)
     device = get_config()["device"]
-    if is_numpy_namespace(xp) and device != "cpu":
+    if is_numpy_namespace(xp) and device != "cpu" and not _device_chosen.get():
         wanted = device == "gpu" or (work >= get_config()["gpu_min_work"] and cupy_is_usable())
         if wanted:
             if not cupy_is_usable():
-                raise RuntimeError(
-                    "config device='gpu' needs CuPy and a CUDA device; install the 'gpu' extra "
-                    "(pip install sketchlearn[gpu]) or use device='cpu'."
-                )
+                raise RuntimeError(GPU_MISSING)
             import cupy
 
             moved = tuple(None if a is None else cupy.asarray(a) for a in arrays)

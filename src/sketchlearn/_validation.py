@@ -7,6 +7,8 @@ modifies its input: when a cast is needed it returns a new array.
 from __future__ import annotations
 
 import numbers
+import os
+import sys
 
 import array_api_compat
 import numpy as np
@@ -25,6 +27,21 @@ __all__ = [
 ]
 
 _NUMERIC_KINDS = "biuf"
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def user_stacklevel() -> int:
+    """``stacklevel`` for ``warnings.warn`` that points at the first frame outside
+    sketchlearn: the user's line, however many of our frames (public-function wrapper,
+    estimator, helpers) lie between."""
+    frame = sys._getframe(1)  # the function that warns: stacklevel 1
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
 
 
 def check_array(

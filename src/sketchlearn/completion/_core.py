@@ -20,8 +20,16 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._array_api import Dispatch, blas_single_thread, is_cupy_namespace, move_to, to_numpy
+from .._array_api import (
+    Dispatch,
+    blas_single_thread,
+    is_cupy_namespace,
+    move_to,
+    public_function,
+    to_numpy,
+)
 from .._random import as_generator
+from .._validation import user_stacklevel
 from ._observed import Observed, as_observed, dense_from_observed, observed_mask_dense
 
 __all__ = ["altmin_complete", "soft_impute", "svt_complete"]
@@ -490,11 +498,11 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
     return Uo, s, Vo, n_iter, res
 
 
-def _warn_not_converged(max_iter, res, change, tol, stacklevel=4):
+def _warn_not_converged(max_iter, res, change, tol):
     warnings.warn(
         f"AltMin did not converge in {max_iter} sweeps: the observed-entry RMSE "
         f"({res:.3e}) changed by {change:.2e} (relative) in the last sweep, tol={tol}. "
-        "Increase max_iter or tol.", ConvergenceWarning, stacklevel=stacklevel)
+        "Increase max_iter or tol.", ConvergenceWarning, stacklevel=user_stacklevel())
 
 
 def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, init_clip, rng,
@@ -542,13 +550,14 @@ def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, in
             f"In the last AltMin sweep, {worst[1]} row solves stopped short of "
             f"solve_tol={solve_tol} (worst relative residual {worst[0]:.2e}) after "
             f"{max_cg} CG steps or on a singular system; the fit is accurate to about "
-            "that level.", ConvergenceWarning, stacklevel=4)
+            "that level.", ConvergenceWarning, stacklevel=user_stacklevel())
     if not converged:
-        _warn_not_converged(max_iter, res, change, tol, stacklevel=5)
+        _warn_not_converged(max_iter, res, change, tol)
     Uo, s, Vo = factors_to_svd(xp, X, V)
     return Uo, s, Vo, n_iter, res
 
 
+@public_function(arrays=("X", "observed_mask"))
 def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="auto",
                     cg_iter=4, solve_tol=1e-6, init_clip=2.0, observed_mask=None,
                     duplicates="raise", random_state=None, verbose=0):
@@ -667,7 +676,7 @@ def _soft_impute_als(obs: Observed, lam, rank, *, max_iter, tol, rng, init=None,
             warnings.warn(
                 f"softImpute-ALS did not converge in {max_iter} sweeps (relative change "
                 f"{ratio:.2e}, tol={tol}). Increase max_iter or tol.", ConvergenceWarning,
-                stacklevel=3)
+                stacklevel=user_stacklevel())
     # Final step: SVD of X* V, then soft-threshold the singular values.
     D2 = D * D
     S = obs.vals - predict(obs, U * D, V * D)
@@ -708,7 +717,7 @@ def _soft_impute_svd(obs: Observed, lam, rank, *, max_iter, tol, init=None, verb
             warnings.warn(
                 f"Soft-Impute (SVD) did not converge in {max_iter} iterations (relative "
                 f"change {delta:.2e}, tol={tol}). Increase max_iter or tol.",
-                ConvergenceWarning, stacklevel=3)
+                ConvergenceWarning, stacklevel=user_stacklevel())
     return U[:, :rank], s, xp.matrix_transpose(Vt[:rank, :]), n_iter, Z
 
 
@@ -718,6 +727,7 @@ def resolve_solver(solver, shape) -> str:
     return solver
 
 
+@public_function(arrays=("X", "observed_mask"))
 def soft_impute(X, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100, tol=1e-6,
                 observed_mask=None, duplicates="raise", random_state=None, verbose=0):
     """Nuclear-norm regularised matrix completion (Soft-Impute); returns the factors.
@@ -805,12 +815,12 @@ def _svt(obs: Observed, *, threshold, thresholding, max_rank, rng):
     if keep == max_rank and max_rank < min(m, n):
         warnings.warn(
             f"All {max_rank} computed singular values exceed the threshold {tau:.3g}; the "
-            "estimate may need a larger max_rank.", UserWarning, stacklevel=3)
+            "estimate may need a larger max_rank.", UserWarning, stacklevel=user_stacklevel())
     if keep == 0:
         warnings.warn(
             f"No singular value of the rescaled observed matrix exceeds the threshold "
             f"{tau:.3g} (largest: {float(sig[0]):.3g}); the estimate is the zero matrix. "
-            "Pass a smaller threshold.", UserWarning, stacklevel=3)
+            "Pass a smaller threshold.", UserWarning, stacklevel=user_stacklevel())
         keep = 1
         s = xp.zeros(1, dtype=sig.dtype)
     elif thresholding == "soft":
@@ -820,6 +830,7 @@ def _svt(obs: Observed, *, threshold, thresholding, max_rank, rng):
     return U[:, :keep], s, V[:, :keep], tau
 
 
+@public_function(arrays=("X", "observed_mask"))
 def svt_complete(X, threshold="auto", *, thresholding="hard", max_rank=None,
                  observed_mask=None, duplicates="raise", random_state=None):
     """One-shot singular value thresholding of the rescaled observed matrix.

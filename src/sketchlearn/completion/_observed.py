@@ -19,6 +19,7 @@ import array_api_compat
 import numpy as np
 
 from .._array_api import get_namespace, is_cupy_namespace, is_numpy_namespace, move_to, to_numpy
+from .._validation import user_stacklevel
 
 __all__ = ["Observed", "as_observed", "make_observed", "is_sparse", "is_triplets"]
 
@@ -280,7 +281,7 @@ def check_observed(obs: Observed, rank: int, *, name="X", warn=True, warn_dof=Tr
             f"{name} has {' and '.join(parts)} with no observed entry. They cannot be "
             "recovered from the low-rank model; an all-missing row is predicted as the "
             "average row of the fitted matrix (its column means) and an all-missing column "
-            "as the average column (its row means).", UserWarning, stacklevel=3)
+            "as the average column (its row means).", UserWarning, stacklevel=user_stacklevel())
     few_r = int(((obs.row_counts() > 0) & (obs.row_counts() < rank)).sum())
     few_c = int(((obs.col_counts() > 0) & (obs.col_counts() < rank)).sum())
     if warn and warn_dof and rank > 1 and (few_r or few_c):
@@ -288,13 +289,13 @@ def check_observed(obs: Observed, rank: int, *, name="X", warn=True, warn_dof=Tr
             f"{name} has {few_r} row(s) and {few_c} column(s) with fewer than rank={rank} "
             "observed entries (but at least one): their completion is not determined by the "
             "data and, without regularisation, can be far off. Lower the rank or add a ridge "
-            "(alpha > 0 for AltMinCompleter).", UserWarning, stacklevel=3)
+            "(alpha > 0 for AltMinCompleter).", UserWarning, stacklevel=user_stacklevel())
     dof = rank * (m + n - rank)
     if warn and warn_dof and obs.nnz < dof:
         warnings.warn(
             f"{name} has {obs.nnz} observed entries, fewer than the {dof} degrees of freedom "
             f"of a rank-{rank} {m} x {n} matrix; the completion is not determined by the data. "
-            "Lower the rank or add regularisation.", UserWarning, stacklevel=3)
+            "Lower the rank or add regularisation.", UserWarning, stacklevel=user_stacklevel())
     return empty_r, empty_c
 
 

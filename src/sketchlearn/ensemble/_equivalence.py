@@ -40,7 +40,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import brentq
 
-from .._array_api import get_namespace, to_numpy
+from .._array_api import get_namespace, public_function, to_numpy
 from .._validation import check_array
 from ._core import resolve_size
 
@@ -130,6 +130,7 @@ def _fixed_point(lam, alpha, kind, q, p):
     return float(brentq(h, lo, hi, xtol=1e-14 * hi, rtol=1e-13, maxiter=500))
 
 
+@public_function(arrays=("X",))
 def equivalent_ridge_penalty(X, alpha, sketch="gaussian", sketch_size=0.5, *,
                              fit_intercept=True):
     """Penalty ``mu`` of the unsketched ridge equivalent to feature-sketched ridge.

@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to, to_numpy
 from .._random import as_generator
-from .._validation import LinearPredictorMixin, validate_estimator_data
+from .._validation import LinearPredictorMixin, user_stacklevel, validate_estimator_data
 from ..sketching import KINDS, make_sketch
 from ._core import (
     draw_members,
@@ -552,7 +552,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                 "rows are not those of new data in the proportion GCV assumes (measured "
                 "10-40 % above the true risk at n_estimators=1 with sketch sizes n/4 to "
                 "n/2). Use cv='split' or an int (K-fold) for risk estimates you rely on.",
-                UserWarning, stacklevel=2)
+                UserWarning, stacklevel=user_stacklevel())
         fs = self.feature_sketch
         q = None if fs is None else _feature_size(self.feature_sketch_size, X.shape[1])
         if fs is not None and self.cv == "cgcv" and min(ks) < n:

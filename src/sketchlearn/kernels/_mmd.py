@@ -7,13 +7,19 @@ import math
 import numpy as np
 from array_api_compat import is_array_api_obj
 
-from .._array_api import get_namespace, move_to, to_compute_device
+from .._array_api import get_namespace, move_to, public_function
 from .._cold_start import reference_until_compiled
 from .._validation import check_array, check_same_n_features, check_weights
 from ._bandwidth import make_kernel
 from ._sums import kernel_matvec_op, small_for_reference
 
 __all__ = ["mmd", "mmd_subset"]
+
+
+def _mmd_work(X, Y=None, **_):
+    """Kernel evaluations times features of an MMD (device="auto")."""
+    n, d = np.shape(X)
+    return float(n + (0 if Y is None else np.shape(Y)[0])) ** 2 * d
 
 
 def _quadratic(xp, A, B, wa, wb, kernel):
@@ -32,6 +38,7 @@ def _finish(m2, squared, unbiased):
     return math.sqrt(max(m2, 0.0))
 
 
+@public_function(arrays=("X", "Y", "weights_x", "weights_y"), work=_mmd_work)
 def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=None,
         unbiased=False, squared=False, **kernel_params):
     """Maximum mean discrepancy between two samples.
@@ -91,7 +98,6 @@ def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=No
     xp = get_namespace(X, Y)
     wx = _weights(weights_x, n, "weights_x", xp, X.dtype)
     wy = _weights(weights_y, m, "weights_y", xp, X.dtype)
-    (X, Y, wx, wy), xp, _ = to_compute_device(X, Y, wx, wy, work=(n + m) ** 2 * X.shape[1])
     with reference_until_compiled(small=small_for_reference((n + m) ** 2, X.shape[1])):
         xx = _quadratic(xp, X, X, wx, wx, k)
         xy = _quadratic(xp, X, Y, wx, wy, k)
@@ -105,6 +111,7 @@ def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=No
     return _finish(max(xx - 2 * xy + yy, 0.0), squared, unbiased)
 
 
+@public_function(arrays=("X", "weights", "sample_weight"), work=_mmd_work)
 def mmd_subset(X, indices=None, *, weights=None, sample_weight=None, kernel="gaussian",
                bandwidth=None, squared=False, **kernel_params):
     """MMD between a sample and a subset (or reweighting) of its own rows.
@@ -161,7 +168,6 @@ def mmd_subset(X, indices=None, *, weights=None, sample_weight=None, kernel="gau
     S = xp.take(X, move_to(support, xp), axis=0) if support.shape[0] < n else X
     qs = xp.astype(move_to(q_support, xp), X.dtype) if support.shape[0] < n else \
         xp.astype(move_to(_dense(support, q_support, n), xp), X.dtype)
-    (X, S, p, qs), xp, _ = to_compute_device(X, S, p, qs, work=n * n * X.shape[1])
     s = S.shape[0]
     with reference_until_compiled(small=small_for_reference(n * n + 2 * n * s, X.shape[1])):
         qq = _quadratic(xp, S, S, qs, qs, k)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import is_array_api_obj
 
-from .._array_api import Dispatch, get_namespace, to_compute_device
+from .._array_api import Dispatch, get_namespace, public_function
 from .._cold_start import reference_until_compiled
 from .._validation import check_array, check_same_n_features, check_weights
 from ._bandwidth import make_kernel
@@ -30,6 +30,12 @@ def small_for_reference(pairs, d):
     return pairs * (d + 8) <= _REFERENCE_WORK
 
 
+def _pair_work(X, Y=None, **_):
+    """Kernel evaluations times features, the size of a kernel sum (device="auto")."""
+    n, d = np.shape(X)
+    return float(n) * (n if Y is None else np.shape(Y)[0]) * d
+
+
 kernel_matrix_op = Dispatch(
     kernel_matrix_reference,
     numba="sketchlearn.kernels._numba:kernel_matrix",
@@ -44,6 +50,7 @@ def _prepare(X, Y, kernel, bandwidth, params):
     return X, Y, make_kernel(kernel, bandwidth, X, None if Y is X else Y, **params)
 
 
+@public_function(arrays=("X", "Y"), work=_pair_work)
 def kernel_matrix(X, Y=None, kernel="gaussian", *, bandwidth=None, **kernel_params):
     """Kernel matrix ``K[i, j] = k(X[i], Y[j])``.
 
@@ -78,11 +85,12 @@ def kernel_matrix(X, Y=None, kernel="gaussian", *, bandwidth=None, **kernel_para
            [0.1353, 1.    ]])
     """
     X, Y, k = _prepare(X, Y, kernel, bandwidth, kernel_params)
-    (X, Y), xp, restore = to_compute_device(X, Y, work=X.shape[0] * Y.shape[0] * X.shape[1])
+    xp = get_namespace(X, Y)
     with reference_until_compiled(small=small_for_reference(X.shape[0] * Y.shape[0], X.shape[1])):
-        return restore(kernel_matrix_op(xp, X, Y, k))
+        return kernel_matrix_op(xp, X, Y, k)
 
 
+@public_function(arrays=("X", "Y", "V"), work=_pair_work)
 def kernel_matvec(X, Y, V, kernel="gaussian", *, bandwidth=None, **kernel_params):
     """Kernel matrix-vector product ``K(X, Y) @ V`` without forming ``K``.
 
@@ -122,13 +130,14 @@ def kernel_matvec(X, Y, V, kernel="gaussian", *, bandwidth=None, **kernel_params
     V = check_array(V, "V", ensure_2d=not vector)
     if V.shape[0] != Y.shape[0]:
         raise ValueError(f"V has {V.shape[0]} rows but Y has {Y.shape[0]} samples.")
-    (X, Y, V), xp, restore = to_compute_device(X, Y, V, work=X.shape[0] * Y.shape[0] * X.shape[1])
+    xp = get_namespace(X, Y, V)
     V2 = V[:, None] if vector else V
     with reference_until_compiled(small=small_for_reference(X.shape[0] * Y.shape[0], X.shape[1])):
         out = kernel_matvec_op(xp, X, Y, xp.astype(V2, X.dtype), k)
-    return restore(out[:, 0] if vector else out)
+    return out[:, 0] if vector else out
 
 
+@public_function(arrays=("X", "Y", "weights"), work=_pair_work)
 def kernel_mean(X, Y=None, kernel="gaussian", *, weights=None, bandwidth=None, **kernel_params):
     """Kernel mean embedding of ``Y`` evaluated at the rows of ``X``.
 

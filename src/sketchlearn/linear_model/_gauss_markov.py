@@ -27,8 +27,14 @@ import numpy as np
 import scipy.linalg
 from sklearn.utils import Bunch
 
-from .._array_api import get_namespace, is_cupy_namespace, is_numpy_namespace, to_numpy
-from .._validation import check_array, check_scalar
+from .._array_api import (
+    get_namespace,
+    is_cupy_namespace,
+    is_numpy_namespace,
+    public_function,
+    to_numpy,
+)
+from .._validation import check_array, check_scalar, user_stacklevel
 from ._robust import check_cov_kwds, robust_covariance
 
 __all__ = ["gauss_markov", "make_whitener", "ar1_coefficient"]
@@ -176,6 +182,7 @@ def make_whitener(sigma, n, *, xp=np, dtype=None, sample_weight=None, rho=None):
     return _CholeskyWhitener(L, xp)
 
 
+@public_function(arrays=("residuals",))
 def ar1_coefficient(residuals) -> float:
     """Lag-one autocorrelation of a residual series, ``sum r_t r_{t-1} / sum r_t^2``.
 
@@ -546,6 +553,7 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp, refine_cov=True):
                  basis=Qf, factor=factor)
 
 
+@public_function(arrays=("X", "y", "sigma", "sample_weight"))
 def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rho=None,
                  rcond=None, refine=True, max_iter=20, tol=1e-8, cov_type="nonrobust",
                  cov_kwds=None, use_t=None):
@@ -678,7 +686,7 @@ default="nonrobust"
             if abs(rho_new - rho_now) >= tol:
                 warnings.warn(f"Feasible GLS did not converge in {max_iter} iterations (rho "
                               f"changed by {abs(rho_new - rho_now):.2e} > tol={tol:g}).",
-                              RuntimeWarning, stacklevel=2)
+                              RuntimeWarning, stacklevel=user_stacklevel())
             break
         rho_now = rho_new
     if fit.rank < p + bool(fit_intercept):
@@ -686,7 +694,7 @@ default="nonrobust"
             f"The design is rank deficient (numerical rank {fit.rank} of "
             f"{p + bool(fit_intercept)} columns, tolerance rcond={tol_rank:.3g}); returning the "
             "minimum-norm solution. Remove collinear or constant columns for unique estimates.",
-            RuntimeWarning, stacklevel=2)
+            RuntimeWarning, stacklevel=user_stacklevel())
     if is_numpy_namespace(xp) and refine and Xw.dtype == np.float64:
         # the residual cancels most digits of y: form it in doubled precision
         from ._numba import refinement_residuals
@@ -712,7 +720,7 @@ default="nonrobust"
     else:
         warnings.warn(f"No residual degrees of freedom (n_samples={n}, rank={fit.rank}); "
                       "sigma2, standard errors and intervals are NaN.", RuntimeWarning,
-                      stacklevel=2)
+                      stacklevel=user_stacklevel())
         sigma2 = float("nan")
     if v is not None:
         centered = yw - v * (float(v @ yw) / float(v @ v))

@@ -39,12 +39,12 @@ from .._array_api import (
     Dispatch,
     get_namespace,
     move_to,
+    public_function,
     result_float_dtype,
-    to_compute_device,
     to_numpy,
 )
 from .._random import as_generator
-from .._validation import check_array, check_scalar
+from .._validation import check_array, check_scalar, user_stacklevel
 
 __all__ = [
     "linear_stochastic_approximation",
@@ -367,7 +367,7 @@ def _steps(step: float, richardson: bool) -> np.ndarray:
     return np.array([step, 2.0 * step] if richardson else [step], dtype=np.float64)
 
 
-def check_step(step: float, richardson: bool, state: ChainState, *, stacklevel: int = 4):
+def check_step(step: float, richardson: bool, state: ChainState):
     """Warn when ``step`` (or ``2 step`` with Richardson-Romberg) is not stable.
 
     Uses the mean of the samples seen so far (``state.A_sum / state.n_seen``).
@@ -383,7 +383,7 @@ def check_step(step: float, richardson: bool, state: ChainState, *, stacklevel: 
             "The mean of the A_n seen so far has an eigenvalue with a negative real part, so "
             "linear stochastic approximation diverges for every step size. For TD(0) this "
             "happens with off-policy data or features that do not fit the chain; check the "
-            "samples.", StepSizeWarning, stacklevel=stacklevel)
+            "samples.", StepSizeWarning, stacklevel=user_stacklevel())
     elif largest >= bound:
         which = "2 * step (the second Richardson-Romberg chain)" if richardson else "step"
         warnings.warn(
@@ -391,7 +391,7 @@ def check_step(step: float, richardson: bool, state: ChainState, *, stacklevel: 
             f"from the {state.n_seen} samples seen (2 Re(lambda) / |lambda|^2 over the "
             f"eigenvalues of their mean A); the iterates will likely diverge. Use "
             f"step < {bound / (2.0 if richardson else 1.0):.4g}, e.g. step='auto'.",
-            StepSizeWarning, stacklevel=stacklevel)
+            StepSizeWarning, stacklevel=user_stacklevel())
     return bound
 
 
@@ -407,7 +407,7 @@ def _problem_scale(state: ChainState) -> float:
 
 
 def advance(samples: Samples, index, state: ChainState, step: float, richardson: bool,
-            burn_in: int, *, count_samples: bool = True, stacklevel: int = 4):
+            burn_in: int, *, count_samples: bool = True):
     """Run the chains of ``state`` over ``index``; return the new state and the bound.
 
     The input ``state`` is left unchanged, so an error leaves an estimator as it was.
@@ -425,7 +425,7 @@ def advance(samples: Samples, index, state: ChainState, step: float, richardson:
         A_sum, b_sum, n_seen = A_sum + A_add, b_sum + b_add, n_seen + samples.n_samples
     new = ChainState(state.theta, state.avg, state.t, A_sum, b_sum, n_seen,
                      state.theta_start_scale)
-    bound = check_step(step, richardson, new, stacklevel=stacklevel + 1)
+    bound = check_step(step, richardson, new)
     steps = _steps(step, richardson)
     index2 = np.ascontiguousarray(np.broadcast_to(index, (steps.shape[0], index.shape[0])))
     theta, avg, status = samples.run(index2, state.theta, state.avg, state.t, steps, burn_in)
@@ -501,6 +501,13 @@ def _validate_step(step):
     return check_scalar(step, "step", lower=0, lower_inclusive=False)
 
 
+def _lsa_work(A, n_epochs=1, **_):
+    """Samples times epochs times features, the size of a fit (device="auto")."""
+    shape = np.shape(A[0]) if isinstance(A, tuple) else np.shape(A)
+    return float(shape[0]) * n_epochs * shape[1]
+
+
+@public_function(arrays=("A", "b", "theta0"), work=_lsa_work)
 def linear_stochastic_approximation(A, b, *, step="auto", average=True, burn_in=0,
                                     richardson=False, n_epochs=1, shuffle=False,
                                     theta0=None, random_state=None):
@@ -568,16 +575,12 @@ def linear_stochastic_approximation(A, b, *, step="auto", average=True, burn_in=
     samples, theta0, step = _prepare(A, b, step, theta0)
     check_scalar(burn_in, "burn_in", kind=numbers.Integral, lower=0)
     check_scalar(n_epochs, "n_epochs", kind=numbers.Integral, lower=1)
-    (arrays, xp, restore) = to_compute_device(*samples.arrays, theta0,
-                                              work=samples.n_samples * n_epochs
-                                              * samples.n_features)
-    samples = Samples(samples.kind, arrays[:-1])
-    theta0 = arrays[-1]
+    xp = get_namespace(*samples.arrays, theta0)
     index = stream_index(samples.n_samples, n_epochs, bool(shuffle), as_generator(random_state))
     state = ChainState.start(theta0, 2 if richardson else 1, xp)
     state, _ = advance(samples, index, state, step, bool(richardson), burn_in)
     theta = estimate(state, bool(average), burn_in, bool(richardson), xp)
-    return restore(xp.astype(theta, samples.dtype))
+    return xp.astype(theta, samples.dtype)
 
 
 def _prepare(A, b, step, theta0):

@@ -112,8 +112,7 @@ class _BaseLSA(BaseEstimator):
                                  "to start again.")
             state.theta, state.avg = move_to(state.theta, xp), move_to(state.avg, xp)
         index = stream_index(n, n_epochs, shuffle, rng)
-        state, bound = advance(samples, index, state, step, richardson, self.burn_in,
-                               stacklevel=5)
+        state, bound = advance(samples, index, state, step, richardson, self.burn_in)
         boot = None
         if reset and self.n_bootstrap > 0 and n > 0:
             boot = run_bootstrap(samples, index, move_to(theta0, xp), step, richardson,

@@ -20,6 +20,7 @@ import numpy as np
 import scipy.stats
 
 from .._array_api import get_namespace, to_numpy
+from .._validation import user_stacklevel
 
 __all__ = ["COV_TYPES", "TTestResult", "WaldTestResult", "check_cov_kwds", "robust_covariance",
            "t_test", "wald_test"]
@@ -145,7 +146,8 @@ def robust_covariance(cov_type, opts, basis, factor, wresid, leverage, dof_resid
             warnings.warn(f"{n_one} observation(s) have leverage 1 (they are fitted exactly, "
                           f"e.g. the only row of a dummy): {cov_type} divides by 1 - h and "
                           "its covariance is infinite or NaN there. Use cov_type='HC0' or "
-                          "'HC1', or drop those rows.", RuntimeWarning, stacklevel=3)
+                          "'HC1', or drop those rows.", RuntimeWarning,
+                          stacklevel=user_stacklevel())
         with np.errstate(divide="ignore", invalid="ignore"):
             e = e / (xp.sqrt(1.0 - leverage) if cov_type == "HC2" else 1.0 - leverage)
     # scores in coefficient space, one row per observation
@@ -353,7 +355,7 @@ def wald_test(R, q, theta, cov, df, use_f):
     if rank < J:
         warnings.warn(f"The covariance of the restrictions has rank {rank} < {J} restrictions "
                       f"(e.g. too few clusters); the test uses {rank} degrees of freedom.",
-                      RuntimeWarning, stacklevel=3)
+                      RuntimeWarning, stacklevel=user_stacklevel())
         J = rank
     W = float(diff @ np.linalg.pinv(V) @ diff)
     if use_f:

@@ -17,7 +17,14 @@ import numpy as np
 import scipy.fft
 import scipy.sparse as sp
 
-from .._array_api import Dispatch, get_namespace, is_numpy_namespace, move_to, to_numpy
+from .._array_api import (
+    Dispatch,
+    get_namespace,
+    is_numpy_namespace,
+    move_to,
+    public_function,
+    to_numpy,
+)
 from .._random import as_generator
 from .._validation import check_array, check_scalar
 
@@ -336,6 +343,7 @@ def _prepare(X, n, axis, kind):
 # --------------------------------------------------------------------------- factories
 
 
+@public_function(arrays=("X",))
 def leverage_scores(X, method="exact", random_state=None, rcond=None):
     """Statistical leverage scores of the rows of ``X`` (diagonal of its hat matrix).
 
@@ -404,6 +412,7 @@ def leverage_scores(X, method="exact", random_state=None, rcond=None):
     return xp.sum(Omega ** 2, axis=1)
 
 
+@public_function(arrays=("data",))
 def make_sketch(kind, size, n, *, data=None, replace=False, random_state=None):
     """Draw a sketching matrix ``S`` of shape ``(size, n)`` with ``E[S^T S] = I_n``.
 
@@ -499,6 +508,7 @@ def make_sketch(kind, size, n, *, data=None, replace=False, random_state=None):
     return SketchOperator(kind, (size, n), params)
 
 
+@public_function(arrays=("X",))
 def sketch(X, kind, size, axis=0, random_state=None, *, replace=False):
     """Sketch the rows (``axis=0``) or the features (``axis=1``) of ``X``.
 

@@ -14,10 +14,16 @@ import warnings
 
 import numpy as np
 
-from .._array_api import Dispatch, get_namespace, move_to, to_compute_device, to_numpy
+from .._array_api import (
+    Dispatch,
+    get_namespace,
+    move_to,
+    public_function,
+    to_numpy,
+)
 from .._cold_start import reference_until_compiled
 from .._random import as_generator
-from .._validation import check_array, check_scalar, check_weights
+from .._validation import check_array, check_scalar, check_weights, user_stacklevel
 from ..kernels import Kernel, SumKernel, make_kernel
 from ..kernels._sums import kernel_matvec_op
 from ._reference import (
@@ -78,7 +84,7 @@ def split_kernel(kernel: Kernel, variant: str, n_features: int, alpha: float = 0
             raise ValueError(f"variant='power' needs a power kernel: {exc} Use variant="
                              "'target' (which suffices for analytic kernels).") from exc
         warnings.warn(f"{exc} Running target kernel thinning instead of KT+.", UserWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
         return kernel
     if variant == "power":
         return powered
@@ -242,6 +248,8 @@ def _check_common(X, n_out, delta, sample_weight, kernel, bandwidth, kernel_para
     return X, int(n_out), weights, k
 
 
+@public_function(arrays=("X", "sample_weight"),
+                 work=lambda X, **_: float(np.shape(X)[0]) ** 2 * np.shape(X)[1])
 def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant="kt+",
                 alpha=0.5, delta=0.5, unique=False, sample_weight=None, random_state=None,
                 verbose=0, return_mmd=False, **kernel_params):
@@ -315,7 +323,7 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
     split_k = split_kernel(k, variant, X.shape[1], alpha)
     rng = as_generator(random_state)
     n = X.shape[0]
-    (X,), xp, _ = to_compute_device(X, work=float(n) * n * X.shape[1])
+    xp = get_namespace(X)
     rounds = int(math.floor(math.log2(n / n_out)))
     seq = _split_sequence(n, n_out << rounds, weights, rng)
     pool = np.arange(n)
@@ -476,6 +484,8 @@ def _compress_all(xp, X, rows, g, split_k, kernel, delta_per_sq, rng, progress):
     return out
 
 
+@public_function(arrays=("X",),
+                 work=lambda X, g, **_: float(np.shape(X)[0]) * 4**g * np.shape(X)[1])
 def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
                   variant="kt+", alpha=0.5, delta=0.5, unique=False, random_state=None,
                   verbose=0, return_mmd=False, **kernel_params):
@@ -546,7 +556,7 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     split_k = split_kernel(k, variant, X.shape[1], alpha)
     rng = as_generator(random_state)
     n = X.shape[0]
-    (X,), xp, _ = to_compute_device(X, work=float(n) * 4**g * X.shape[1])
+    xp = get_namespace(X)
     # Enough oversampling for the main block to yield n_out points.
     main = 4 ** ((n.bit_length() - 1) // 2)
     while g > 0 and 4**g > main:

@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from .._array_api import move_to
+from .._array_api import move_to, public_function
 from .._random import as_generator
 from .._validation import check_scalar
 from ._sliced import _coupling_1d, check_clouds, check_p, sliced_wasserstein
@@ -125,6 +125,7 @@ def _objective(lift, X, Y, a, b, dirs, p, lam):
     return swp ** (1.0 / p) - lam * (nx + ny), grads
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def augmented_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, feature_map=None,
                                  n_projections=100, n_features=None, n_hidden=32,
                                  n_iter=30, learning_rate=0.05, reg=0.1, slices="mc",

@@ -9,8 +9,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._array_api import get_namespace, transposed_copy
-from .._validation import check_array, check_scalar, check_weights
+from .._array_api import get_namespace, public_function, transposed_copy
+from .._validation import check_array, check_scalar, check_weights, user_stacklevel
 from ._sinkhorn_ops import lse_rows_op
 
 __all__ = ["entropic_barycenter", "sliced_barycenter"]
@@ -19,6 +19,7 @@ __all__ = ["entropic_barycenter", "sliced_barycenter"]
 _DEBIAS_STEPS = 10
 
 
+@public_function(arrays=("A", "M", "weights"))
 def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-9,
                         max_iter=10_000):
     r"""Entropic Wasserstein barycenter of histograms on a fixed support.
@@ -160,11 +161,12 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
         warnings.warn(
             f"entropic_barycenter stopped after {n_iter} iterations with an error of "
             f"{err:.3g} (tol={tol:g}); increase max_iter or reg, or loosen tol.",
-            ConvergenceWarning, stacklevel=2)
+            ConvergenceWarning, stacklevel=user_stacklevel())
     dtype = xp.float32 if A.dtype == xp.float32 and M.dtype == xp.float32 else xp.float64
     return xp.astype(bar, dtype)
 
 
+@public_function(arrays=("clouds", "weights"))
 def sliced_barycenter(clouds, weights=None, n_support=None, *, n_projections=None,
                       max_iter=100, step=1.0, random_state=None):
     r"""Free-support barycenter of point clouds for the sliced Wasserstein distance.

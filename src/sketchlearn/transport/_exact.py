@@ -6,7 +6,7 @@ import numbers
 
 import numpy as np
 
-from .._array_api import move_to
+from .._array_api import move_to, public_function
 from .._validation import check_array, check_scalar
 from ._ops import slice_wasserstein_op
 from ._sliced import check_clouds, check_p
@@ -14,6 +14,7 @@ from ._sliced import check_clouds, check_p
 __all__ = ["wasserstein", "gaussian_wasserstein"]
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def wasserstein(X, Y, a=None, b=None, *, p=2, max_iter=10_000_000):
     r"""Exact p-Wasserstein distance between two weighted point clouds.
 

@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._array_api import get_namespace, move_to
-from .._validation import check_array, check_scalar, check_weights
+from .._array_api import get_namespace, move_to, public_function
+from .._validation import check_array, check_scalar, check_weights, user_stacklevel
 
 __all__ = ["mirror_sinkhorn", "MirrorSinkhornResult"]
 
@@ -254,6 +254,7 @@ def _check_marginals(a, b, P0):
     return xp, a, b, Z0, dtype
 
 
+@public_function(arrays=("a", "b", "P0"))
 def mirror_sinkhorn(a, b, grad, *, P0=None, step=1.0, max_iter=None, tol=None,
                     check_every=10):
     r"""Minimise a convex function over the transport polytope by Mirror Sinkhorn.
@@ -454,7 +455,7 @@ def mirror_sinkhorn(a, b, grad, *, P0=None, step=1.0, max_iter=None, tol=None,
         warnings.warn(
             f"Mirror Sinkhorn stopped after {n_iter} iterations with a certified gap of "
             f"{gap:.3g} (tol={tol:g}); increase max_iter or step, or loosen tol.",
-            ConvergenceWarning, stacklevel=2)
+            ConvergenceWarning, stacklevel=user_stacklevel())
     return MirrorSinkhornResult(plan=xp.astype(plan, dtype), gap=gap, error=err,
                                 n_iter=n_iter, converged=bool(converged), f=f, g=g)
 

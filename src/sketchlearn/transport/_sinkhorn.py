@@ -12,8 +12,14 @@ from typing import Any
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from .._array_api import get_namespace, move_to
-from .._validation import check_array, check_same_n_features, check_scalar, check_weights
+from .._array_api import get_namespace, move_to, public_function
+from .._validation import (
+    check_array,
+    check_same_n_features,
+    check_scalar,
+    check_weights,
+    user_stacklevel,
+)
 from ._mirror import mirror_transport
 from ._sinkhorn_log import STAGE_MAX_ITER, STAGE_TOL, log_loop, lse_pair
 from ._sinkhorn_newton import sns_newton
@@ -159,6 +165,7 @@ def _log_weights(xp, w):
         return xp.log(xp.astype(w, xp.float64))
 
 
+@public_function(arrays=("a", "b", "M", "X", "Y", "warm_start"))
 def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeuclidean",
              method="auto", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
              return_plan="auto", sns_switch_tol=1e-2, sns_keep=10, mirror_step=1.0,
@@ -413,7 +420,7 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
                 f"Scaling-domain Sinkhorn left the float range at eps={stages[k]:.3g} (a "
                 "kernel row or column underflowed); continuing in the log domain, which "
                 "is slower but stable. Pass method='log' to skip the scaling attempt.",
-                RuntimeWarning, stacklevel=2)
+                RuntimeWarning, stacklevel=user_stacklevel())
             stages = stages[k:]
         if stop != "range":
             stages = []
@@ -453,7 +460,8 @@ def _finish(xp, kind, A, B, a, b, la, lb, n, m, power, reg, tol, return_plan, f,
             "in an epsilon-scaling stage, before reg itself (error inf)"
         warnings.warn(
             f"Sinkhorn stopped after {n_iter} iterations {reached} (tol={tol:g}); "
-            "increase max_iter or reg, or loosen tol.", ConvergenceWarning, stacklevel=3)
+            "increase max_iter or reg, or loosen tol.", ConvergenceWarning,
+            stacklevel=user_stacklevel())
     result = SinkhornResult(cost=0.0, plan=None, f=f, g=g, n_iter=n_iter, error=err,
                             converged=converged, reg=reg, n_newton=n_newton,
                             _source=(xp, kind, A, B, la, lb, power))
@@ -505,7 +513,7 @@ def _sinkhorn_mirror(xp, kind, A, B, a, b, n, m, power, reg, tol, max_iter, step
         warnings.warn(
             f"Mirror Sinkhorn stopped after {n_iter} iterations with a certified gap of "
             f"{gap:.3g} (tol={tol:g}); increase max_iter or loosen tol (the rate is "
-            "O(1/sqrt(iterations))).", ConvergenceWarning, stacklevel=3)
+            "O(1/sqrt(iterations))).", ConvergenceWarning, stacklevel=user_stacklevel())
     dtype = _plan_dtype(xp, A, B)
     plan = xp.astype(P, dtype) if return_plan in ("auto", True) else None
     return SinkhornResult(cost=float(xp.sum(P * C)), plan=plan, f=f, g=g, n_iter=n_iter,
@@ -513,6 +521,7 @@ def _sinkhorn_mirror(xp, kind, A, B, a, b, n, m, power, reg, tol, max_iter, step
                           _source=(xp, "plan", P, None, None, None, power))
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def sinkhorn_divergence(X, Y, a=None, b=None, *, reg=0.05, metric="sqeuclidean", tol=1e-6,
                         max_iter=10_000):
     r"""Debiased Sinkhorn divergence between two point clouds.
@@ -587,7 +596,7 @@ def _self_value(xp, Z, w, reg, power, tol, max_iter):
     if err > tol:
         warnings.warn(f"Symmetric Sinkhorn stopped after {max_iter} iterations with a "
                       f"marginal error of {err:.3g} (tol={tol:g}).", ConvergenceWarning,
-                      stacklevel=3)
+                      stacklevel=user_stacklevel())
     return 2.0 * float(xp.sum(w * f))
 
 

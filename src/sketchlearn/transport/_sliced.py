@@ -14,7 +14,7 @@ from .._array_api import (
     get_namespace,
     is_numpy_namespace,
     move_to,
-    to_compute_device,
+    public_function,
 )
 from .._cold_start import reference_until_compiled
 from .._random import as_generator
@@ -36,6 +36,13 @@ _BLOCK_ELEMENTS = 2**23
 # Projected values up to which a first call sorts them with NumPy while the Numba kernels
 # compile (about 0.5 s of reference work; compiling them takes about 4 s on 2 cores).
 _REFERENCE_ELEMENTS = 2**22
+
+
+def _slice_work(X, Y, n_projections=100, **_):
+    """Projected values times (d + log(n + m)), the size of a sliced distance
+    (device="auto")."""
+    (n, d), m = np.shape(X), np.shape(Y)[0]
+    return float(n_projections) * (n + m) * (d + math.log2(n + m))
 
 
 def _small_for_reference(L, n, m):
@@ -158,6 +165,7 @@ def _root(value, se, p):
 # --------------------------------------------------------------------------- SW
 
 
+@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work)
 def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="mc",
                        random_state=None, return_std=False):
     r"""Sliced Wasserstein distance between two weighted point clouds.
@@ -249,7 +257,6 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
     rng = as_generator(random_state)
     n, d = X.shape
     m = Y.shape[0]
-    (X, Y, a, b), xp, _ = to_compute_device(X, Y, a, b, work=L * (n + m) * (d + math.log2(n + m)))
     dirs, groups = _directions(xp, d, L, slices, rng, X.dtype)
     with reference_until_compiled(small=_small_for_reference(L, n, m)):
         w = move_to(_projected_costs(xp, X, Y, a, b, dirs, slice_wasserstein_op, p), np)
@@ -294,6 +301,7 @@ def _control_variate(xp, X, Y, a, b, dirs, w, slices):
     return value, se
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def max_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_starts=10, max_iter=100,
                            step_size=None, n_restart_projections=200, random_state=None,
                            return_direction=False):
@@ -415,6 +423,7 @@ def _wp_dir_grad(X, Y, a, b, theta, p):
     return coef @ diff
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def distributional_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                                       kappa=10.0, n_iter=50, step_size=0.1,
                                       random_state=None):
@@ -520,6 +529,7 @@ def sphere_abs_moment(d: int) -> float:
     return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
 
 
+@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work)
 def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
                     random_state=None, squared=False, return_std=False):
     r"""Energy distance between two weighted samples, by sorting.
@@ -586,7 +596,6 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
     m = Y.shape[0]
     if d == 1:
         L = 1
-    (X, Y, a, b), xp, _ = to_compute_device(X, Y, a, b, work=L * (n + m) * (d + math.log2(n + m)))
     dirs, groups = _directions(xp, d, L, slices, as_generator(random_state), X.dtype)
     with reference_until_compiled(small=_small_for_reference(L, n, m)):
         e = move_to(_projected_costs(xp, X, Y, a, b, dirs, slice_energy_op), np)
@@ -598,6 +607,7 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
     return (value, se) if return_std else value
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def energy_distance_grad(X, Y, a=None, b=None, *, n_projections=100, random_state=None):
     r"""Sliced energy distance and its gradient with respect to the points ``X``.
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .._array_api import move_to
+from .._array_api import move_to, public_function
 from .._random import as_generator
 from .._validation import check_array, check_weights
 from ._ops import slice_wasserstein_op
@@ -36,6 +36,7 @@ def _spd_logs(S, name):
     return logs.reshape(S.shape[0], -1)
 
 
+@public_function(arrays=("X", "Y", "a", "b"))
 def spd_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                            random_state=None, return_std=False):
     r"""Sliced Wasserstein distance between distributions of SPD matrices (log-Euclidean).

@@ -8,7 +8,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .._array_api import move_to
+from .._array_api import move_to, public_function
 from .._random import as_generator
 from .._validation import check_scalar
 from ._ops import slice_energy_op, slice_wasserstein_op
@@ -35,6 +35,7 @@ class TwoSampleResult(NamedTuple):
     pvalue: float
 
 
+@public_function(arrays=("X", "Y"))
 def two_sample_test(X, Y, *, metric="energy", n_permutations=200, n_projections=50,
                     random_state=None):
     r"""Permutation two-sample test with the sliced energy or sliced Wasserstein statistic.
