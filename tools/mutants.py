@@ -52,7 +52,7 @@ MUTANTS = [
            "return (0.5 / bandwidth**2, 0.0)", "return (1.0 / bandwidth**2, 0.0)",
            "Gaussian kernel exp(-r^2 / h^2) instead of exp(-r^2 / (2 h^2))",
            ("tests/kernels/test_kernels.py",)),
-    Mutant("fast-exp-coefficient", "kernels/_numba.py",
+    Mutant("fast-exp-coefficient", "_jit.py",
            "r2 * (1 / 2 + r * (1 / 6))", "r2 * (1 / 2 + r * (1 / 5))",
            "a wrong Taylor coefficient in the exp of the Numba kernel sums",
            ("tests/kernels/test_sums.py",)),

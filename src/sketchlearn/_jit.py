@@ -1,4 +1,5 @@
-"""Numba, set up once for every ``_numba`` module: ``from .._jit import njit``.
+"""Numba, set up once for every ``_numba`` module: ``from .._jit import njit``, and the
+helpers they share (``FASTMATH``, ``exp_for_sums``).
 
 Compiled kernels are cached on disk (``@njit(cache=True)``), so only the first call on a
 machine pays for compilation. Numba writes the cache next to the sources, or, where the
@@ -75,6 +76,75 @@ def is_cached(dispatcher) -> bool:
 
 _configure_cache()
 
-from numba import njit  # noqa: E402  (after the cache location is set)
+from llvmlite import ir as llvm_ir  # noqa: E402
+from numba import njit, types  # noqa: E402  (after the cache location is set)
+from numba.extending import intrinsic  # noqa: E402
 
-__all__ = ["is_cached", "njit"]
+# Fast-math without nnan/ninf, so NaN and infinity keep their meaning; the one set every
+# Numba kernel uses.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+# Below this exponent the sums' exponential returns 0 (e^-700 < 1e-304).
+SUM_EXP_FLOOR = -700.0
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238  # ln 2 to 32 bits: n * _LN2_HI is exact for |n| < 2^20
+_LN2_LO = 1.9082149292705877e-10  # ln 2 - _LN2_HI
+_ROUND_SHIFT = 6755399441055744.0  # 1.5 * 2^52: y + it - it rounds y to an integer
+
+
+@intrinsic
+def _int_bits_as_float(typingctx, bits):
+    """The float64 whose bit pattern is the int64 ``bits`` (a register bitcast)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+@intrinsic
+def _float_bits_as_int(typingctx, value):
+    """The int64 whose bit pattern is the float64 ``value`` (a register bitcast)."""
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+# Compiled without "reassoc" (which would fold the two-part ln 2 back into one) and
+# inlined by LLVM, which keeps these flags on its instructions.
+@njit(cache=True, fastmath={"contract", "nsz"})
+def exp_for_sums(x):
+    """exp(x) for x <= 0 in plain arithmetic, so loops over it vectorise.
+
+    x = n ln 2 + r with |r| <= ln(2) / 2 (ln 2 split in two, Cody-Waite), exp(r) by its
+    degree-11 Taylor polynomial in Estrin's scheme (short dependency chains), and 2^n
+    set in the exponent bits: relative error below 1e-14 on [-700, 0] (below 2e-15
+    on [-40, 0]); 0 below -700. math.exp is a scalar library call here (about 7x
+    slower) because Numba's pip wheels have no vector math library.
+
+    n is rounded by adding and subtracting 1.5 * 2^52 (exact for |n| < 2^51; ties go
+    to even instead of up, which changes nothing but which of two equally good
+    reductions is used), and the low bits of the shifted sum are n itself: two
+    additions instead of a round and two conversions between float and integer
+    (8% faster per kernel evaluation at d = 2).
+    """
+    y = max(x, SUM_EXP_FLOOR)
+    shifted = y * _LOG2E + _ROUND_SHIFT
+    n = shifted - _ROUND_SHIFT
+    r = (y - n * _LN2_HI) - n * _LN2_LO
+    r2 = r * r
+    r4 = r2 * r2
+    p = ((1.0 + r) + r2 * (1 / 2 + r * (1 / 6))) + r4 * (
+        (1 / 24 + r * (1 / 120)) + r2 * (1 / 720 + r * (1 / 5040))) + (r4 * r4) * (
+        (1 / 40320 + r * (1 / 362880)) + r2 * (1 / 3628800 + r * (1 / 39916800))
+        + r4 * (1 / 479001600))
+    # bits(shifted) = bits(1.5 * 2^52) + n as integers, and bits(1.5 * 2^52) is a
+    # multiple of 2^12: shifting by 52 keeps the low 12 bits of n + 1023, the biased
+    # exponent of 2^n (-1010 <= n <= 0).
+    scale = _int_bits_as_float((_float_bits_as_int(shifted) + 1023) << 52)
+    return p * scale if x >= SUM_EXP_FLOOR else 0.0
+
+
+__all__ = ["FASTMATH", "exp_for_sums", "is_cached", "njit"]

@@ -124,7 +124,7 @@ def test_symmetric_numba_matvec_equals_reference(n, rng):
 
 
 def test_exponential_of_the_sums_is_accurate():
-    from sketchlearn.kernels._numba import SUM_EXP_FLOOR, exp_for_sums
+    from sketchlearn._jit import SUM_EXP_FLOOR, exp_for_sums
 
     x = -np.r_[0.0, np.logspace(-12, np.log10(-SUM_EXP_FLOOR), 20000), 700.0 + 1e-9, 1e4]
     got = np.array([exp_for_sums(v) for v in x])

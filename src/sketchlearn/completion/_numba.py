@@ -15,10 +15,9 @@ import math
 import numpy as np
 from numba import prange
 
-from .._jit import njit
+from .._jit import FASTMATH, njit
 
 # No "nnan"/"ninf" (DESIGN: NaN and infinity must propagate) and no "afn".
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 _BLOCK = 64  # rows per parallel task: one scratch allocation per task, not per row
 # Below this much work (multiply-adds) a kernel runs on one thread: starting a parallel

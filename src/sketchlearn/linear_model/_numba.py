@@ -16,10 +16,9 @@ import numpy as np
 from numba import prange, types
 from numba.extending import intrinsic
 
-from .._jit import njit
+from .._jit import FASTMATH, njit
 
 # No nnan/ninf: the kernels test for non-finite iterates.
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")

@@ -12,10 +12,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._jit import njit
+from .._jit import FASTMATH, njit
 
 # fastmath without nnan / ninf (NaN and infinity keep their IEEE meaning).
-FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 _BLOCK = 64  # fewest columns per parallel task
 # Below this many entries a parallel region costs more than it saves (2 cores).

@@ -13,9 +13,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._jit import njit
+from .._jit import FASTMATH, exp_for_sums, njit
 from ..kernels._kernels import GAUSSIAN
-from ..kernels._numba import FASTMATH, exp_for_sums, kernel_row, kernel_row_pair, kernel_value
+from ..kernels._numba import kernel_row, kernel_row_pair, kernel_value
 
 # A walk alone in its round goes by blocks of _BLOCK_PAIRS pairs (one parallel region
 # per block) once it has _BLOCKED_WALK_MIN pairs; below _PARALLEL_POOL_MIN candidates a

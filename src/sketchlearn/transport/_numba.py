@@ -14,10 +14,9 @@ import numba
 import numpy as np
 from numba import prange
 
-from .._jit import njit
+from .._jit import FASTMATH, njit
 
 # Fast-math without nnan/ninf, so NaN and infinity keep their meaning.
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")

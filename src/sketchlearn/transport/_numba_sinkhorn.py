@@ -13,44 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .._jit import njit
-from ..kernels._numba import exp_for_sums
-
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
-
-
-# Terms below exp(-EXP_FLOOR) (about 2e-22 of the largest, which is 1) are dropped.
-EXP_FLOOR = -50.0
-
-
-@njit(cache=True, fastmath=FASTMATH, inline="always")
-def _exp_nonpositive(x):
-    """exp(x) for x <= 0 in plain arithmetic, so the summation loop vectorises.
-
-    exp(x / 64) by its degree-15 Taylor polynomial (|x / 64| <= 0.79 after the floor
-    at -50), squared six times: relative error below 1e-13; 0 below -50. (math.exp
-    is a scalar library call in Numba's pip wheels, several times slower.)
-    """
-    y = max(x, EXP_FLOOR) * (1.0 / 64.0)
-    p = 1.0 / 1307674368000.0
-    p = p * y + 1.0 / 87178291200.0
-    p = p * y + 1.0 / 6227020800.0
-    p = p * y + 1.0 / 479001600.0
-    p = p * y + 1.0 / 39916800.0
-    p = p * y + 1.0 / 3628800.0
-    p = p * y + 1.0 / 362880.0
-    p = p * y + 1.0 / 40320.0
-    p = p * y + 1.0 / 5040.0
-    p = p * y + 1.0 / 720.0
-    p = p * y + 1.0 / 120.0
-    p = p * y + 1.0 / 24.0
-    p = p * y + 1.0 / 6.0
-    p = p * y + 0.5
-    p = p * y + 1.0
-    p = p * y + 1.0
-    for _ in range(6):
-        p = p * p
-    return p if x > EXP_FLOOR else 0.0
+from .._jit import FASTMATH, exp_for_sums, njit
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -63,7 +26,7 @@ def _lse_row(z, inv_reg, reg):
         return mx
     s = 0.0
     for j in range(z.shape[0]):
-        s += _exp_nonpositive((z[j] - mx) * inv_reg)
+        s += exp_for_sums((z[j] - mx) * inv_reg)
     return mx + reg * math.log(s)
 
 
