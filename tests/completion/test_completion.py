@@ -125,6 +125,36 @@ def test_cupy_kernels_match_reference():
 
 
 @pytest.mark.gpu
+def test_cupy_solve_rows_is_nan_where_no_cholesky_succeeds():
+    # A row whose system never factors (NaN in V, or lam < 0) is NaN, never the stale
+    # scratch of an earlier row or launch: the first call leaves finite solutions in
+    # the memory pool's block that the second call's scratch reuses.
+    cupy = pytest.importorskip("cupy")
+    obs, _, V = random_csr(50, 40, 5, 500, empty_row=False)
+    solve = _core.solve_rows.implementation("cupy")
+    reference = _core.solve_rows.implementation("reference")
+    dev = [cupy.asarray(a) for a in (obs.indptr, obs.cols, obs.vals)]
+    good = cupy.asnumpy(solve(cupy, *dev, cupy.asarray(V), 0.5))
+    assert np.isfinite(good).all()
+
+    bad = V.copy()
+    bad[7] = np.nan
+    hit = np.array([7 in obs.cols[obs.indptr[i]:obs.indptr[i + 1]] for i in range(50)])
+    assert hit.any() and not hit.all()
+    got = cupy.asnumpy(solve(cupy, *dev, cupy.asarray(bad), 0.5))
+    assert np.isnan(got[hit]).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = reference(np, obs.indptr, obs.cols, obs.vals, bad, 0.5)
+    assert np.isnan(expected[hit]).all()
+    np.testing.assert_allclose(got[~hit], expected[~hit], rtol=1e-9, atol=1e-9)
+
+    # lam < 0 so large that no jitter makes any row positive definite
+    got = cupy.asnumpy(solve(cupy, *dev, cupy.asarray(V), -1e6))
+    assert np.isnan(got).all()
+
+
+@pytest.mark.gpu
 def test_cupy_estimator_matches_numpy():
     cupy = pytest.importorskip("cupy")
     M = low_rank(80, 60, 3)

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cupy
+from ..kernels._cupy import _OPTIONS, CudaSource, compile_source
+
+try:
+    import cupy
+except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
+    cupy = None
 
 _THREADS = 128
 
@@ -152,23 +157,33 @@ extern "C" __global__ void solve_rows(
         return;
     }
     double eps = 0.0;
-    for (int attempt = 0; attempt < 8; ++attempt) {
+    bool solved = false;
+    for (int attempt = 0; attempt < 8 && !solved; ++attempt) {
         for (int a = 0; a < k; ++a) {
             for (int c = 0; c <= a; ++c) G[a * k + c] = G0[a * k + c];
             G[a * k + a] += eps;
         }
-        if (chol_solve(G, rhs, x, k)) break;
+        solved = chol_solve(G, rhs, x, k);
         eps = eps == 0.0 ? jitter * trace / k : eps * 100.0;
     }
-    for (int a = 0; a < k; ++a) out[i * k + a] = (REAL)x[a];
+    // No attempt factored (NaN in V, or lam < 0): NaN, as the reference gives for
+    // NaN; never x, which then holds what an earlier row or launch left in the scratch.
+    for (int a = 0; a < k; ++a) out[i * k + a] = solved ? (REAL)x[a] : (REAL)nan("");
 }
 """
 
 
-@lru_cache(maxsize=8)
+def cuda_sources() -> list[CudaSource]:
+    """The CUDA sources this module compiles: one module per (value, index) C type."""
+    return [CudaSource(f"completion[{real}, {idx}]",
+                       _SOURCE.replace("REAL", real).replace("IDX", idx), _OPTIONS, (), _THREADS)
+            for real in ("float", "double") for idx in ("int", "long long")]
+
+
+@lru_cache(maxsize=4)
 def _module(real: str, idx: str):
-    src = _SOURCE.replace("REAL", real).replace("IDX", idx)
-    return cupy.RawModule(code=src, options=("--std=c++14",))
+    (source,) = (s for s in cuda_sources() if s.label == f"completion[{real}, {idx}]")
+    return compile_source(source)
 
 
 def _names(values, index):
@@ -177,14 +192,29 @@ def _names(values, index):
     return _module(real, idx)
 
 
+def _real(A):
+    """``A`` as float32 or float64, the C types compiled (float16 or integers would be
+    misread); C-contiguous."""
+    A = cupy.asarray(A)
+    return cupy.ascontiguousarray(
+        A, dtype=A.dtype if A.dtype in (cupy.float32, cupy.float64) else cupy.float64)
+
+
+def _index(A):
+    """``A`` as int32 or int64, the index C types compiled."""
+    A = cupy.asarray(A)
+    return A if A.dtype in (cupy.int32, cupy.int64) else A.astype(cupy.int64)
+
+
 def _blocks(n):
     return ((int(n) + _THREADS - 1) // _THREADS,)
 
 
 def predict_observed(xp, indptr, indices, rows, U, V):
     """``out[q] = U[rows[q]] . V[indices[q]]`` (one thread per observed entry)."""
-    U = cupy.ascontiguousarray(U)
+    U = _real(U)
     V = cupy.ascontiguousarray(V.astype(U.dtype, copy=False))
+    indices = _index(indices)
     nnz = indices.shape[0]
     out = cupy.empty(nnz, dtype=U.dtype)
     if nnz:
@@ -205,9 +235,10 @@ def spmm(xp, indptr, indices, data, D):
 
 def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
     """Warm-started Jacobi-preconditioned CG per row (one thread per row)."""
-    X0 = cupy.ascontiguousarray(X0)
+    X0 = _real(X0)
     V = cupy.ascontiguousarray(V.astype(X0.dtype, copy=False))
     data = data.astype(X0.dtype, copy=False)
+    indices = _index(indices)
     m, k = X0.shape
     out = cupy.empty_like(X0)
     work = cupy.empty(m * 6 * k, dtype=cupy.float64)
@@ -221,8 +252,9 @@ def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
 def solve_rows(xp, indptr, indices, data, V, lam):
     """Exact per-row ridge solves by Cholesky (one thread per row, rows in chunks so
     the k x k scratch matrices stay under 256 MiB)."""
-    V = cupy.ascontiguousarray(V)
+    V = _real(V)
     data = data.astype(V.dtype, copy=False)
+    indices = _index(indices)
     m = indptr.shape[0] - 1
     k = V.shape[1]
     out = cupy.empty((m, k), dtype=V.dtype)

@@ -3,14 +3,24 @@
 Each thread owns one row x_i and streams tiles of Y through shared memory, so a
 kernel sum K(X, Y) @ V needs O((n + m) d) device memory. Values are computed in
 double precision whatever the input dtype, as on the CPU.
+
+Every CUDA module of the package lists what it compiles in ``cuda_sources()``
+(:class:`CudaSource` records) and builds its ``RawModule`` from those records with
+:func:`compile_source`, so CI compiles exactly the sources that run, with NVRTC and
+without a GPU (``tests/test_cuda_sources.py``). Listing them needs no CuPy.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import NamedTuple
 
-import cupy
 import numpy as np
+
+try:
+    import cupy
+except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
+    cupy = None
 
 from ._kernels import (
     GAUSSIAN,
@@ -28,6 +38,7 @@ from ._kernels import (
 from ._reference import kernel_matrix_reference, kernel_matvec_reference
 
 _THREADS = 128
+_OPTIONS = ("--std=c++14",)
 _COLUMNS_PER_PASS = 4
 _SHARED_BYTES = 48 * 1024
 _MAX_HALF = 21
@@ -151,10 +162,32 @@ __global__ void matrix(const T* __restrict__ X, const T* __restrict__ Y,
 """
 
 
+class CudaSource(NamedTuple):
+    """One CUDA source exactly as a module compiles it."""
+
+    label: str  #: unique name of this variant, e.g. ``"completion[double, long long]"``
+    code: str  #: the complete source handed to NVRTC
+    options: tuple  #: NVRTC options, beyond those CuPy adds
+    name_expressions: tuple  #: template instances to compile (empty: ``extern "C"`` only)
+    threads: int  #: the block size its kernels are launched with
+
+
+def compile_source(source: CudaSource):
+    """The ``cupy.RawModule`` of one record (compiled on first use, cached by CuPy)."""
+    return cupy.RawModule(code=source.code, options=source.options,
+                          name_expressions=list(source.name_expressions) or None)
+
+
+def cuda_sources() -> list[CudaSource]:
+    """The CUDA sources this module compiles: one module, both dtypes as templates."""
+    names = tuple(f"{fn}<{t}>" for fn in ("matvec", "matrix") for t in ("float", "double"))
+    return [CudaSource("kernels", _SOURCE, _OPTIONS, names, _THREADS)]
+
+
 @lru_cache(maxsize=1)
 def _module():
-    names = [f"{fn}<{t}>" for fn in ("matvec", "matrix") for t in ("float", "double")]
-    return cupy.RawModule(code=_SOURCE, options=("-std=c++14",), name_expressions=names)
+    (source,) = cuda_sources()
+    return compile_source(source)
 
 
 def _device_spec(kernel):
@@ -170,13 +203,21 @@ def _ctype(X):
     return "float" if X.dtype == cupy.float32 else "double"
 
 
+def _real(X):
+    """``X`` as float32 or float64, the two instances compiled (float16 or integers
+    would be misread); C-contiguous."""
+    X = cupy.asarray(X)
+    return cupy.ascontiguousarray(
+        X, dtype=X.dtype if X.dtype in (cupy.float32, cupy.float64) else cupy.float64)
+
+
 def kernel_matvec(xp, X, Y, V, kernel):
     """K(X, Y) @ V on the GPU; O((n + m) d) memory."""
     d = X.shape[1]
     tile = min(256, _SHARED_BYTES // (8 * d)) if d else 256
     if tile < 1:  # a single row of Y does not fit in shared memory
         return kernel_matvec_reference(xp, X, Y, V, kernel)
-    X = cupy.ascontiguousarray(X)
+    X = _real(X)
     Y = cupy.ascontiguousarray(Y, dtype=X.dtype)
     V = cupy.ascontiguousarray(V, dtype=cupy.float64)
     n, m, k = X.shape[0], Y.shape[0], V.shape[1]
@@ -196,7 +237,7 @@ def kernel_matrix(xp, X, Y, kernel):
     d = X.shape[1]
     if d > 64:
         return kernel_matrix_reference(xp, X, Y, kernel)
-    X = cupy.ascontiguousarray(X)
+    X = _real(X)
     Y = cupy.ascontiguousarray(Y, dtype=X.dtype)
     n, m = X.shape[0], Y.shape[0]
     out = cupy.empty((n, m), dtype=cupy.float64)

@@ -13,8 +13,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cupy
 import numpy as np
+
+from ..kernels._cupy import _OPTIONS, CudaSource, compile_source
+
+try:
+    import cupy
+except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
+    cupy = None
 
 _THREADS = 128
 
@@ -122,9 +128,16 @@ extern "C" __global__ void lsa_dense_DTYPE(
 """
 
 
+def cuda_sources() -> list[CudaSource]:
+    """The CUDA sources this module compiles: one module per data type."""
+    return [CudaSource(f"linear_model[{ctype}]", _SOURCE.replace("DTYPE", ctype), _OPTIONS, (),
+                       _THREADS) for ctype in ("float", "double")]
+
+
 @lru_cache(maxsize=2)
 def _module(ctype: str):
-    return cupy.RawModule(code=_SOURCE.replace("DTYPE", ctype))
+    (source,) = (s for s in cuda_sources() if s.label == f"linear_model[{ctype}]")
+    return compile_source(source)
 
 
 def _ctype(dtype) -> tuple:
@@ -134,8 +147,8 @@ def _ctype(dtype) -> tuple:
 def _prepare(theta, avg, index, steps):
     theta_t = cupy.ascontiguousarray(cupy.asarray(theta, dtype=cupy.float64).T)
     avg_t = cupy.ascontiguousarray(cupy.asarray(avg, dtype=cupy.float64).T)
-    index = cupy.asarray(np.ascontiguousarray(index, dtype=np.int64))
-    steps = cupy.asarray(np.ascontiguousarray(steps, dtype=np.float64))
+    index = cupy.ascontiguousarray(cupy.asarray(index), dtype=cupy.int64)
+    steps = cupy.ascontiguousarray(cupy.asarray(steps), dtype=cupy.float64)
     status = cupy.full(index.shape[0], -1, dtype=cupy.int64)
     return theta_t, avg_t, index, steps, status
 

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import cupy
 import numpy as np
 
+from ..kernels._cupy import _OPTIONS, CudaSource, _device_spec, compile_source, kernel_matrix
 from ..kernels._cupy import _SOURCE as _KERNEL_SOURCE
-from ..kernels._cupy import _device_spec, kernel_matrix
+
+try:
+    import cupy
+except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
+    cupy = None
 
 _THREADS = 256
 
@@ -89,9 +93,15 @@ extern "C" __global__ void halve_round(
 """
 
 
+def cuda_sources() -> list[CudaSource]:
+    """The CUDA sources this module compiles (float64 only: X is cast before the call)."""
+    return [CudaSource("thinning.halve_round", _HALVING_SOURCE, _OPTIONS, (), _THREADS)]
+
+
 @lru_cache(maxsize=1)
 def _halving_module():
-    return cupy.RawModule(code=_HALVING_SOURCE, options=("-std=c++14",))
+    (source,) = cuda_sources()
+    return compile_source(source)
 
 
 def halve_round(xp, X, seqs, u, kernel, log_term):
@@ -102,7 +112,7 @@ def halve_round(xp, X, seqs, u, kernel, log_term):
     if d > 64:  # the pair lives in shared memory
         return halve_round_reference(xp, X, seqs, u, kernel, log_term)
     Xd = cupy.ascontiguousarray(X, dtype=cupy.float64)
-    seqs = np.ascontiguousarray(seqs, dtype=np.int64)
+    seqs = cupy.ascontiguousarray(cupy.asarray(seqs), dtype=cupy.int64)
     walks, L = seqs.shape
     H = L // 2
     out = cupy.empty((2 * walks, H), dtype=cupy.int64)
@@ -111,8 +121,8 @@ def halve_round(xp, X, seqs, u, kernel, log_term):
     codes, params, weights, half, ncomp = _device_spec(kernel)
     fn = _halving_module().get_function("halve_round")
     fn((walks,), (_THREADS,),
-       (Xd, np.int32(d), cupy.asarray(seqs), np.int32(L),
-        cupy.asarray(np.ascontiguousarray(u, dtype=np.float64)), codes, params, weights, half,
+       (Xd, np.int32(d), seqs, np.int32(L),
+        cupy.ascontiguousarray(cupy.asarray(u), dtype=cupy.float64), codes, params, weights, half,
         np.int32(ncomp), np.float64(log_term), out, left_x, right_x))
     return out.get()
 

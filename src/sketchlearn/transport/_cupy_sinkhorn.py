@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from functools import cache
 
-import cupy
+from ..kernels._cupy import _OPTIONS, CudaSource, compile_source
+
+try:
+    import cupy
+except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
+    cupy = None
 
 _THREADS = 256
 
@@ -87,10 +92,22 @@ extern "C" __global__ void lse_points_f32(const float* X, const float* Y, const 
 """
 
 
+def cuda_sources() -> list[CudaSource]:
+    """The CUDA sources this module compiles: one module, its four ``extern "C"``
+    kernels (rows and points, float32 and float64)."""
+    return [CudaSource("transport.sinkhorn", f"#define THREADS {_THREADS}\n" + _SOURCE,
+                       _OPTIONS, (), _THREADS)]
+
+
+@cache
+def _module():
+    (source,) = cuda_sources()
+    return compile_source(source)
+
+
 @cache
 def _kernel(name):
-    source = f"#define THREADS {_THREADS}\n" + _SOURCE
-    return cupy.RawModule(code=source, options=("--std=c++14",)).get_function(name)
+    return _module().get_function(name)
 
 
 def _suffix(A):
