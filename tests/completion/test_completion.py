@@ -87,6 +87,27 @@ def test_numba_kernels_match_reference(dtype, rtol):
         np.testing.assert_allclose(fast, ref, rtol=rtol, atol=rtol, err_msg=name)
 
 
+@pytest.mark.parametrize("case", ["nan-in-V", "negative-lam"])
+def test_numba_solve_rows_equals_reference_where_cholesky_fails(case):
+    """A row whose system Cholesky cannot factor even with the added ridge (NaN in the
+    factor it touches; an indefinite system) is solved as the reference solves it, not
+    left holding the previous row's solution."""
+    obs, _, V = random_csr(40, 30, 4, 300, seed=5, empty_row=False)
+    lam = 0.5
+    if case == "nan-in-V":
+        V = V.copy()
+        V[obs.cols[0]] = np.nan  # every row that observes this column
+    else:
+        lam = -50.0  # V_i^T V_i - 50 I: indefinite, never positive definite
+    args = (obs.indptr, obs.cols, obs.vals, V, lam)
+    ref = _core.solve_rows.implementation("reference")(np, *args)
+    fast = _core.solve_rows.implementation("numba")(np, *args)
+    bad = np.isnan(ref).any(axis=1)
+    assert bad.any() == (case == "nan-in-V")
+    np.testing.assert_array_equal(np.isnan(fast), np.isnan(ref))
+    np.testing.assert_allclose(fast[~bad], ref[~bad], rtol=1e-9, atol=1e-12)
+
+
 def test_cg_converges_to_exact_solve():
     obs, U, V = random_csr(30, 20, 3, 400, seed=3, empty_row=False)
     exact = _core.solve_rows(np, obs.indptr, obs.cols, obs.vals, V, 0.1)
