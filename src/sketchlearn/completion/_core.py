@@ -98,7 +98,9 @@ def _cg_rows_reference(xp, indptr, indices, data, X0, V, lam, n_iter):
 
 def _solve_rows_reference(xp, indptr, indices, data, V, lam):
     """Exact per-row ridge solves ``(V_i^T V_i + lam I) x = V_i^T data_i``; a row with
-    a singular system gets a tiny ridge, a row with nothing gets 0."""
+    a singular system gets a tiny ridge, a row with nothing gets 0, and a row whose
+    system Cholesky cannot factor even then (NaN or inf in the data, an indefinite
+    system from a negative ``lam``) is NaN: no ridge solution exists to report."""
     ptr = to_numpy(indptr).tolist()
     k = V.shape[1]
     eye = xp.eye(k, dtype=V.dtype)
@@ -114,13 +116,20 @@ def _solve_rows_reference(xp, indptr, indices, data, V, lam):
             continue
         rhs = xp.reshape(xp.matmul(data[s:e], Vi), (k, 1))
         eps = 0.0
+        solved = False
         for _ in range(8):
             Gi = G + eps * eye
             try:
-                xp.linalg.cholesky(Gi)
-                break
+                L = xp.linalg.cholesky(Gi)
             except Exception:  # not positive definite: numpy's LinAlgError and kin
                 eps = jitter * trace / k if eps == 0.0 else eps * 100.0
+                continue
+            # NumPy's Cholesky raises on NaN; other libraries return NaN factors.
+            solved = bool(xp.all(xp.isfinite(L)))
+            break
+        if not solved:
+            out.append(xp.full(k, xp.nan, dtype=V.dtype))
+            continue
         out.append(xp.reshape(xp.linalg.solve(Gi, rhs), (k,)))
     return xp.stack(out)
 
@@ -231,29 +240,135 @@ def _sketch_cg_rows_reference(xp, indptr, indices, data, X0, V, lam, tol, max_it
             move_to(np.asarray(info, dtype=np.float64).reshape(-1, 2), xp))
 
 
+# ------------------------------------------------------------- example inputs (tests)
+
+
+def _example_observed(rng, m, n, nnz, dtype, index_dtype=None):
+    """Observed entries of an ``m x n`` matrix as the solvers receive them: repeated
+    pairs averaged, row 1 left empty (a row with nothing observed), on the host; the
+    indices are int32 as ``make_observed`` gives them below 2^31, or ``index_dtype``
+    (int64 above)."""
+    rows, cols = rng.integers(0, m, nnz), rng.integers(0, n, nnz)
+    rows[rows == 1] = 0
+    obs = as_observed((rows, cols, rng.normal(size=nnz).astype(dtype), (m, n)),
+                      duplicates="mean")
+    if index_dtype is not None:
+        for name in ("rows", "cols", "indptr", "rows_c", "indptr_c", "perm_c"):
+            setattr(obs, name, getattr(obs, name).astype(index_dtype))
+    return obs
+
+
+# Observed sets of the examples: float64, float32, and float64 with int64 indices.
+_EXAMPLE_SETS = ((np.float64, None), (np.float32, None), (np.float64, np.int64))
+
+
+def _predict_observed_examples(xp, rng):
+    """Predictions at the observed entries of 40 x 30 factors of rank 4."""
+    out = []
+    for dtype, index_dtype in _EXAMPLE_SETS:
+        obs = _example_observed(rng, 40, 30, 300, dtype, index_dtype)
+        U, V = (rng.normal(size=(k, 4)).astype(dtype) for k in (40, 30))
+        out.append((tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.rows, U, V)),
+                    {}))
+    return out
+
+
+def _spmm_examples(xp, rng):
+    """``S V`` by rows and ``S^T U`` by columns (CSC order, with a column that may be
+    empty), and a column of ones (the row sums of squares)."""
+    out = []
+    for dtype, index_dtype in _EXAMPLE_SETS:
+        obs = _example_observed(rng, 40, 30, 300, dtype, index_dtype)
+        S = obs.vals * rng.normal(size=obs.nnz).astype(dtype)
+        U, V = (rng.normal(size=(k, 3)).astype(dtype) for k in (40, 30))
+        out.append((tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, S, V)), {}))
+        out.append((tuple(move_to(a, xp) for a in (obs.indptr_c, obs.rows_c, S[obs.perm_c],
+                                                   U)), {}))
+    obs = _example_observed(rng, 25, 20, 150, np.float64)
+    ones = np.ones((20, 1))
+    out.append((tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.vals**2, ones)), {}))
+    return out
+
+
+def _cg_rows_examples(xp, rng):
+    """A few warm-started CG steps with a ridge, and more without one (rows with fewer
+    entries than the rank have singular systems: CG stops on a null direction)."""
+    out = []
+    for dtype, index_dtype in _EXAMPLE_SETS:
+        obs = _example_observed(rng, 40, 30, 300, dtype, index_dtype)
+        U, V = (rng.normal(size=(k, 4)).astype(dtype) for k in (40, 30))
+        arrays = tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.vals, U, V))
+        out.append((arrays + (0.3, 3), {}))
+        if dtype == np.float64 and index_dtype is None:
+            out.append((arrays + (0.0, 6), {}))
+    return out
+
+
+def _solve_rows_examples(xp, rng):
+    """Exact ridge solves per row (with the empty row), and without a ridge on rows
+    with many entries each (nonsingular systems; a singular one has no unique
+    solution to compare)."""
+    out = []
+    for dtype, index_dtype in _EXAMPLE_SETS:
+        obs = _example_observed(rng, 40, 30, 300, dtype, index_dtype)
+        V = rng.normal(size=(30, 4)).astype(dtype)
+        out.append((tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.vals, V))
+                    + (0.5,), {}))
+    dense = _example_observed(rng, 40, 30, 1000, np.float64)
+    V = rng.normal(size=(30, 4))
+    out.append((tuple(move_to(a, xp) for a in (dense.indptr, dense.cols, dense.vals, V))
+                + (0.0,), {}))
+    return out
+
+
+def _sketch_cg_rows_examples(xp, rng):
+    """Robust AltMin's regressions on an orthonormal factor: rows with nothing, with
+    fewer entries than the sketch (identity sketch) and with more (hashed sketch),
+    to a tight tolerance, with a ridge, and cut short by ``max_iter``."""
+    out = []
+    k = 4
+    sketch_rows = _SKETCH_FACTOR * k  # as _altmin_sketch: ~20 entries a row, some fewer
+    for (dtype, index_dtype), (lam, tol, max_iter) in zip(
+            _EXAMPLE_SETS + ((np.float64, None),),
+            ((0.0, 1e-8, 50), (0.0, 1e-4, 50), (0.3, 1e-6, 50), (0.0, 1e-12, 2)),
+            strict=True):
+        obs = _example_observed(rng, 30, 40, 600, dtype, index_dtype)
+        V = np.linalg.qr(rng.normal(size=(40, k)))[0].astype(dtype)
+        X0 = rng.normal(size=(30, k)).astype(dtype)
+        seed = int(rng.integers(0, 2**63))
+        out.append((tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.vals, X0, V))
+                    + (lam, tol, max_iter, sketch_rows, _SKETCH_NNZ, seed), {}))
+    return out
+
+
 predict_observed = Dispatch(
     _predict_observed_reference,
     numba="sketchlearn.completion._numba:predict_observed",
     cupy="sketchlearn.completion._cupy:predict_observed",
+    examples=_predict_observed_examples,
 )
 spmm = Dispatch(
     _spmm_reference,
     numba="sketchlearn.completion._numba:spmm",
     cupy="sketchlearn.completion._cupy:spmm",
+    examples=_spmm_examples,
 )
 cg_rows = Dispatch(
     _cg_rows_reference,
     numba="sketchlearn.completion._numba:cg_rows",
     cupy="sketchlearn.completion._cupy:cg_rows",
+    examples=_cg_rows_examples,
 )
 sketch_cg_rows = Dispatch(
     _sketch_cg_rows_reference,
     numba="sketchlearn.completion._numba:sketch_cg_rows",
+    examples=_sketch_cg_rows_examples,
 )
 solve_rows = Dispatch(
     _solve_rows_reference,
     numba="sketchlearn.completion._numba:solve_rows",
     cupy="sketchlearn.completion._cupy:solve_rows",
+    examples=_solve_rows_examples,
 )
 
 

@@ -254,40 +254,6 @@ def _chol_solve(G, rhs, x, k):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _lu_solve_lower(G0, eps, rhs, x, k):
-    """Solve ``(G0 + eps I) x = rhs`` (``G0`` symmetric, lower triangle given) by Gaussian
-    elimination with partial pivoting: the last resort when no Cholesky succeeded (an
-    indefinite system, or NaN/inf in the data, which gives NaN as the reference does).
-    A zero pivot (a singular system) gives NaN."""
-    A = np.empty((k, k + 1))
-    for a in range(k):
-        for c in range(k):
-            A[a, c] = G0[a, c] if c <= a else G0[c, a]
-        A[a, a] += eps
-        A[a, k] = rhs[a]
-    for c in range(k):
-        p = c
-        for a in range(c + 1, k):
-            if abs(A[a, c]) > abs(A[p, c]):
-                p = a
-        if A[p, c] == 0.0:
-            x[:] = np.nan
-            return
-        if p != c:
-            for t in range(c, k + 1):
-                A[c, t], A[p, t] = A[p, t], A[c, t]
-        for a in range(c + 1, k):
-            f = A[a, c] / A[c, c]
-            for t in range(c, k + 1):
-                A[a, t] -= f * A[c, t]
-    for a in range(k - 1, -1, -1):
-        t = A[a, k]
-        for c in range(a + 1, k):
-            t -= A[a, c] * x[c]
-        x[a] = t / A[a, a]
-
-
-@njit(cache=True, fastmath=FASTMATH)
 def _solve_rows_block(indptr, indices, data, V, lam, jitter, out, i0, i1):
     k = V.shape[1]
     G = np.empty((k, k))
@@ -325,10 +291,9 @@ def _solve_rows_block(indptr, indices, data, V, lam, jitter, out, i0, i1):
             if _chol_solve(G, rhs, x, k):
                 solved = True
                 break
-            tried = eps
             eps = jitter * trace / k if eps == 0.0 else eps * 100.0
-        if not solved:  # as the reference: a general solve of the last matrix tried
-            _lu_solve_lower(G0, tried, rhs, x, k)
+        if not solved:  # NaN/inf in the data, or an indefinite system (lam < 0)
+            x[:] = np.nan
         for a in range(k):
             out[i, a] = x[a]
 
@@ -351,9 +316,8 @@ def solve_rows(xp, indptr, indices, data, V, lam):
     """Exact per-row ridge solves ``(V_i^T V_i + lam I) x = V_i^T data_i`` (Cholesky).
 
     Cost O(nnz k^2 + m k^3). Rows whose system is singular get a tiny ridge; a row
-    where Cholesky fails even then (an indefinite system, NaN or inf in the data) is
-    solved by Gaussian elimination of the last matrix tried, as the reference does (NaN
-    in, NaN out).
+    where Cholesky fails even then (NaN or inf in the data, an indefinite system from a
+    negative ``lam``) is NaN, as in the reference.
     """
     V = _rows(V)
     out = np.empty((indptr.shape[0] - 1, V.shape[1]), dtype=V.dtype)
