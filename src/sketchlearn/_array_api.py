@@ -20,7 +20,32 @@ Every implementation takes the namespace first and the same arguments after it.
 The accelerated modules are imported on first use only, so importing sketchlearn
 never imports CuPy, and a namespace with no accelerated implementation (for
 example ``array_api_strict``) runs the reference. Tests call
-``op.implementation(name)`` to run one backend against another.
+``op.implementation(name)`` to run one backend against another. CuPy arrays that
+reach an operation without a CuPy implementation run its reference on the GPU,
+correct but possibly much slower, with a :class:`PerformanceWarning` the first time
+(once per operation).
+
+Registry and examples
+---------------------
+Every :class:`Dispatch` registers itself when it is created
+(:func:`registered_operations`) and declares, beside itself, how to build example
+inputs::
+
+    def _kernel_matvec_examples(xp, rng):
+        X, Y, V = (move_to(rng.normal(size=s), xp) for s in ((37, 3), (29, 3), (29, 2)))
+        return [((X, Y, V, GaussianKernel(1.0)), {}), ...]
+
+    kernel_matvec = Dispatch(..., examples=_kernel_matvec_examples)
+
+``examples(xp, rng)`` returns a list of ``(args, kwargs)`` (the arguments after the
+namespace): small inputs built the way the operation's callers build them (float32
+and float64 where both reach it, the callers' index dtypes and host arrays, the
+edge cases it must handle), drawn from the NumPy generator ``rng`` alone, on the
+host, and moved to ``xp`` with :func:`move_to`, so one seed gives the same inputs
+in every namespace. ``tests/test_operations.py`` runs every registered operation on
+each of its examples with every backend available (Numba, the reference under
+``array_api_strict``, CuPy) against the reference on NumPy inputs, checks that no
+backend writes into its inputs, and fails for an operation without examples.
 """
 
 from __future__ import annotations
@@ -41,6 +66,8 @@ from ._config import get_config
 
 __all__ = [
     "Dispatch",
+    "PerformanceWarning",
+    "registered_operations",
     "get_namespace",
     "is_numpy_namespace",
     "is_cupy_namespace",
@@ -292,6 +319,24 @@ def to_compute_device(*arrays, work: float = 0.0):
     return arrays, xp, (lambda r: r)
 
 
+class PerformanceWarning(UserWarning):
+    """CuPy arrays reached an operation that has no CuPy implementation.
+
+    Its array-API reference runs on the GPU arrays instead: the same result, but
+    possibly made of many small kernels and host round trips. Emitted once per
+    operation.
+    """
+
+
+# Every Dispatch created, in order (tests/test_operations.py walks them).
+_OPERATIONS: list = []
+
+
+def registered_operations() -> tuple:
+    """Every :class:`Dispatch` created so far, in order of creation."""
+    return tuple(_OPERATIONS)
+
+
 class Dispatch:
     """An operation with an array-API reference and optional accelerated versions.
 
@@ -304,14 +349,27 @@ class Dispatch:
     numba, cupy : str, optional
         ``"package.module:function"`` of the implementation used for NumPy and for
         CuPy arrays, imported on first use.
+    examples : callable, optional
+        ``examples(xp, rng) -> [(args, kwargs), ...]``: small, realistic inputs in
+        namespace ``xp`` drawn from the NumPy generator ``rng`` (see the module
+        docstring); every operation of the library declares them.
     """
 
-    def __init__(self, reference, *, numba: str | None = None, cupy: str | None = None):
+    def __init__(self, reference, *, numba: str | None = None, cupy: str | None = None,
+                 examples=None):
         self.reference = reference
         self._paths = {"numba": numba, "cupy": cupy}
         self._loaded: dict = {}
+        self.examples = examples
+        self._warned = False
         self.__name__ = getattr(reference, "__name__", "dispatch").removesuffix("_reference")
         self.__doc__ = reference.__doc__
+        _OPERATIONS.append(self)
+
+    @property
+    def backends(self) -> tuple:
+        """Names of the implementations this operation has, the reference first."""
+        return ("reference",) + tuple(name for name, path in self._paths.items() if path)
 
     def backend_for(self, xp) -> str:
         """Name of the implementation used for namespace ``xp``."""
@@ -336,4 +394,18 @@ class Dispatch:
         backend = self.backend_for(xp)
         if backend == "numba" and runs_reference(self, xp, args, kwargs):
             backend = "reference"  # a small first call: the kernel compiles in the background
+        elif backend == "reference" and not self._warned and is_cupy_namespace(xp):
+            self._warn_reference_on_gpu()
         return self.implementation(backend)(xp, *args, **kwargs)
+
+    def _warn_reference_on_gpu(self):
+        import warnings
+
+        from ._validation import user_stacklevel  # _validation imports this module
+
+        self._warned = True
+        module = getattr(self.reference, "__module__", "?")
+        warnings.warn(f"Operation {self.__name__!r} ({module}) has no CuPy implementation: "
+                      "it runs its array-API reference on the CuPy arrays (same result, "
+                      "possibly much slower). Warned once per operation.",
+                      PerformanceWarning, stacklevel=user_stacklevel())

@@ -305,9 +305,10 @@ def _cg_rows_examples(xp, rng):
 
 
 def _solve_rows_examples(xp, rng):
-    """Exact ridge solves per row (with the empty row), and without a ridge on rows
-    with many entries each (nonsingular systems; a singular one has no unique
-    solution to compare)."""
+    """Exact ridge solves per row (with the empty row), without a ridge on rows with
+    many entries each (nonsingular systems; a singular one has no unique solution to
+    compare), and with a factor row of NaN (a diverged sweep): the rows that observe
+    it have no Cholesky factor and are NaN, the others are solved."""
     out = []
     for dtype, index_dtype in _EXAMPLE_SETS:
         obs = _example_observed(rng, 40, 30, 300, dtype, index_dtype)
@@ -318,6 +319,11 @@ def _solve_rows_examples(xp, rng):
     V = rng.normal(size=(30, 4))
     out.append((tuple(move_to(a, xp) for a in (dense.indptr, dense.cols, dense.vals, V))
                 + (0.0,), {}))
+    obs = _example_observed(rng, 40, 30, 300, np.float64)
+    V = rng.normal(size=(30, 4))
+    V[3] = np.nan
+    out.append((tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.vals, V))
+                + (0.5,), {}))
     return out
 
 

@@ -5,18 +5,52 @@ from __future__ import annotations
 import numpy as np
 from array_api_compat import is_array_api_obj
 
-from .._array_api import Dispatch, get_namespace, public_function
+from .._array_api import Dispatch, get_namespace, move_to, public_function
 from .._cold_start import reference_until_compiled
 from .._validation import check_array, check_same_n_features, check_weights
 from ._bandwidth import make_kernel
+from ._kernels import (
+    GaussianKernel,
+    IMQKernel,
+    LaplaceKernel,
+    MaternKernel,
+    RieszKernel,
+    SincKernel,
+)
 from ._reference import kernel_matrix_reference, kernel_matvec_reference
 
 __all__ = ["kernel_matrix", "kernel_matvec", "kernel_mean"]
+
+
+def _example_kernels():
+    """One kernel of each family the kernel spec describes (closed-form and
+    quadrature Matern, IMQ, sinc, Riesz) and a sum, as KT+ builds them."""
+    return [GaussianKernel(1.0), LaplaceKernel(0.5), MaternKernel(1.0, 1.5),
+            MaternKernel(0.8, 0.7), IMQKernel(1.0, 0.5), SincKernel(2.0), RieszKernel(1.0),
+            GaussianKernel(0.7) + LaplaceKernel(1.5)]
+
+
+def _kernel_matvec_examples(xp, rng):
+    """Every kernel family against a separate sample, and ``X`` against itself with
+    one column of uniform weights (``kernel_mean``, the symmetric path), in float64
+    and float32; ``V`` has the dtype of ``X``, as ``kernel_matvec`` casts it."""
+    out = []
+    for dtype in (np.float64, np.float32):
+        for kernel in _example_kernels():
+            X, Y, V = (move_to(rng.normal(size=shape).astype(dtype), xp)
+                       for shape in ((37, 3), (29, 3), (29, 2)))
+            out.append(((X, Y, V, kernel), {}))
+        X = move_to(rng.normal(size=(70, 3)).astype(dtype), xp)
+        w = move_to(np.full((70, 1), 1.0 / 70, dtype=dtype), xp)
+        out.append(((X, X, w, MaternKernel(1.0, 1.5)), {}))
+    return out
+
 
 kernel_matvec_op = Dispatch(
     kernel_matvec_reference,
     numba="sketchlearn.kernels._numba:kernel_matvec",
     cupy="sketchlearn.kernels._cupy:kernel_matvec",
+    examples=_kernel_matvec_examples,
 )
 # Kernel evaluations (pairs times (d + 8)) up to which a first call sums them with NumPy
 # while the Numba kernels compile: at most about 1 s of reference work (4096 x 4096
@@ -36,10 +70,25 @@ def _pair_work(X, Y=None, **_):
     return float(n) * (n if Y is None else np.shape(Y)[0]) * d
 
 
+def _kernel_matrix_examples(xp, rng):
+    """Every kernel family between samples of two sizes, and ``X`` against itself
+    (``kernel_matrix(X)``), in float64 and float32."""
+    out = []
+    for dtype in (np.float64, np.float32):
+        for kernel in _example_kernels():
+            X, Y = (move_to(rng.normal(size=shape).astype(dtype), xp)
+                    for shape in ((23, 3), (17, 3)))
+            out.append(((X, Y, kernel), {}))
+        X = move_to(rng.normal(size=(19, 2)).astype(dtype), xp)
+        out.append(((X, X, GaussianKernel(1.0)), {}))
+    return out
+
+
 kernel_matrix_op = Dispatch(
     kernel_matrix_reference,
     numba="sketchlearn.kernels._numba:kernel_matrix",
     cupy="sketchlearn.kernels._cupy:kernel_matrix",
+    examples=_kernel_matrix_examples,
 )
 
 

@@ -175,12 +175,60 @@ def lsa_dense_reference(xp, A, b, index, theta, avg, t0, steps, burn_in):
     return xp.stack(thetas), xp.stack(avgs), status
 
 
+def _chain_states(xp, rng, K, p):
+    """Last iterates and running averages of ``K`` chains (float64 on the device)."""
+    return move_to(rng.normal(size=(K, p)), xp), move_to(rng.normal(size=(K, p)), xp)
+
+
+def _lsa_examples(xp, rng, dense):
+    """Chains as :meth:`Samples.run` advances them: host (K, T) sample orders (epochs
+    reshuffled, or bootstrap resamples), host step sizes, float64 state; a first run
+    and a resumed one past the burn-in, float64 and float32 samples; a chain that
+    overflows (its position is reported) and an empty order."""
+    n, p = 60, 4
+    out = []
+    for dtype, K, t0, burn_in in ((np.float64, 3, 0, 0), (np.float32, 3, 17, 40),
+                                  (np.float64, 1, 5, 3)):
+        U = rng.normal(size=(n, p))
+        if dense:
+            data = (np.eye(p) + 0.3 * rng.normal(size=(n, p, p)), rng.normal(size=(n, p)))
+        else:
+            data = (U, U + 0.3 * rng.normal(size=(n, p)), rng.normal(size=n))
+        index = (stream_index(n, 3, True, rng)[None, :] if K == 1
+                 else bootstrap_index(n, K, 5, rng))
+        steps = np.array([0.01, 0.02, 0.05])[:K]
+        out.append((tuple(move_to(a.astype(dtype), xp) for a in data)
+                    + (index, *_chain_states(xp, rng, K, p), t0, steps, burn_in), {}))
+    # |1 - 5 * 2| = 9 per step: the iterate overflows after about 320 of 400 steps.
+    twos = 2.0 * np.eye(2)[None] if dense else np.ones((10, 2))
+    data = (np.repeat(twos, 10, axis=0), np.ones((10, 2))) if dense else (
+        twos, twos, np.ones(10))
+    zeros = move_to(np.zeros((1, 2)), xp)
+    out.append((tuple(move_to(a, xp) for a in data)
+                + (np.tile(np.arange(10), 40)[None, :], zeros, zeros, 0, np.array([5.0]), 0),
+                {}))
+    out.append((tuple(move_to(a, xp) for a in data)
+                + (np.zeros((2, 0), dtype=np.int64), *_chain_states(xp, rng, 2, 2), 4,
+                   np.array([0.1, 0.1]), 0), {}))
+    return out
+
+
+def _lsa_rank_one_examples(xp, rng):
+    return _lsa_examples(xp, rng, dense=False)
+
+
+def _lsa_dense_examples(xp, rng):
+    return _lsa_examples(xp, rng, dense=True)
+
+
 lsa_rank_one_op = Dispatch(lsa_rank_one_reference,
                            numba="sketchlearn.linear_model._numba:lsa_rank_one",
-                           cupy="sketchlearn.linear_model._cupy:lsa_rank_one")
+                           cupy="sketchlearn.linear_model._cupy:lsa_rank_one",
+                           examples=_lsa_rank_one_examples)
 lsa_dense_op = Dispatch(lsa_dense_reference,
                         numba="sketchlearn.linear_model._numba:lsa_dense",
-                        cupy="sketchlearn.linear_model._cupy:lsa_dense")
+                        cupy="sketchlearn.linear_model._cupy:lsa_dense",
+                        examples=_lsa_dense_examples)
 
 
 # ----------------------------------------------------------------------------------

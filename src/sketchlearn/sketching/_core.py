@@ -55,9 +55,34 @@ def scatter_add_rows_reference(xp, idx, weights, V, n_out):
     return onehot @ (xp.astype(weights, V.dtype)[:, None] * V)
 
 
+def _scatter_add_rows_examples(xp, rng):
+    """CountSketch from the left (50 rows into 8 buckets, random signs), the adjoint
+    of row sampling (sorted rows with repeats, scaled) and of SRHT (rows of the padded
+    transform, one scale), float64 and float32; and no rows at all. Indices are int64
+    and weights of the data's dtype, as the operator casts them."""
+    out = []
+    for dtype in (np.float64, np.float32):
+        buckets = rng.integers(0, 8, size=50)
+        signs = rng.choice(np.array([-1.0, 1.0]), size=50).astype(dtype)
+        V = rng.normal(size=(50, 6)).astype(dtype)
+        out.append((tuple(move_to(a, xp) for a in (buckets, signs, V)) + (8,), {}))
+        rows = np.sort(rng.integers(0, 50, size=12))
+        scales = np.full(12, math.sqrt(50 / 12), dtype=dtype)
+        Y = rng.normal(size=(12, 3)).astype(dtype)
+        out.append((tuple(move_to(a, xp) for a in (rows, scales, Y)) + (50,), {}))
+    rows = np.sort(rng.choice(64, size=10, replace=False))
+    Y = rng.normal(size=(10, 4))
+    out.append((tuple(move_to(a, xp) for a in (rows, np.full(10, math.sqrt(6.4)), Y))
+                + (64,), {}))
+    empty = (np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros((0, 3)))
+    out.append((tuple(move_to(a, xp) for a in empty) + (5,), {}))
+    return out
+
+
 scatter_add_rows = Dispatch(scatter_add_rows_reference,
                             numba="sketchlearn.sketching._numba:scatter_add_rows",
-                            cupy="sketchlearn.sketching._cupy:scatter_add_rows")
+                            cupy="sketchlearn.sketching._cupy:scatter_add_rows",
+                            examples=_scatter_add_rows_examples)
 
 
 def dct_ortho_reference(xp, X, inverse=False):
@@ -68,7 +93,20 @@ def dct_ortho_reference(xp, X, inverse=False):
     return out if is_numpy_namespace(xp) else move_to(out, xp)
 
 
-dct_ortho = Dispatch(dct_ortho_reference, cupy="sketchlearn.sketching._cupy:dct_ortho")
+def _dct_ortho_examples(xp, rng):
+    """SRDCT's transform of sign-flipped columns and its inverse (the adjoint),
+    float64 and float32, including a one-column block."""
+    out = []
+    for dtype, (n, q) in ((np.float64, (24, 5)), (np.float32, (24, 5)), (np.float64, (7, 1))):
+        signs = rng.choice(np.array([-1.0, 1.0]), size=n)
+        X = move_to((signs[:, None] * rng.normal(size=(n, q))).astype(dtype), xp)
+        out.append(((X,), {}))
+        out.append(((X,), {"inverse": True}))
+    return out
+
+
+dct_ortho = Dispatch(dct_ortho_reference, cupy="sketchlearn.sketching._cupy:dct_ortho",
+                     examples=_dct_ortho_examples)
 
 
 def fwht_reference(xp, X):
@@ -87,7 +125,21 @@ def fwht_reference(xp, X):
     return X / math.sqrt(N)
 
 
-fwht = Dispatch(fwht_reference, numba="sketchlearn.sketching._numba:fwht")
+def _fwht_examples(xp, rng):
+    """SRHT's transform of sign-flipped columns padded with zero rows to a power of
+    two, float64 and float32, and the sizes 1 and 2 (n = 1 and 2 need no padding)."""
+    out = []
+    for dtype, n, N, q in ((np.float64, 50, 64, 5), (np.float32, 50, 64, 5),
+                           (np.float64, 100, 128, 1), (np.float64, 1, 1, 3),
+                           (np.float64, 2, 2, 2)):
+        X = np.zeros((N, q), dtype=dtype)
+        X[:n] = rng.choice(np.array([-1.0, 1.0]), size=n)[:, None] * rng.normal(size=(n, q))
+        out.append(((move_to(X, xp),), {}))
+    return out
+
+
+fwht = Dispatch(fwht_reference, numba="sketchlearn.sketching._numba:fwht",
+                examples=_fwht_examples)
 
 
 # --------------------------------------------------------------------------- operator

@@ -24,7 +24,7 @@ from .._array_api import (
 from .._cold_start import reference_until_compiled
 from .._random import as_generator
 from .._validation import check_array, check_scalar, check_weights, user_stacklevel
-from ..kernels import Kernel, SumKernel, make_kernel
+from ..kernels import GaussianKernel, Kernel, LaplaceKernel, MaternKernel, SumKernel, make_kernel
 from ..kernels._sums import kernel_matvec_op
 from ._reference import (
     coreset_sums_reference,
@@ -46,17 +46,127 @@ def _small_for_reference(n, d):
     return float(n) * n * (d + 16) <= _REFERENCE_WORK
 
 
+def _walks(rng, cases):
+    """Halving walks as KT-SPLIT's rounds give them: ``X`` (n, d), rows of row
+    numbers to halve (host int64), one uniform per pair (host), the split kernel built
+    from ``kernel`` for ``variant``, and the round's threshold constant."""
+    for kernel, variant, dtype, n, d, walks, length in cases:
+        X = rng.normal(size=(n, d)).astype(dtype)
+        seqs = np.stack([rng.permutation(n)[:length] for _ in range(walks)])
+        u = rng.random((walks, length // 2))
+        log_term = _round_log_terms(length, 1, 0.5)[0]
+        yield X, seqs, u, kernel, split_kernel(kernel, variant, d), log_term
+
+
+def _halve_round_examples(xp, rng):
+    """Several walks and one (parallel inside the walk), target and KT+ split
+    kernels, float64 and float32 data, and d > 64 (the CuPy kernel keeps the pair in
+    shared memory up to d = 64)."""
+    cases = [(GaussianKernel(1.0), "target", np.float64, 96, 3, 2, 48),
+             (MaternKernel(1.0, 1.5), "kt+", np.float64, 160, 2, 1, 128),
+             (MaternKernel(0.7, 2.5), "kt+", np.float32, 96, 3, 3, 64),
+             (LaplaceKernel(1.3), "target", np.float32, 150, 5, 1, 128),
+             (GaussianKernel(8.0), "target", np.float64, 40, 70, 2, 16)]
+    return [((move_to(X, xp), seqs, u, split, log_term), {})
+            for X, seqs, u, _, split, log_term in _walks(rng, cases)]
+
+
+def _halve_with_sums_examples(xp, rng):
+    """As ``halve_round``'s walks, with the target kernel whose row sums KT-SWAP needs
+    (the split kernel itself, or the leading part of a KT+ sum)."""
+    cases = [(GaussianKernel(1.0), "target", np.float64, 96, 3, 2, 48),
+             (MaternKernel(1.0, 1.5), "kt+", np.float64, 160, 2, 1, 128),
+             (MaternKernel(0.7, 2.5), "kt+", np.float32, 96, 3, 3, 64),
+             (GaussianKernel(1.3), "kt+", np.float32, 150, 5, 1, 128)]
+    return [((move_to(X, xp), seqs, u, split, log_term, kernel), {})
+            for X, seqs, u, kernel, split, log_term in _walks(rng, cases)]
+
+
+def _pool_mean(X, pool, kernel):
+    """Kernel mean of the uniform measure on ``X[pool]`` at each pool point (host
+    float64, by the reference), as KT-SWAP receives it."""
+    P = X[pool]
+    ones = np.full((pool.shape[0], 1), 1.0 / pool.shape[0], dtype=X.dtype)
+    mean = kernel_matvec_op.implementation("reference")(get_namespace(P), P, P, ones, kernel)
+    return mean[:, 0].astype(np.float64)
+
+
+def _swap_pass_examples(xp, rng):
+    """KT-SWAP over the whole input (KT) and over a subset pool, with repeats allowed
+    and not, float64 and float32 data; the coreset is given by positions in the pool."""
+    out = []
+    for kernel, dtype, unique, subset in ((GaussianKernel(1.0), np.float64, False, False),
+                                          (MaternKernel(1.0, 1.5), np.float64, True, True),
+                                          (LaplaceKernel(0.7), np.float32, True, False),
+                                          (GaussianKernel(0.8), np.float32, False, True)):
+        X = rng.normal(size=(96, 3)).astype(dtype)
+        pool = np.sort(rng.choice(96, size=64, replace=False)) if subset else np.arange(96)
+        coreset = rng.choice(pool.shape[0], size=12, replace=False)
+        out.append(((move_to(X, xp), pool, coreset, _pool_mean(X, pool, kernel), kernel,
+                     unique), {}))
+    return out
+
+
+def _coreset_sums_examples(xp, rng):
+    """Candidate coresets (rows of row numbers, host int64) as KT scores them, and a
+    single coreset (the final MMD), float64 and float32 data."""
+    out = []
+    for kernel, dtype in ((GaussianKernel(1.0), np.float64),
+                          (MaternKernel(0.9, 2.5), np.float64),
+                          (LaplaceKernel(0.6), np.float32)):
+        X = rng.normal(size=(80, 3)).astype(dtype)
+        rows = np.stack([rng.choice(80, size=8, replace=False) for _ in range(5)])
+        out.append(((move_to(X, xp), rows, kernel), {}))
+        out.append(((move_to(X, xp), rng.choice(80, size=10, replace=False)[None, :],
+                     kernel), {}))
+    return out
+
+
+def _refine_halves_examples(xp, rng):
+    """Compress's refinement of each block's walk, as ``_halve_blocks`` calls it: the
+    halves by position in the block, the half to start from (the walk's first, or the
+    other when it is the even positions), with and without the walks' kernel means;
+    float64 and float32 data."""
+    out = []
+    walks, size = 3, 64
+    log_term = _round_log_terms(size, 1, 0.5)[0]
+    for kernel, dtype, with_mean in ((GaussianKernel(1.5), np.float64, False),
+                                     (MaternKernel(1.2, 1.5), np.float64, True),
+                                     (LaplaceKernel(0.8), np.float32, False)):
+        X = rng.normal(size=(walks * size, 2)).astype(dtype)
+        merged = rng.permutation(walks * size).reshape(walks, size)
+        u = rng.random((walks, size // 2))
+        halves, sums = halve_with_sums_reference(get_namespace(X), X, merged, u, kernel,
+                                                 log_term, kernel)
+        position = np.empty(walks * size, dtype=np.int64)
+        position[merged] = np.arange(size)[None, :]
+        halves_pos = position[halves]
+        first = np.all(halves_pos[0::2] == np.arange(0, size, 2), axis=1).astype(np.int64)
+        kwargs = {}
+        if with_mean:
+            mean_k = np.empty(merged.shape)
+            mean_k[np.repeat(np.arange(walks), 2)[:, None], halves_pos] = sums / size
+            kwargs["mean_k"] = mean_k
+        out.append(((move_to(X, xp), merged, halves_pos, first, kernel), kwargs))
+    return out
+
+
 halve_round_op = Dispatch(halve_round_reference,
                           numba="sketchlearn.thinning._numba:halve_round",
-                          cupy="sketchlearn.thinning._cupy:halve_round")
+                          cupy="sketchlearn.thinning._cupy:halve_round",
+                          examples=_halve_round_examples)
 swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:swap_pass",
-                        cupy="sketchlearn.thinning._cupy:swap_pass")
+                        cupy="sketchlearn.thinning._cupy:swap_pass",
+                        examples=_swap_pass_examples)
 halve_with_sums_op = Dispatch(halve_with_sums_reference,
-                              numba="sketchlearn.thinning._numba:halve_with_sums")
+                              numba="sketchlearn.thinning._numba:halve_with_sums",
+                              examples=_halve_with_sums_examples)
 coreset_sums_op = Dispatch(coreset_sums_reference,
-                           numba="sketchlearn.thinning._numba:coreset_sums")
+                           numba="sketchlearn.thinning._numba:coreset_sums",
+                           examples=_coreset_sums_examples)
 refine_halves_op = Dispatch(refine_halves_reference,
-                            numba="sketchlearn.thinning._numba:refine_halves")
+                            numba="sketchlearn.thinning._numba:refine_halves",
+                            examples=_refine_halves_examples)
 
 VARIANTS = ("kt+", "target", "power")
 # compress="auto" switches to Compress++ above this many points (KT costs O(n^2)).

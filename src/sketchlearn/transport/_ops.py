@@ -19,7 +19,9 @@ input dtype; results are float64 arrays of length ``L``.
 
 from __future__ import annotations
 
-from .._array_api import Dispatch
+import numpy as np
+
+from .._array_api import Dispatch, move_to
 
 __all__ = ["slice_wasserstein_op", "slice_energy_op", "slice_energy_grad_op"]
 
@@ -107,18 +109,69 @@ def _slice_energy_grad_reference(xp, PX, PY, a, b):
     return energy, g
 
 
+# Example slices: (n, m, weights, dtype, ties, transposed); weights "none", "both" or
+# "b" (the second sample alone weighted); transposed: the exact 1-D distance passes
+# X.T itself (a view) instead of projections. 3000 points take the Numba kernels'
+# radix sort.
+_SLICE_CASES = (
+    (40, 40, "none", np.float64, False, False),  # equal sizes, uniform: the sort path
+    (40, 27, "none", np.float64, False, False),  # unequal sizes: the merge path
+    (40, 33, "both", np.float64, False, False),
+    (40, 40, "b", np.float64, True, False),      # tied values: a stable order decides
+    (36, 29, "both", np.float32, False, False),
+    (30, 30, "none", np.float32, False, True),
+    (3000, 2000, "b", np.float64, False, False),
+)
+
+
+def _slice_examples(xp, rng, powers=(None,)):
+    """Projections ``D X^T`` of two clouds on unit directions, one slice per row, as
+    the sliced distances make them (directions in the clouds' dtype), or ``X.T``
+    itself; probability weights of the clouds' dtype or None. The power ``p``, where
+    the operation takes one, cycles through ``powers``."""
+    out = []
+    for k, (n, m, weights, dtype, ties, transposed) in enumerate(_SLICE_CASES):
+        X = rng.normal(size=(n, 3)).astype(dtype)
+        Y = (rng.normal(size=(m, 3)) * np.array([1.0, 2.0, 0.5]) + 0.7).astype(dtype)
+        if ties:
+            X, Y = np.round(X, 1), np.round(Y, 1)
+        if transposed:
+            PX, PY = move_to(X, xp).T, move_to(Y, xp).T
+        else:
+            D = rng.normal(size=(2 if n > 100 else 4, 3))
+            D = (D / np.linalg.norm(D, axis=1, keepdims=True)).astype(dtype)
+            PX, PY = move_to(D @ X.T, xp), move_to(D @ Y.T, xp)
+        a = rng.random(n).astype(dtype) if weights == "both" else None
+        b = rng.random(m).astype(dtype) if weights != "none" else None
+        a, b = (None if w is None else move_to(w / w.sum(), xp) for w in (a, b))
+        p = powers[k % len(powers)]
+        out.append(((PX, PY, a, b) + (() if p is None else (p,)), {}))
+    return out
+
+
+def _slice_wasserstein_examples(xp, rng):
+    return _slice_examples(xp, rng, powers=(2.0, 1.0, 3.5))
+
+
+def _slice_energy_examples(xp, rng):
+    return _slice_examples(xp, rng)
+
+
 slice_wasserstein_op = Dispatch(
     _slice_wasserstein_reference,
     numba="sketchlearn.transport._numba:slice_wasserstein",
     cupy="sketchlearn.transport._cupy:slice_wasserstein",
+    examples=_slice_wasserstein_examples,
 )
 slice_energy_op = Dispatch(
     _slice_energy_reference,
     numba="sketchlearn.transport._numba:slice_energy",
     cupy="sketchlearn.transport._cupy:slice_energy",
+    examples=_slice_energy_examples,
 )
 slice_energy_grad_op = Dispatch(
     _slice_energy_grad_reference,
     numba="sketchlearn.transport._numba:slice_energy_grad",
     cupy="sketchlearn.transport._cupy:slice_energy_grad",
+    examples=_slice_energy_examples,
 )

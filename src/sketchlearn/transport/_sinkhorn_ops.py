@@ -8,7 +8,9 @@ the cost matrix is never stored. Results are float64.
 
 from __future__ import annotations
 
-from .._array_api import Dispatch
+import numpy as np
+
+from .._array_api import Dispatch, move_to
 
 __all__ = ["lse_rows_op", "lse_points_op", "pairwise_cost", "ROW_BLOCK"]
 
@@ -48,13 +50,57 @@ def _lse_points_reference(xp, X, Y, h, reg, power):
     return out[0] if len(out) == 1 else xp.concat(out)
 
 
+def _example_potential(rng, m, zero_weights=0):
+    """``g + reg log b`` as the Sinkhorn loops pass it; ``zero_weights`` points of
+    weight zero give -inf."""
+    h = rng.normal(size=m)
+    h[rng.choice(m, size=zero_weights, replace=False)] = -np.inf
+    return h
+
+
+def _lse_rows_examples(xp, rng):
+    """Row and column reductions (the cost and its transposed copy) of a squared
+    Euclidean cost at a loose and a sharp ``reg``, and points of weight zero."""
+    out = []
+    for n, m, reg, zero in ((30, 25, 1.0, 0), (30, 25, 0.01, 0), (20, 35, 0.1, 3)):
+        X, Y = rng.normal(size=(n, 2)), rng.normal(size=(m, 2)) + 0.5
+        C = ((X[:, None, :] - Y[None, :, :]) ** 2).sum(axis=2)
+        out.append(((move_to(C, xp), move_to(_example_potential(rng, m, zero), xp), reg),
+                    {}))
+        CT = np.ascontiguousarray(C.T)
+        out.append(((move_to(CT, xp), move_to(_example_potential(rng, n, zero), xp), reg),
+                    {}))
+    return out
+
+
+def _lse_points_examples(xp, rng):
+    """Costs made on the fly for both metrics (power 2 and 1), more rows than one
+    reference block, a cloud against itself (the debiasing terms of the Sinkhorn
+    divergence), float32 clouds (these never get a stored cost), weights of zero."""
+    out = []
+    for n, m, power, reg, dtype, zero in ((300, 40, 2.0, 0.5, np.float64, 0),
+                                          (40, 300, 1.0, 0.1, np.float64, 2),
+                                          (50, 45, 2.0, 0.05, np.float32, 0),
+                                          (60, 60, 1.0, 1.0, np.float32, 1)):
+        X = rng.normal(size=(n, 3)).astype(dtype)
+        Y = (rng.normal(size=(m, 3)) + 0.3).astype(dtype)
+        h = move_to(_example_potential(rng, m, zero), xp)
+        out.append(((move_to(X, xp), move_to(Y, xp), h, reg, power), {}))
+    for power in (2.0, 1.0):
+        Z = move_to(rng.normal(size=(70, 2)), xp)
+        out.append(((Z, Z, move_to(_example_potential(rng, 70), xp), 0.2, power), {}))
+    return out
+
+
 lse_rows_op = Dispatch(
     _lse_rows_reference,
     numba="sketchlearn.transport._numba_sinkhorn:lse_rows",
     cupy="sketchlearn.transport._cupy_sinkhorn:lse_rows",
+    examples=_lse_rows_examples,
 )
 lse_points_op = Dispatch(
     _lse_points_reference,
     numba="sketchlearn.transport._numba_sinkhorn:lse_points",
     cupy="sketchlearn.transport._cupy_sinkhorn:lse_points",
+    examples=_lse_points_examples,
 )

@@ -35,7 +35,7 @@ import math
 
 import numpy as np
 
-from .._array_api import Dispatch
+from .._array_api import Dispatch, move_to
 from ._unbalanced import translation
 
 __all__ = ["scaling_loop", "scaling_stages", "gibbs_op", "plan_from_kernel_op"]
@@ -75,8 +75,24 @@ def _gibbs_reference(xp, C, f, g, eps):
     return xp.exp((f[:, None] + g[None, :] - C) / eps)
 
 
+def _gibbs_examples(xp, rng):
+    """A cost of range 50 at a loose and a sharp ``eps`` (entries down to exp(-500)),
+    and absorbed potentials past exp(700), which every backend reports as inf (the
+    Numba kernel from exp(700) on, so no example falls between 700 and the overflow of
+    exp at 709.8)."""
+    out = []
+    for n, m, eps in ((40, 30, 10.0), (40, 30, 0.1), (25, 35, 1.0)):
+        C = rng.random((n, m)) * 50.0
+        f, g = rng.normal(size=n), rng.normal(size=m)
+        out.append(((move_to(C, xp), move_to(f, xp), move_to(g, xp), eps), {}))
+    f, g = np.array([800.0, 0.0]), np.array([0.0, -800.0, 3.0])
+    out.append(((move_to(np.zeros((2, 3)), xp), move_to(f, xp), move_to(g, xp), 1.0), {}))
+    return out
+
+
 gibbs_op = Dispatch(_gibbs_reference,
-                    numba="sketchlearn.transport._numba_sinkhorn:gibbs_kernel")
+                    numba="sketchlearn.transport._numba_sinkhorn:gibbs_kernel",
+                    examples=_gibbs_examples)
 
 
 def _plan_from_kernel_reference(xp, K, u, v, C):
@@ -87,9 +103,23 @@ def _plan_from_kernel_reference(xp, K, u, v, C):
     return K, float(xp.sum(K * C)), xp.sum(K, axis=1)
 
 
+def _plan_from_kernel_examples(xp, rng):
+    """The last Gibbs kernel of a solve with its scalings ``a exp(ls)``, ``b exp(lt)``
+    and the cost, square and not."""
+    out = []
+    for n, m in ((30, 20), (25, 25)):
+        C = rng.random((n, m)) * 5.0
+        K = np.exp((rng.normal(size=(n, 1)) + rng.normal(size=(1, m)) - C) / 0.5)
+        u = np.exp(rng.normal(size=n)) / n
+        v = np.exp(rng.normal(size=m)) / m
+        out.append((tuple(move_to(a, xp) for a in (K, u, v, C)), {}))
+    return out
+
+
 plan_from_kernel_op = Dispatch(
     _plan_from_kernel_reference,
-    numba="sketchlearn.transport._numba_sinkhorn:plan_from_kernel")
+    numba="sketchlearn.transport._numba_sinkhorn:plan_from_kernel",
+    examples=_plan_from_kernel_examples)
 
 
 def scaling_loop(xp, C, a, b, f, g, stages, tol, max_iter, stage_tol, stage_max_iter,
