@@ -76,14 +76,9 @@ OVERWRITES = {
 # Examples on which a backend is known to disagree with the reference, by (operation,
 # backend) and example number, with the reason; the test fails once they agree, so
 # that the entry goes.
-_ISFINITE_FOLDED = (
-    "Numba lowers math.isfinite(x) as ord(x - x, x - x), and FASTMATH's reassoc + nsz let "
-    "LLVM fold x - x to 0: the divergence check never fires, the chain runs on to NaN "
-    "and reports position 399 (the last) instead of 324, where the reference stops")
-KNOWN_DISAGREEMENTS = {
-    ("lsa_rank_one", "numba"): {3: _ISFINITE_FOLDED},
-    ("lsa_dense", "numba"): {3: _ISFINITE_FOLDED},
-}
+# (Empty since the LSA kernels test finiteness with _jit.is_finite: Numba's
+# math.isfinite is x - x == 0, which reassoc + nsz folded away.)
+KNOWN_DISAGREEMENTS: dict = {}
 
 # Relative tolerances by the result's dtype: float64 to 1e-10, float32 to 1e-4 (float32
 # rounding, 6e-8, times the length of the sums involved).

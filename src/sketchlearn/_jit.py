@@ -147,4 +147,12 @@ def exp_for_sums(x):
     return p * scale if x >= SUM_EXP_FLOOR else 0.0
 
 
-__all__ = ["FASTMATH", "exp_for_sums", "is_cached", "njit"]
+@njit(cache=True)
+def is_finite(x):
+    """``math.isfinite(x)`` that fast-math cannot remove: Numba tests ``x - x == 0``,
+    which LLVM folds to true under "reassoc" with "nsz" (so an overflowing iterate went
+    unseen); here the exponent bits are tested, integer work no flag can fold."""
+    return (_float_bits_as_int(x) >> 52) & 0x7FF != 0x7FF
+
+
+__all__ = ["FASTMATH", "exp_for_sums", "is_cached", "is_finite", "njit"]

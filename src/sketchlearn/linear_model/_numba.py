@@ -10,13 +10,11 @@ float64 data alike; see :mod:`sketchlearn.linear_model._lsa` for the reference.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import prange, types
 from numba.extending import intrinsic
 
-from .._jit import FASTMATH, njit
+from .._jit import FASTMATH, is_finite, njit
 
 # No nnan/ninf: the kernels test for non-finite iterates.
 
@@ -34,7 +32,7 @@ def _average_in(th, av, t, burn_in):
 def _final_status(th, T):
     """-1 when the last iterate is finite, else the last step's position."""
     for q in range(th.shape[0]):
-        if not math.isfinite(th[q]):
+        if not is_finite(th[q]):
             return T - 1
     return -1
 
@@ -50,7 +48,7 @@ def _rank_one_chain(U, V, c, idx, th, av, t0, step, burn_in):
         for q in range(p):
             r += V[i, q] * th[q]
         r -= c[i]
-        if not math.isfinite(r):
+        if not is_finite(r):
             return j
         g = step * r
         for q in range(p):
@@ -73,7 +71,7 @@ def _dense_chain(A, b, idx, th, av, t0, step, burn_in, r):
                 s += A[i, a, q] * th[q]
             s -= b[i, a]
             r[a] = s
-            if not math.isfinite(s):
+            if not is_finite(s):
                 finite = False
         if not finite:
             return j

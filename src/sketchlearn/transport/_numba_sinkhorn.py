@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .._jit import FASTMATH, exp_for_sums, njit
+from .._jit import FASTMATH, exp_for_sums, is_finite, njit
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -22,7 +22,7 @@ def _lse_row(z, inv_reg, reg):
     for j in range(z.shape[0]):
         if z[j] > mx:
             mx = z[j]
-    if not math.isfinite(mx):
+    if not is_finite(mx):
         return mx
     s = 0.0
     for j in range(z.shape[0]):
