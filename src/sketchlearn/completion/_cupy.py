@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from ..kernels._cupy import _OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 
 try:
     import cupy
@@ -176,7 +176,8 @@ extern "C" __global__ void solve_rows(
 def cuda_sources() -> list[CudaSource]:
     """The CUDA sources this module compiles: one module per (value, index) C type."""
     return [CudaSource(f"completion[{real}, {idx}]",
-                       _SOURCE.replace("REAL", real).replace("IDX", idx), _OPTIONS, (), _THREADS)
+                       _SOURCE.replace("REAL", real).replace("IDX", idx), CUDA_OPTIONS, (),
+                       _THREADS)
             for real in ("float", "double") for idx in ("int", "long long")]
 
 

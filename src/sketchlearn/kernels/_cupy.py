@@ -13,7 +13,6 @@ without a GPU (``tests/test_cuda_sources.py``). Listing them needs no CuPy.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import NamedTuple
 
 import numpy as np
 
@@ -22,6 +21,7 @@ try:
 except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
     cupy = None
 
+from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 from ._kernels import (
     GAUSSIAN,
     IMQ,
@@ -38,7 +38,6 @@ from ._kernels import (
 from ._reference import kernel_matrix_reference, kernel_matvec_reference
 
 _THREADS = 128
-_OPTIONS = ("--std=c++14",)
 _COLUMNS_PER_PASS = 4
 _SHARED_BYTES = 48 * 1024
 _MAX_HALF = 21
@@ -162,26 +161,10 @@ __global__ void matrix(const T* __restrict__ X, const T* __restrict__ Y,
 """
 
 
-class CudaSource(NamedTuple):
-    """One CUDA source exactly as a module compiles it."""
-
-    label: str  #: unique name of this variant, e.g. ``"completion[double, long long]"``
-    code: str  #: the complete source handed to NVRTC
-    options: tuple  #: NVRTC options, beyond those CuPy adds
-    name_expressions: tuple  #: template instances to compile (empty: ``extern "C"`` only)
-    threads: int  #: the block size its kernels are launched with
-
-
-def compile_source(source: CudaSource):
-    """The ``cupy.RawModule`` of one record (compiled on first use, cached by CuPy)."""
-    return cupy.RawModule(code=source.code, options=source.options,
-                          name_expressions=list(source.name_expressions) or None)
-
-
 def cuda_sources() -> list[CudaSource]:
     """The CUDA sources this module compiles: one module, both dtypes as templates."""
     names = tuple(f"{fn}<{t}>" for fn in ("matvec", "matrix") for t in ("float", "double"))
-    return [CudaSource("kernels", _SOURCE, _OPTIONS, names, _THREADS)]
+    return [CudaSource("kernels", _SOURCE, CUDA_OPTIONS, names, _THREADS)]
 
 
 @lru_cache(maxsize=1)

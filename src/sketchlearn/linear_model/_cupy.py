@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..kernels._cupy import _OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 
 try:
     import cupy
@@ -130,7 +130,7 @@ extern "C" __global__ void lsa_dense_DTYPE(
 
 def cuda_sources() -> list[CudaSource]:
     """The CUDA sources this module compiles: one module per data type."""
-    return [CudaSource(f"linear_model[{ctype}]", _SOURCE.replace("DTYPE", ctype), _OPTIONS, (),
+    return [CudaSource(f"linear_model[{ctype}]", _SOURCE.replace("DTYPE", ctype), CUDA_OPTIONS, (),
                        _THREADS) for ctype in ("float", "double")]
 
 

@@ -13,8 +13,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..kernels._cupy import _OPTIONS, CudaSource, _device_spec, compile_source, kernel_matrix
+from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 from ..kernels._cupy import _SOURCE as _KERNEL_SOURCE
+from ..kernels._cupy import _device_spec, kernel_matrix
 
 try:
     import cupy
@@ -95,7 +96,7 @@ extern "C" __global__ void halve_round(
 
 def cuda_sources() -> list[CudaSource]:
     """The CUDA sources this module compiles (float64 only: X is cast before the call)."""
-    return [CudaSource("thinning.halve_round", _HALVING_SOURCE, _OPTIONS, (), _THREADS)]
+    return [CudaSource("thinning.halve_round", _HALVING_SOURCE, CUDA_OPTIONS, (), _THREADS)]
 
 
 @lru_cache(maxsize=1)

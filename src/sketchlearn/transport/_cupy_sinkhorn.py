@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from ..kernels._cupy import _OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 
 try:
     import cupy
@@ -96,7 +96,7 @@ def cuda_sources() -> list[CudaSource]:
     """The CUDA sources this module compiles: one module, its four ``extern "C"``
     kernels (rows and points, float32 and float64)."""
     return [CudaSource("transport.sinkhorn", f"#define THREADS {_THREADS}\n" + _SOURCE,
-                       _OPTIONS, (), _THREADS)]
+                       CUDA_OPTIONS, (), _THREADS)]
 
 
 @cache
