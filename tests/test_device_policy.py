@@ -167,3 +167,15 @@ def test_the_wrapper_keeps_the_signature_and_checks_its_declaration():
     assert "Reports where" in _toy.__doc__
     with pytest.raises(TypeError, match="no parameters"):
         public_function(arrays=("Z",))(lambda X: X)
+
+
+def test_lsa_moves_to_the_gpu_only_with_enough_chains():
+    """One thread per chain on the GPU (issue 16, defect 7): a fit of one or two chains
+    counts as no work for device="auto", however many samples it has."""
+    from sketchlearn.linear_model._lsa import GPU_MIN_CHAINS, _lsa_work, gpu_work
+
+    A = np.zeros((10**5, 3, 3))
+    assert _lsa_work(A, n_epochs=100) == 0.0
+    assert _lsa_work((np.zeros((10**5, 3)), np.zeros((10**5, 3))), richardson=True) == 0.0
+    assert gpu_work(10**5, 2, 3, GPU_MIN_CHAINS - 1) == 0.0
+    assert gpu_work(10**5, 2, 3, GPU_MIN_CHAINS) == 10**5 * 2 * 3 * GPU_MIN_CHAINS

@@ -549,10 +549,23 @@ def _validate_step(step):
     return check_scalar(step, "step", lower=0, lower_inclusive=False)
 
 
-def _lsa_work(A, n_epochs=1, **_):
-    """Samples times epochs times features, the size of a fit (device="auto")."""
+# The CUDA kernels run one thread per chain: below this many chains most of a GPU idles
+# and one of its threads is far slower than a CPU core, so device="auto" stays on the CPU.
+GPU_MIN_CHAINS = 1024
+
+
+def gpu_work(n_samples, n_epochs, n_features, chains):
+    """Size of an LSA run for ``device="auto"``: samples x epochs x features x chains,
+    and 0 (never worth moving) with fewer than ``GPU_MIN_CHAINS`` chains."""
+    if chains < GPU_MIN_CHAINS:
+        return 0.0
+    return float(n_samples) * n_epochs * n_features * chains
+
+
+def _lsa_work(A, n_epochs=1, richardson=False, **_):
+    """The function runs one chain (two with Richardson): see ``gpu_work``."""
     shape = np.shape(A[0]) if isinstance(A, tuple) else np.shape(A)
-    return float(shape[0]) * n_epochs * shape[1]
+    return gpu_work(shape[0], n_epochs, shape[1], 2 if richardson else 1)
 
 
 @public_function(arrays=("A", "b", "theta0"), work=_lsa_work)

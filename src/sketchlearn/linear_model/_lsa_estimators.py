@@ -24,6 +24,7 @@ from ._lsa import (
     auto_step,
     check_lsa_samples,
     estimate,
+    gpu_work,
     run_bootstrap,
     stream_index,
 )
@@ -93,8 +94,9 @@ class _BaseLSA(BaseEstimator):
         ``(estimate, bootstrap or None, restore)``.
         """
         n = samples.n_samples
+        chains = (2 if self.richardson else 1) * (1 + (self.n_bootstrap if reset else 0))
         arrays, xp, restore = to_compute_device(
-            *samples.arrays, work=float(n * n_epochs * samples.n_features))
+            *samples.arrays, work=gpu_work(n, n_epochs, samples.n_features, chains))
         samples = Samples(samples.kind, arrays)
         richardson = bool(self.richardson)
         rng = as_generator(self.random_state) if reset else getattr(self, "_rng", None)
