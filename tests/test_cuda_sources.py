@@ -44,7 +44,7 @@ COMPILING = {
 # CuPy modules that compile no CUDA source of their own, and why.
 NO_SOURCE = {
     "sketchlearn.sketching._cupy": "cupyx.scatter_add and cupyx.scipy.fft only",
-    "sketchlearn.transport._cupy": (
+    "sketchlearn.transport._cupy_sliced": (
         "one cupy.ReductionKernel: CuPy writes its source from a float64 expression "
         "(fabs, pow), which can name no header"
     ),

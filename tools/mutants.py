@@ -109,7 +109,7 @@ MUTANTS = [
            "root = value ** (1.0 / p)", "root = value",
            "sliced Wasserstein returns SW_p^p instead of SW_p",
            ("tests/transport/test_sliced.py",)),
-    Mutant("energy-factor", "transport/_numba.py",
+    Mutant("energy-factor", "transport/_numba_sliced.py",
            "out[l] = 2.0 * total", "out[l] = total",
            "the 1-D energy distance of each slice loses its factor 2",
            ("tests/transport/test_sliced.py",), occurrence=0),

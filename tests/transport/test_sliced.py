@@ -21,7 +21,7 @@ from sketchlearn.transport import (
     two_sample_test,
     wasserstein,
 )
-from sketchlearn.transport._ops import (
+from sketchlearn.transport._sliced_ops import (
     slice_energy_grad_op,
     slice_energy_op,
     slice_wasserstein_op,
@@ -114,7 +114,7 @@ def test_slice_energy_backends_equal_scipy(case, n, ties, rng):
 
 @pytest.mark.parametrize("n", [5, 3000, 2**18 + 5])
 def test_numba_radix_sort_equals_stable_numpy_sort(n, rng):
-    from sketchlearn.transport._numba import _sort_into, _sort_space
+    from sketchlearn.transport._numba_sliced import _sort_into, _sort_space
 
     x = rng.standard_normal(n) * np.exp(rng.uniform(-700, 700, n))
     x[rng.integers(0, n, n // 5)] = 0.0

@@ -223,7 +223,7 @@ def sliced_barycenter(clouds, weights=None, n_support=None, *, n_projections=Non
     (array([0., 0.]), 1.0)
     """
     from .._random import as_generator
-    from ._ops import _take_rows
+    from ._sliced_ops import _take_rows
     from ._slices import make_directions
 
     if isinstance(clouds, (str, bytes)) or not hasattr(clouds, "__len__") or \

@@ -8,8 +8,8 @@ import numpy as np
 
 from .._array_api import move_to, public_function
 from .._validation import check_array, check_scalar
-from ._ops import slice_wasserstein_op
 from ._sliced import check_clouds, check_p
+from ._sliced_ops import slice_wasserstein_op
 
 __all__ = ["wasserstein", "gaussian_wasserstein"]
 

@@ -19,7 +19,7 @@ from .._array_api import (
 from .._cold_start import reference_until_compiled
 from .._random import as_generator
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
-from ._ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
+from ._sliced_ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
 from ._slices import check_n_projections, check_slices, make_directions, sample_vmf
 
 __all__ = [

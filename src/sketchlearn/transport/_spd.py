@@ -9,8 +9,8 @@ import numpy as np
 from .._array_api import move_to, public_function
 from .._random import as_generator
 from .._validation import check_array, check_weights
-from ._ops import slice_wasserstein_op
 from ._sliced import _group_std_error, _projected_costs, _root, check_p
+from ._sliced_ops import slice_wasserstein_op
 from ._slices import check_n_projections
 
 __all__ = ["spd_sliced_wasserstein"]

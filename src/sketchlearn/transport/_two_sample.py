@@ -11,8 +11,8 @@ import numpy as np
 from .._array_api import move_to, public_function
 from .._random import as_generator
 from .._validation import check_scalar
-from ._ops import slice_energy_op, slice_wasserstein_op
 from ._sliced import check_clouds, sphere_abs_moment
+from ._sliced_ops import slice_energy_op, slice_wasserstein_op
 from ._slices import check_n_projections, make_directions
 
 __all__ = ["two_sample_test", "TwoSampleResult"]

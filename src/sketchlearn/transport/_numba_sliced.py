@@ -1,6 +1,6 @@
 """Numba kernels for NumPy inputs: one range of slices per thread, sort and reduction fused.
 
-Each function mirrors its array-API reference in :mod:`._ops` (same arguments, same
+Each function mirrors its array-API reference in :mod:`._sliced_ops` (same arguments, same
 float64 results) and runs the slices in parallel with ``prange``: a thread sorts
 each of its rows into buffers it allocated once (a radix sort on the bits of the
 doubles, stable, so it also gives the weighted paths their permutation) and reduces
@@ -296,7 +296,7 @@ def _weights(w, like):
 
 
 def slice_wasserstein(xp, PX, PY, a, b, p):
-    """W_p^p of each slice; see :func:`._ops._slice_wasserstein_reference`."""
+    """W_p^p of each slice; see :func:`._sliced_ops._slice_wasserstein_reference`."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
     return _wasserstein_rows(_float64_rows(PX), _float64_rows(PY), wa, wb, ua, ub, float(p),
@@ -304,7 +304,7 @@ def slice_wasserstein(xp, PX, PY, a, b, p):
 
 
 def slice_energy(xp, PX, PY, a, b):
-    """1-D energy distance of each slice; see :func:`._ops._slice_energy_reference`."""
+    """1-D energy distance of each slice; see :func:`._sliced_ops._slice_energy_reference`."""
     wa, ua = _weights(a, PX)
     wb, ub = _weights(b, PY)
     return _energy_rows(_float64_rows(PX), _float64_rows(PY), wa, wb, ua, ub,

@@ -35,7 +35,7 @@ def _sorted_with_cdf(P, w):
 
 
 def slice_wasserstein(xp, PX, PY, a, b, p):
-    """W_p^p of each slice; see :func:`._ops._slice_wasserstein_reference`."""
+    """W_p^p of each slice; see :func:`._sliced_ops._slice_wasserstein_reference`."""
     L, n = PX.shape
     m = PY.shape[1]
     if a is None and b is None and n == m:
@@ -71,7 +71,7 @@ def _pooled(PX, PY, a, b):
 
 
 def slice_energy(xp, PX, PY, a, b):
-    """1-D energy distance of each slice; see :func:`._ops._slice_energy_reference`."""
+    """1-D energy distance of each slice; see :func:`._sliced_ops._slice_energy_reference`."""
     zs, ws, _ = _pooled(PX, PY, a, b)
     D = cupy.cumsum(ws, axis=1)
     return 2.0 * cupy.sum(D[:, :-1] ** 2 * cupy.diff(zs, axis=1), axis=1)

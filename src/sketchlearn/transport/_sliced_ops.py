@@ -159,19 +159,19 @@ def _slice_energy_examples(xp, rng):
 
 slice_wasserstein_op = Dispatch(
     _slice_wasserstein_reference,
-    numba="sketchlearn.transport._numba:slice_wasserstein",
-    cupy="sketchlearn.transport._cupy:slice_wasserstein",
+    numba="sketchlearn.transport._numba_sliced:slice_wasserstein",
+    cupy="sketchlearn.transport._cupy_sliced:slice_wasserstein",
     examples=_slice_wasserstein_examples,
 )
 slice_energy_op = Dispatch(
     _slice_energy_reference,
-    numba="sketchlearn.transport._numba:slice_energy",
-    cupy="sketchlearn.transport._cupy:slice_energy",
+    numba="sketchlearn.transport._numba_sliced:slice_energy",
+    cupy="sketchlearn.transport._cupy_sliced:slice_energy",
     examples=_slice_energy_examples,
 )
 slice_energy_grad_op = Dispatch(
     _slice_energy_grad_reference,
-    numba="sketchlearn.transport._numba:slice_energy_grad",
-    cupy="sketchlearn.transport._cupy:slice_energy_grad",
+    numba="sketchlearn.transport._numba_sliced:slice_energy_grad",
+    cupy="sketchlearn.transport._cupy_sliced:slice_energy_grad",
     examples=_slice_energy_examples,
 )
