@@ -28,6 +28,7 @@ from .._array_api import (
     public_function,
     to_numpy,
 )
+from .._progress import progress_range
 from .._random import as_generator
 from .._validation import user_stacklevel
 from ._observed import Observed, as_observed, dense_from_observed, observed_mask_dense
@@ -392,14 +393,6 @@ def _single_blas(func):
     return wrapper
 
 
-def _progress(n, verbose, desc):
-    if not verbose:
-        return range(n)
-    from tqdm.auto import tqdm
-
-    return tqdm(range(n), desc=desc)
-
-
 def default_rank(shape, cap=10) -> int:
     return max(1, min(cap, shape[0], shape[1]))
 
@@ -595,7 +588,7 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
     change = math.inf
     n_iter = 0
     converged = False
-    for it in _progress(max_iter, verbose, "AltMin"):
+    for it in progress_range(max_iter, verbose, "AltMin"):
         n_iter = it + 1
         if solver == "cg":
             U = cg_rows(xp, obs.indptr, obs.cols, obs.vals, U, V, alpha, cg_iter)
@@ -643,7 +636,7 @@ def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, in
     n_iter = 0
     converged = False
     worst = (0.0, 0)
-    for it in _progress(max_iter, verbose, "AltMin"):
+    for it in progress_range(max_iter, verbose, "AltMin"):
         n_iter = it + 1
         seeds = rng.integers(0, 2**63, size=2)
         Y, info_v = sketch_cg_rows(xp, obs.indptr_c, obs.rows_c, obs.vals_c, Y, U, 0.0,
@@ -760,7 +753,7 @@ def _soft_impute_als(obs: Observed, lam, rank, *, max_iter, tol, rng, init=None,
         U, D, V = init
     n_iter = 0
     ratio = math.inf
-    for it in _progress(max_iter, verbose, "softImpute-ALS"):
+    for it in progress_range(max_iter, verbose, "softImpute-ALS"):
         n_iter = it + 1
         U_old, D_old, V_old = U, D, V
         D2 = D * D
@@ -822,7 +815,7 @@ def _soft_impute_svd(obs: Observed, lam, rank, *, max_iter, tol, init=None, verb
     Z = xp.zeros((m, n), dtype=dt) if init is None else init
     n_iter = 0
     delta = math.inf
-    for it in _progress(max_iter, verbose, "Soft-Impute (SVD)"):
+    for it in progress_range(max_iter, verbose, "Soft-Impute (SVD)"):
         n_iter = it + 1
         U, sig, Vt = _svd_small(xp, xp.where(mask, Xd, Z))
         s = xp.maximum(sig[:rank] - lam, xp.zeros_like(sig[:rank]))

@@ -22,6 +22,7 @@ from .._array_api import (
     to_numpy,
 )
 from .._cold_start import reference_until_compiled
+from .._progress import progress_bar
 from .._random import as_generator
 from .._validation import check_array, check_scalar, check_weights, user_stacklevel
 from ..kernels import GaussianKernel, Kernel, LaplaceKernel, MaternKernel, SumKernel, make_kernel
@@ -438,7 +439,7 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
     seq = _split_sequence(n, n_out << rounds, weights, rng)
     pool = np.arange(n)
     w = np.full(n, 1.0 / n) if weights is None else weights
-    progress = _progress(verbose, rounds, "kernel halving")
+    progress = progress_bar(verbose, rounds, "kernel halving", unit="round")
     with reference_until_compiled(small=_small_for_reference(n, X.shape[1])):
         try:
             pos, mean_k = _thin(xp, X, seq, pool, w, n_out, k, split_k, delta, unique, rng,
@@ -450,14 +451,6 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
         if not return_mmd:
             return indices
         return indices, _finish_mmd(xp, X, indices, mean_k[indices], float(w @ mean_k), k)
-
-
-def _progress(verbose, total, desc):
-    if not verbose or total == 0:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="round")
 
 
 def _compress_sizes(n: int, g: int) -> list[int]:
@@ -680,7 +673,7 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     rounds = ((first if first >= n_out else pool_size) // n_out).bit_length() - 1
     thin_delta, delta_per_sq = _delta_split(sizes, g, rounds, delta)
     levels = sum(_halving_levels(size, g) for size in sizes)
-    progress = _progress(verbose, levels + rounds, "Compress++ halving")
+    progress = progress_bar(verbose, levels + rounds, "Compress++ halving", unit="round")
     with reference_until_compiled(small=_small_for_reference(n, X.shape[1])):
         try:
             parts = _compress_all(xp, X, np.arange(n), g, split_k, k, delta_per_sq, rng,
