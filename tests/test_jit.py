@@ -44,9 +44,9 @@ jit.tempfile.gettempdir = lambda: str(target)
 jit._configure_cache()
 from numba.core import config
 assert config.CACHE_DIR.startswith(str(target)), config.CACHE_DIR
-from sketchlearn.linear_model._numba import refinement_residuals
+from sketchlearn.linear_model._numba import _refinement_residuals
 A = np.ones((3, 2)); y = np.ones(3)
-refinement_residuals(A, y, np.zeros(3), np.zeros(2))
+_refinement_residuals(A, y, np.zeros(3), np.zeros(2))
 print(sorted(p.suffix for p in target.rglob("*.nb*"))[:1])
 """
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}

@@ -64,6 +64,10 @@ EXPECTED_WITHOUT_CUPY = {
     "plan_from_kernel": "the reference is two in-place scalings and two reductions, "
                         "which CuPy runs as they are",
     "fwht": "the reference is log2(N) vectorised butterflies, which CuPy runs as they are",
+    "refinement_residuals": "the reference's error-free transformations are elementwise "
+                            "and run on CuPy as they are (Gauss-Markov on CuPy refines on "
+                            "the host today)",
+    "inverse_refinement_residuals": "as refinement_residuals",
 }
 
 # Arguments an operation overwrites by design (positions after the namespace).

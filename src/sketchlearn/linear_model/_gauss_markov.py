@@ -35,6 +35,7 @@ from .._array_api import (
     to_numpy,
 )
 from .._validation import check_array, check_scalar, user_stacklevel
+from ._refinement import inverse_refinement_residuals_op, refinement_residuals_op
 from ._robust import check_cov_kwds, robust_covariance
 
 __all__ = ["gauss_markov", "make_whitener", "ar1_coefficient"]
@@ -316,7 +317,7 @@ def _refine(Ap, yw, Qf, Rf, x, r):
     """Iterative refinement of ``min ||yw - Ap x||`` through its augmented system.
 
     Residuals ``f = yw - r - Ap x`` and ``g = -Ap^T r`` are formed in doubled
-    precision (compensated dot products, :func:`._numba.refinement_residuals`);
+    precision (compensated dot products, :data:`._refinement.refinement_residuals_op`);
     corrections use the computed QR factors ``Ap = Qf Rf``. Stops when a
     correction no longer shrinks or is below rounding level. Returns the solution,
     the residual iterate ``r`` and the number of corrections taken. After at least
@@ -324,12 +325,10 @@ def _refine(Ap, yw, Qf, Rf, x, r):
     x`` at the rounded ``x`` (it does not carry the rounding of ``x`` to float64):
     the residual sum of squares and the robust covariances use it.
     """
-    from ._numba import refinement_residuals
-
     last = np.inf
     steps = 0
     for _ in range(_MAX_REFINE_STEPS):
-        f, g = refinement_residuals(Ap, yw, r, x)
+        f, g = refinement_residuals_op(np, Ap, yw, r, x)
         h = scipy.linalg.solve_triangular(Rf, g, trans="T", check_finite=False)
         d = Qf.T @ f - h
         dx = scipy.linalg.solve_triangular(Rf, d, check_finite=False)
@@ -353,7 +352,7 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
     (7.3 digits on NIST's Filip). Column ``j`` of the inverse is the ``x`` part of
     the augmented system ``[I Ap; Ap^T 0] [r; x] = [0; -e_j]``; the k systems are
     refined together as in :func:`_refine` (residuals in doubled precision,
-    :func:`._numba.inverse_refinement_residuals`; corrections through ``Qf`` and
+    :data:`._refinement.inverse_refinement_residuals_op`; corrections through ``Qf`` and
     ``Rf``), which gains about ``-log10(eps cond(Ap))`` digits a step. ``O(n k^2)``
     a step. Each step shrinks the error by a factor ``rho`` near ``eps cond(Ap)``,
     so after a correction of relative size ``s`` about ``rho s`` is left: it stops
@@ -363,8 +362,6 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
     correction no longer shrinks. Returns the symmetrised inverse and the number of
     corrections taken.
     """
-    from ._numba import inverse_refinement_residuals
-
     eps = np.finfo(np.float64).eps
     k = Rf.shape[0]
     (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (Rf,))
@@ -376,7 +373,7 @@ def _refine_inverse(Ap, Qf, Rf, Rinv):
     last = np.inf
     steps = 0
     for _ in range(_MAX_REFINE_STEPS):
-        F, G, QtF = inverse_refinement_residuals(Ap, resid, C, Qc)
+        F, G, QtF = inverse_refinement_residuals_op(np, Ap, resid, C, Qc)
         H = scipy.linalg.solve_triangular(Rf, G, trans="T", check_finite=False)
         D = QtF - H
         dC = scipy.linalg.solve_triangular(Rf, D, check_finite=False)
@@ -697,11 +694,9 @@ default="nonrobust"
             RuntimeWarning, stacklevel=user_stacklevel())
     if is_numpy_namespace(xp) and refine and Xw.dtype == np.float64:
         # the residual cancels most digits of y: form it in doubled precision
-        from ._numba import refinement_residuals
-
         cols = np.column_stack([v, Xw]) if v is not None else np.ascontiguousarray(Xw)
         theta = np.concatenate([[fit.intercept], fit.coef]) if v is not None else fit.coef
-        wres = refinement_residuals(cols, yw, np.zeros_like(yw), theta)[0]
+        wres = refinement_residuals_op(np, cols, yw, np.zeros_like(yw), theta)[0]
     else:
         wres = yw - Xw @ fit.coef - (fit.intercept * v if v is not None else 0.0)
     # sigma2 needs the minimum of the residual sum of squares. At the coefficients

@@ -173,7 +173,7 @@ def _two_prod_fma(a, b):
 
 
 @njit(cache=True)
-def refinement_residuals(A, y, r, x):
+def _refinement_residuals(A, y, r, x):
     """``f = y - r - A x`` and ``g = -A^T r`` as if in twice the float64 precision.
 
     Each entry is a compensated sum (Ogita, Rump & Oishi's Dot2) rounded once to
@@ -215,7 +215,7 @@ def refinement_residuals(A, y, r, x):
 
 
 @njit(cache=True)
-def inverse_refinement_residuals(A, R, X, Q):
+def _inverse_refinement_residuals(A, R, X, Q):
     """Residuals of the augmented systems whose solutions are the columns of ``(A^T A)^{-1}``.
 
     Column ``j`` of ``X`` (k x k) solves ``[I A; A^T 0] [r_j; x_j] = [0; -e_j]``, i.e.
@@ -224,12 +224,12 @@ def inverse_refinement_residuals(A, R, X, Q):
     row while ``F`` is formed: a BLAS product with an inner dimension of n was the
     slowest step under a busy multi-threaded BLAS). ``F`` and ``G`` have each entry
     a compensated sum (Dot2) rounded once to
-    float64, as :func:`refinement_residuals` does for one right-hand side, but with
+    float64, as :func:`_refinement_residuals` does for one right-hand side, but with
     the exact products from a fused multiply-add (3x faster than Dekker's split here,
     bit for bit the same). The inner loops run over the k independent columns, so
     they vectorise; ``G`` is accumulated over blocks of rows whose (sum, error) pairs
     are then merged. ``O(n k^2)``; single-threaded for the same reason as
-    :func:`refinement_residuals`.
+    :func:`_refinement_residuals`.
     """
     n, k = A.shape
     m = X.shape[1]
@@ -282,3 +282,17 @@ def inverse_refinement_residuals(A, R, X, Q):
         for j in range(m):
             G[q, j] = total_s[q, j] + total_c[q, j]
     return F, G, QtF
+
+
+def _f64(a):
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def refinement_residuals(xp, A, y, r, x):
+    """See :func:`._refinement._refinement_residuals_reference`."""
+    return _refinement_residuals(_f64(A), _f64(y), _f64(r), _f64(x))
+
+
+def inverse_refinement_residuals(xp, A, R, X, Q):
+    """See :func:`._refinement._inverse_refinement_residuals_reference`."""
+    return _inverse_refinement_residuals(_f64(A), _f64(R), _f64(X), _f64(Q))
