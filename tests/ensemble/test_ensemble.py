@@ -565,7 +565,10 @@ def test_gil_free_lapack_equals_scipy(rng, dtype, n):
 def test_tridiagonal_kernels(rng, dtype, n):
     """The O(r) solves and degrees of freedom equal dense linear algebra on T + alpha;
     a penalty that leaves T + alpha indefinite is reported, not solved."""
-    from sketchlearn.ensemble._numba import tridiagonal_df, tridiagonal_ridge_solve
+    from sketchlearn.ensemble._tridiagonal import tridiagonal_df_op, tridiagonal_ridge_solve_op
+
+    tridiagonal_ridge_solve = tridiagonal_ridge_solve_op.implementation("numba")
+    tridiagonal_df = tridiagonal_df_op.implementation("numba")
 
     d = (1.0 + rng.random(n) * 5).astype(dtype)
     e = (rng.normal(size=max(n - 1, 0))).astype(dtype)
@@ -573,20 +576,20 @@ def test_tridiagonal_kernels(rng, dtype, n):
     shift = max(0.0, -float(np.linalg.eigvalsh(T)[0])) + 0.1
     alphas = shift * np.array([1.0, 3.0, 100.0])
     b = rng.normal(size=n).astype(dtype)
-    Z = np.empty((n, 3), dtype=dtype, order="F")
-    assert tridiagonal_ridge_solve(d, e, b, alphas, Z) == -1
+    Z, bad = tridiagonal_ridge_solve(np, d, e, b, alphas)
+    assert bad == -1 and Z.dtype == dtype and Z.flags.f_contiguous
     ev = np.linalg.eigvalsh(T)
     tol = 1e-5 if dtype == np.float32 else 1e-11
     for j, a in enumerate(alphas):
         ref = np.linalg.solve(T + a * np.eye(n), b.astype(np.float64))
         np.testing.assert_allclose(Z[:, j], ref, rtol=tol * 10, atol=tol * np.abs(ref).max())
-    df = np.empty(3)
-    tridiagonal_df(d, e, alphas, df)
+    df = tridiagonal_df(np, d, e, alphas)
     np.testing.assert_allclose(df, [np.sum(ev / (ev + a)) for a in alphas], rtol=tol,
                                atol=tol * n)
     if n > 1:
         bad = -float(ev[-1]) - 1.0   # T + bad is negative definite
-        assert tridiagonal_ridge_solve(d, e, b, np.array([shift, bad]), Z) == 1
+        Z, where = tridiagonal_ridge_solve(np, d, e, b, np.array([shift, bad]))
+        assert where == 1 and np.all(np.isnan(Z[:, 1]))
 
 
 def test_lapack_prototype_is_typed_and_refuses_64_bit_integers():

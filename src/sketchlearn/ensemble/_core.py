@@ -27,6 +27,7 @@ import numbers
 import numpy as np
 
 from .._array_api import blas_single_thread, get_namespace, is_numpy_namespace, move_to
+from ._tridiagonal import gram_block_op, tridiagonal_df_op, tridiagonal_ridge_solve_op
 
 __all__ = [
     "draw_members",
@@ -188,8 +189,6 @@ def member_grams(X, y, fit_intercept, sizes):
 def _shared_tridiag(grams, rows):
     """:func:`factorize_member_tridiag` of the member on ``rows`` from
     :func:`member_grams`, or None when this member has nothing to take from them."""
-    from ._numba import gram_block
-
     X0, y0, centre = grams["X0"], grams["y0"], grams["centre"]
     n, p = X0.shape
     k = rows.size
@@ -197,8 +196,7 @@ def _shared_tridiag(grams, rows):
     nu = X0.dtype.type(0)
     if grams["XXt"] is not None and k <= p:
         Xk, yk = X0[rows], y0[rows]
-        G = np.empty((k, k), dtype=X0.dtype)
-        gram_block(grams["XXt"], rows, centre, G)
+        G = gram_block_op(np, grams["XXt"], rows, centre)
         if centre:
             mu, nu = Xk.mean(axis=0), yk.mean()
             Xk -= mu
@@ -223,11 +221,10 @@ def _shared_tridiag(grams, rows):
 
 def _tridiag_coefs(f, alphas):
     from ._lapack import ormtr_lower
-    from ._numba import tridiagonal_ridge_solve
 
-    d = f["d"]
-    Z = np.empty((d.size, len(alphas)), dtype=d.dtype, order="F")
-    bad = tridiagonal_ridge_solve(d, f["e"], f["qtb"], np.asarray(alphas, dtype=np.float64), Z)
+    Z, bad = tridiagonal_ridge_solve_op(np, f["d"], f["e"], f["qtb"],
+                                        np.asarray(alphas, dtype=np.float64))
+    Z = np.asfortranarray(Z)  # ?ormtr works in place on Fortran order
     if bad >= 0:
         raise np.linalg.LinAlgError(f"the tridiagonal system is not positive definite for "
                                     f"alpha={alphas[bad]}; use solver='svd'.")
@@ -261,10 +258,7 @@ def member_coefs(xp, f, alphas):
 def member_df(xp, f, alphas):
     """Degrees of freedom ``sum lam/(lam+alpha)`` (+1 with intercept), per alpha."""
     if f.get("kind") == "tridiag":
-        from ._numba import tridiagonal_df
-
-        df = np.empty(len(alphas), dtype=np.float64)
-        tridiagonal_df(f["d"], f["e"], np.asarray(alphas, dtype=np.float64), df)
+        df = tridiagonal_df_op(np, f["d"], f["e"], np.asarray(alphas, dtype=np.float64))
         df = df.astype(f["d"].dtype, copy=False)
     else:
         df = xp.sum(_inverse(xp, f, alphas) * f["lam"][None, :], axis=1)

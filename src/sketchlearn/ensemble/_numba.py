@@ -14,11 +14,11 @@ from .._jit import njit
 
 
 @njit(cache=True, nogil=True)
-def tridiagonal_ridge_solve(d, e, b, alphas, Z):
+def _tridiagonal_ridge_solve(d, e, b, alphas, Z):
     """``Z[:, j] = (T + alphas[j] I)^{-1} b`` for the symmetric tridiagonal ``T`` with
     diagonal ``d`` and off-diagonal ``e``, by ``L D L^T`` (as LAPACK ``?pttrf`` /
     ``?pttrs``). Returns the index of the first penalty whose matrix is not
-    numerically positive definite (its column is then undefined), or -1."""
+    numerically positive definite (its column and those after it are NaN), or -1."""
     m = d.shape[0]
     piv = np.empty(m, dtype=np.float64)
     w = np.empty(m, dtype=np.float64)
@@ -26,12 +26,14 @@ def tridiagonal_ridge_solve(d, e, b, alphas, Z):
         a = alphas[j]
         piv[0] = d[0] + a
         if not piv[0] > 0.0:
+            Z[:, j:] = np.nan
             return j
         w[0] = b[0]
         for i in range(1, m):
             lo = e[i - 1] / piv[i - 1]
             piv[i] = d[i] + a - lo * e[i - 1]
             if not piv[i] > 0.0:
+                Z[:, j:] = np.nan
                 return j
             w[i] = b[i] - lo * w[i - 1]
         z = w[m - 1] / piv[m - 1]
@@ -43,7 +45,7 @@ def tridiagonal_ridge_solve(d, e, b, alphas, Z):
 
 
 @njit(cache=True, nogil=True)
-def tridiagonal_df(d, e, alphas, out):
+def _tridiagonal_df(d, e, alphas, out):
     """``out[j] = tr(T (T + alphas[j])^{-1}) = r - alpha tr((T + alpha)^{-1})``.
 
     The diagonal of the inverse comes from the twisted factorisation: with forward
@@ -67,7 +69,7 @@ def tridiagonal_df(d, e, alphas, out):
 
 
 @njit(cache=True, nogil=True)
-def gram_block(G, rows, centre, out):
+def _gram_block(G, rows, centre, out):
     """``out = P G[rows][:, rows] P`` with ``P = I - 1 1^T / k`` when ``centre`` (the
     Gram matrix of the member's centred rows from that of all rows), else ``P = I``."""
     k = rows.shape[0]
@@ -86,3 +88,25 @@ def gram_block(G, rows, centre, out):
         for a in range(k):
             for b in range(k):
                 out[a, b] = out[a, b] - means[a] - means[b] + grand
+
+
+def tridiagonal_ridge_solve(xp, d, e, b, alphas):
+    """See :func:`._tridiagonal._tridiagonal_ridge_solve_reference`; ``Z`` is Fortran
+    ordered in the dtype of ``d`` (what ``?ormtr`` takes next)."""
+    Z = np.empty((d.shape[0], alphas.shape[0]), dtype=d.dtype, order="F")
+    bad = _tridiagonal_ridge_solve(d, e, b, np.asarray(alphas, dtype=np.float64), Z)
+    return Z, int(bad)
+
+
+def tridiagonal_df(xp, d, e, alphas):
+    """See :func:`._tridiagonal._tridiagonal_df_reference`."""
+    out = np.empty(alphas.shape[0], dtype=np.float64)
+    _tridiagonal_df(d, e, np.asarray(alphas, dtype=np.float64), out)
+    return out
+
+
+def gram_block(xp, G, rows, centre):
+    """See :func:`._tridiagonal._gram_block_reference`."""
+    out = np.empty((rows.shape[0], rows.shape[0]), dtype=G.dtype)
+    _gram_block(G, rows, bool(centre), out)
+    return out
