@@ -174,12 +174,28 @@ def _module():
 
 
 def _device_spec(kernel):
+    """The kernel's numeric description on the device, built once per kernel: KT-SWAP
+    asks for it at every slot (the Matern table alone took 157 us and four copies)."""
     codes, params, weights = kernel.spec()
+    return _device_spec_cached(codes.tobytes(), np.ascontiguousarray(params).tobytes(),
+                               weights.tobytes())
+
+
+@lru_cache(maxsize=1)
+def _device_half_table():
     half = np.zeros((_MAX_HALF, _MAX_HALF))
     for p in range(_MAX_HALF):
         half[p, : p + 1] = matern_half_coefficients(p)
-    return (cupy.asarray(codes), cupy.asarray(np.ascontiguousarray(params)),
-            cupy.asarray(weights), cupy.asarray(half), int(codes.shape[0]))
+    return cupy.asarray(half)
+
+
+@lru_cache(maxsize=64)
+def _device_spec_cached(codes, params, weights):
+    codes = np.frombuffer(codes, dtype=np.int64)
+    params = np.frombuffer(params, dtype=np.float64).reshape(codes.shape[0], -1)
+    weights = np.frombuffer(weights, dtype=np.float64)
+    return (cupy.asarray(codes), cupy.asarray(params), cupy.asarray(weights),
+            _device_half_table(), int(codes.shape[0]))
 
 
 def _ctype(X):

@@ -15,7 +15,7 @@ import numpy as np
 
 from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 from ..kernels._cupy import _SOURCE as _KERNEL_SOURCE
-from ..kernels._cupy import _device_spec, kernel_matrix
+from ..kernels._cupy import _device_spec, kernel_matrix, kernel_matvec
 
 try:
     import cupy
@@ -135,7 +135,9 @@ def swap_pass(xp, X, pool, coreset_pos, mean_k, kernel, unique):
     pos = np.array(coreset_pos, dtype=np.int64)
     size = pos.shape[0]
     mean_k = cupy.asarray(np.asarray(mean_k, dtype=np.float64))
-    ks = kernel_matrix(xp, P, P[cupy.asarray(pos)], kernel).sum(axis=1)
+    # Row sums of K(pool, coreset) by the blocked matvec: never the pool x coreset
+    # matrix (8 GiB at n = 2^20, s = 1024).
+    ks = kernel_matvec(xp, P, P[cupy.asarray(pos)], cupy.ones((size, 1)), kernel)[:, 0]
     k0 = kernel.diagonal_value
     count = cupy.asarray(np.bincount(pos, minlength=P.shape[0]))
     for s in range(size):
@@ -146,9 +148,12 @@ def swap_pass(xp, X, pool, coreset_pos, mean_k, kernel, unique):
             others = count.copy()
             others[old] -= 1
             scores = cupy.where(others > 0, cupy.inf, scores)
-        best = int(cupy.argmin(scores))
-        if not bool(scores[best] < scores[old]):
-            best = old
+        best_dev = cupy.argmin(scores)
+        # one read from the device per slot: the winner and whether it beats the old
+        best_f, beats = cupy.stack([best_dev.astype(cupy.float64),
+                                    (scores[best_dev] < scores[old]).astype(cupy.float64)]
+                                   ).get()
+        best = int(best_f) if beats else old
         if best != old:
             ks += kernel_matrix(xp, P, P[best:best + 1], kernel)[:, 0] - kcol
             count[old] -= 1
