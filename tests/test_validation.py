@@ -104,3 +104,31 @@ def test_warnings_point_at_the_line_that_called_sketchlearn():
     found = [w for w in record if issubclass(w.category, ConvergenceWarning)]
     assert len(found) == 2
     assert {w.filename for w in found} == {__file__}
+
+
+def test_thinning_parameters_are_checked_once(monkeypatch, rng):
+    """kernel_thin checks its parameters itself; under KernelThinning.fit, which checked
+    the estimator's, it does not check them again (scikit-learn's skip of nested
+    validation), and invalid values still fail with scikit-learn's error."""
+    import sklearn.utils._param_validation as pv
+
+    from sketchlearn.thinning import KernelThinning, kernel_thin
+
+    calls = []
+    original = pv.validate_parameter_constraints
+
+    def counting(constraints, params, caller_name):
+        calls.append(caller_name)
+        return original(constraints, params, caller_name=caller_name)
+
+    monkeypatch.setattr(pv, "validate_parameter_constraints", counting)
+    X = rng.normal(size=(64, 2))
+    kernel_thin(X, 8, bandwidth=1.0, random_state=0)
+    assert calls == ["kernel_thin"]
+    calls.clear()
+    KernelThinning(n_out=8, bandwidth=1.0, random_state=0).fit(X)
+    assert calls == []
+    with pytest.raises(ValueError, match="'alpha' parameter of kernel_thin"):
+        kernel_thin(X, 8, alpha=2.0)
+    with pytest.raises(ValueError, match="'alpha' parameter of KernelThinning"):
+        KernelThinning(alpha=2.0).fit(X)

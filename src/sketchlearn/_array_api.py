@@ -188,8 +188,16 @@ _device_chosen: contextvars.ContextVar = contextvars.ContextVar("sketchlearn_dev
                                                                 default=False)
 
 
-def public_function(*, arrays: tuple = (), work=None):
-    """Decorator giving a public function the device policy, once, at its outermost call.
+def public_function(*, arrays: tuple = (), work=None, params: dict | None = None):
+    """Decorator giving a public function its parameter checks and the device policy,
+    once, at its outermost call.
+
+    ``params`` are scikit-learn parameter constraints (``Interval``, ``StrOptions``,
+    ...), checked with scikit-learn's ``validate_parameter_constraints`` unless
+    scikit-learn's ``skip_parameter_validation`` is set: an estimator's ``fit`` under
+    ``_fit_context(prefer_skip_nested_validation=True)`` checked them already, so its
+    functional twin does not check them twice. Checks that depend on the data (a
+    size at most the number of rows) stay in the function.
 
     Under ``device="gpu"`` (or ``"auto"`` with CuPy seeing a device and ``work`` at
     least ``gpu_min_work``) the parameters named in ``arrays`` that hold NumPy arrays
@@ -207,11 +215,13 @@ def public_function(*, arrays: tuple = (), work=None):
         ``work(**arguments) -> float``, the size of the computation from the call's
         arguments (defaults filled in; arrays possibly still array-likes), for
         ``device="auto"``; default: the total number of entries of the data arrays.
+    params : dict, optional
+        Constraints of the function's parameters, by name.
     """
 
     def decorate(func):
         signature = inspect.signature(func)
-        unknown = set(arrays) - set(signature.parameters)
+        unknown = (set(arrays) | set(params or ())) - set(signature.parameters)
         if unknown:
             raise TypeError(f"{func.__name__} has no parameters {sorted(unknown)}")
 
@@ -219,6 +229,8 @@ def public_function(*, arrays: tuple = (), work=None):
         def wrapper(*args, **kwargs):
             if _device_chosen.get():
                 return func(*args, **kwargs)
+            if params:
+                _check_parameters(func, signature, params, args, kwargs)
             device = get_config()["device"]
             move = False
             if device == "gpu" and not cupy_is_usable():
@@ -255,6 +267,20 @@ def public_function(*, arrays: tuple = (), work=None):
         return wrapper
 
     return decorate
+
+
+def _check_parameters(func, signature, params, args, kwargs):
+    """scikit-learn's parameter validation of one call, unless a fitting estimator
+    (or the user) asked scikit-learn to skip nested validation."""
+    import sklearn
+    from sklearn.utils._param_validation import validate_parameter_constraints
+
+    if sklearn.get_config().get("skip_parameter_validation", False):
+        return
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    validate_parameter_constraints(params, {name: bound.arguments[name] for name in params},
+                                   caller_name=func.__qualname__)
 
 
 def _to_device(cupy, value):

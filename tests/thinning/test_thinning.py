@@ -418,7 +418,7 @@ def test_input_is_not_modified(thin, rng):
 
 
 def test_compress_rejects_negative_g():
-    with pytest.raises(ValueError, match="g must be"):
+    with pytest.raises(ValueError, match="'g' parameter of compress_thin must be"):
         compress_thin(np.zeros((10, 2)) + np.arange(10)[:, None], g=-1)
 
 

@@ -13,6 +13,7 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._array_api import (
     Dispatch,
@@ -24,7 +25,7 @@ from .._array_api import (
 from .._cold_start import reference_until_compiled
 from .._progress import progress_bar
 from .._random import as_generator
-from .._validation import check_array, check_scalar, check_weights, user_stacklevel
+from .._validation import check_array, check_weights, user_stacklevel
 from ..kernels import GaussianKernel, Kernel, LaplaceKernel, MaternKernel, SumKernel, make_kernel
 from ..kernels._sums import kernel_matvec_op
 from ._reference import (
@@ -339,14 +340,31 @@ def _finish_mmd(xp, X, rows, mean_k_rows, pp, kernel):
     return math.sqrt(max(qq - 2.0 * float(np.sum(mean_k_rows)) / s + pp, 0.0))
 
 
+# Parameter constraints of kernel_thin and compress_thin, checked once by their
+# public_function wrapper (KernelThinning.fit checks its own and skips these).
+_THIN_PARAMS = {
+    "n_out": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "kernel": [str, Kernel],
+    "bandwidth": [Interval(numbers.Real, 0, None, closed="neither"),
+                  StrOptions({"median", "scott"}), None],
+    "variant": [StrOptions(set(VARIANTS))],
+    "alpha": [Interval(numbers.Real, 0, 1, closed="right")],
+    "delta": [Interval(numbers.Real, 0, 1, closed="neither")],
+    "unique": ["boolean"],
+    "random_state": ["random_state", np.random.Generator],
+    "verbose": ["verbose"],
+    "return_mmd": ["boolean"],
+}
+
+
 def _check_common(X, n_out, delta, sample_weight, kernel, bandwidth, kernel_params):
+    """The checks that depend on the data (the parameters' own checked by the wrapper)."""
     X = check_array(X, "X", min_samples=2)
     n = X.shape[0]
     if n_out is None:
         n_out = math.isqrt(n)
-    check_scalar(n_out, "n_out", kind=numbers.Integral, lower=1, upper=n)
-    check_scalar(delta, "delta", lower=0, upper=1, lower_inclusive=False,
-                 upper_inclusive=False)
+    if n_out > n:
+        raise ValueError(f"n_out={n_out} is larger than the number of samples ({n}).")
     weights = None
     if sample_weight is not None:
         weights = to_numpy(check_weights(sample_weight, n, "sample_weight", xp=get_namespace(X),
@@ -360,7 +378,8 @@ def _check_common(X, n_out, delta, sample_weight, kernel, bandwidth, kernel_para
 
 
 @public_function(arrays=("X", "sample_weight"),
-                 work=lambda X, **_: float(np.shape(X)[0]) ** 2 * np.shape(X)[1])
+                 work=lambda X, **_: float(np.shape(X)[0]) ** 2 * np.shape(X)[1],
+                 params=_THIN_PARAMS)
 def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant="kt+",
                 alpha=0.5, delta=0.5, unique=False, sample_weight=None, random_state=None,
                 verbose=0, return_mmd=False, **kernel_params):
@@ -430,7 +449,6 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
     """
     X, n_out, weights, k = _check_common(X, n_out, delta, sample_weight, kernel, bandwidth,
                                          kernel_params)
-    check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False)
     split_k = split_kernel(k, variant, X.shape[1], alpha)
     rng = as_generator(random_state)
     n = X.shape[0]
@@ -588,7 +606,9 @@ def _compress_all(xp, X, rows, g, split_k, kernel, delta_per_sq, rng, progress):
 
 
 @public_function(arrays=("X",),
-                 work=lambda X, g, **_: float(np.shape(X)[0]) * 4**g * np.shape(X)[1])
+                 work=lambda X, g, **_: float(np.shape(X)[0]) * 4**g * np.shape(X)[1],
+                 params={**_THIN_PARAMS, "g": [Interval(numbers.Integral, 0, None,
+                                                        closed="left")]})
 def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
                   variant="kt+", alpha=0.5, delta=0.5, unique=False, random_state=None,
                   verbose=0, return_mmd=False, **kernel_params):
@@ -654,8 +674,6 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     (64,)
     """
     X, n_out, _, k = _check_common(X, n_out, delta, None, kernel, bandwidth, kernel_params)
-    check_scalar(g, "g", kind=numbers.Integral, lower=0)
-    check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False)
     split_k = split_kernel(k, variant, X.shape[1], alpha)
     rng = as_generator(random_state)
     n = X.shape[0]

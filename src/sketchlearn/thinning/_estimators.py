@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 from array_api_compat import is_numpy_array
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -128,6 +128,7 @@ class KernelThinning(BaseEstimator):
     def _validate_X(self, X):
         return validate_estimator_data(self, X, reset=True, ensure_min_samples=2)[0]
 
+    @_fit_context(prefer_skip_nested_validation=True)  # kernel_thin: no second check
     def fit(self, X, y=None, sample_weight=None):
         """Choose the coreset.
 
@@ -146,7 +147,6 @@ class KernelThinning(BaseEstimator):
         -------
         self : KernelThinning
         """
-        self._validate_params()
         X = self._validate_X(X)
         n = X.shape[0]
         n_out = math.isqrt(n) if self.n_out is None else self.n_out
