@@ -387,7 +387,7 @@ def test_bad_input_messages(rng):
         sliced_wasserstein(X, X, a=-np.ones(10) / 10)
     with pytest.raises(ValueError, match="sums to"):
         sliced_wasserstein(X, X, a=np.ones(10))
-    with pytest.raises(ValueError, match="p must be"):
+    with pytest.raises(ValueError, match="'p' parameter of sliced_wasserstein must be"):
         sliced_wasserstein(X, X, p=0.5)
     with pytest.raises(ValueError, match="n_projections"):
         sliced_wasserstein(X, X, n_projections=0)

@@ -8,6 +8,7 @@ import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._array_api import (
     blas_single_thread,
@@ -20,7 +21,7 @@ from .._cold_start import reference_until_compiled
 from .._random import as_generator
 from .._validation import check_array, check_same_n_features, check_scalar, check_weights
 from ._sliced_ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
-from ._slices import check_n_projections, check_slices, make_directions, sample_vmf
+from ._slices import SLICES, make_directions, sample_vmf
 
 __all__ = [
     "sliced_wasserstein",
@@ -43,6 +44,17 @@ def _slice_work(X, Y, n_projections=100, **_):
     (device="auto")."""
     (n, d), m = np.shape(X), np.shape(Y)[0]
     return float(n_projections) * (n + m) * (d + math.log2(n + m))
+
+
+# Parameter constraints, checked once by the public_function wrapper.
+_P = [Interval(numbers.Real, 1, None, closed="left")]
+_COUNT = [Interval(numbers.Integral, 1, None, closed="left")]
+_STEPS = [Interval(numbers.Integral, 0, None, closed="left")]
+_SEED = ["random_state", np.random.Generator]
+_SLICED_PARAMS = {"p": _P, "n_projections": _COUNT, "slices": [StrOptions(set(SLICES))],
+                  "random_state": _SEED, "return_std": ["boolean"]}
+_ENERGY_PARAMS = {"n_projections": _COUNT, "slices": [StrOptions(set(SLICES))],
+                  "random_state": _SEED, "squared": ["boolean"], "return_std": ["boolean"]}
 
 
 def _small_for_reference(L, n, m):
@@ -165,7 +177,7 @@ def _root(value, se, p):
 # --------------------------------------------------------------------------- SW
 
 
-@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work)
+@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work, params=_SLICED_PARAMS)
 def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="mc",
                        random_state=None, return_std=False):
     r"""Sliced Wasserstein distance between two weighted point clouds.
@@ -251,9 +263,7 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
     0.0
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    p = check_p(p)
-    L = check_n_projections(n_projections)
-    slices = check_slices(slices)
+    p, L = float(p), int(n_projections)
     rng = as_generator(random_state)
     n, d = X.shape
     m = Y.shape[0]
@@ -301,7 +311,12 @@ def _control_variate(xp, X, Y, a, b, dirs, w, slices):
     return value, se
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"),
+                 params={"p": _P, "n_starts": _COUNT, "max_iter": _STEPS,
+                         "step_size": [Interval(numbers.Real, 0, None, closed="neither"),
+                                       None],
+                         "n_restart_projections": _COUNT, "random_state": _SEED,
+                         "return_direction": ["boolean"]})
 def max_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_starts=10, max_iter=100,
                            step_size=None, n_restart_projections=200, random_state=None,
                            return_direction=False):
@@ -351,10 +366,7 @@ def max_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_starts=10, max_iter=1
     True
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    p = check_p(p)
-    n_starts = check_n_projections(n_starts)
-    check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=0)
-    check_n_projections(n_restart_projections)
+    p, n_starts = float(p), int(n_starts)
     rng = as_generator(random_state)
     Xh = move_to(X, np).astype(np.float64)
     Yh = move_to(Y, np).astype(np.float64)
@@ -365,8 +377,7 @@ def max_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_starts=10, max_iter=1
     vals = slice_wasserstein_op(np, cands @ Xh.T, cands @ Yh.T, ah, bh, p)
     starts = cands[np.argsort(vals)[::-1][:n_starts]]
     spread = max(float(np.ptp(np.concatenate([Xh, Yh]), axis=0).max()), 1e-12)
-    eta0 = (1.0 / spread) if step_size is None else check_scalar(
-        step_size, "step_size", lower=0, lower_inclusive=False)
+    eta0 = (1.0 / spread) if step_size is None else float(step_size)
     best_val, best_theta = -1.0, starts[0]
     for theta in starts:
         val = _wp_dir(Xh, Yh, ah, bh, theta, p)
@@ -423,7 +434,12 @@ def _wp_dir_grad(X, Y, a, b, theta, p):
     return coef @ diff
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"),
+                 params={"p": _P, "n_projections": _COUNT,
+                         "kappa": [Interval(numbers.Real, 0, None, closed="left")],
+                         "n_iter": _STEPS,
+                         "step_size": [Interval(numbers.Real, 0, None, closed="neither")],
+                         "random_state": _SEED})
 def distributional_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                                       kappa=10.0, n_iter=50, step_size=0.1,
                                       random_state=None):
@@ -474,11 +490,7 @@ def distributional_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projection
     True
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    p = check_p(p)
-    L = check_n_projections(n_projections)
-    kappa = float(check_scalar(kappa, "kappa", lower=0))
-    check_scalar(n_iter, "n_iter", kind=numbers.Integral, lower=0)
-    step_size = check_scalar(step_size, "step_size", lower=0, lower_inclusive=False)
+    p, L, kappa = float(p), int(n_projections), float(kappa)
     rng = as_generator(random_state)
     d = X.shape[1]
     dtype = X.dtype
@@ -529,7 +541,7 @@ def sphere_abs_moment(d: int) -> float:
     return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
 
 
-@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work)
+@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work, params=_ENERGY_PARAMS)
 def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
                     random_state=None, squared=False, return_std=False):
     r"""Energy distance between two weighted samples, by sorting.
@@ -587,8 +599,7 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
     0.33
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    L = check_n_projections(n_projections)
-    slices = check_slices(slices)
+    L = int(n_projections)
     if slices.startswith("cv"):
         raise ValueError("slices='cv-*' is for sliced_wasserstein; energy_distance takes "
                          "'mc', 'orthogonal', 'qmc' or 'rqmc'.")
@@ -607,7 +618,8 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
     return (value, se) if return_std else value
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"),
+                 params={"n_projections": _COUNT, "random_state": _SEED})
 def energy_distance_grad(X, Y, a=None, b=None, *, n_projections=100, random_state=None):
     r"""Sliced energy distance and its gradient with respect to the points ``X``.
 
@@ -642,7 +654,7 @@ def energy_distance_grad(X, Y, a=None, b=None, *, n_projections=100, random_stat
     True
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    L = check_n_projections(n_projections)
+    L = int(n_projections)
     n, d = X.shape
     if d == 1:
         L = 1
