@@ -12,6 +12,7 @@ import sys
 
 import array_api_compat
 import numpy as np
+from sklearn.utils._param_validation import Interval
 
 from ._array_api import get_namespace, move_to
 
@@ -28,6 +29,22 @@ __all__ = [
 
 _NUMERIC_KINDS = "biuf"
 
+
+class _Integers(Interval):
+    """scikit-learn's integer interval without booleans (``True`` is not a count)."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+# Parameter constraints shared by the public functions (scikit-learn's vocabulary, checked
+# once by ``_array_api.public_function``).
+POSITIVE = [Interval(numbers.Real, 0, None, closed="neither")]
+NON_NEGATIVE = [Interval(numbers.Real, 0, None, closed="left")]
+COUNT = [_Integers(numbers.Integral, 1, None, closed="left")]
+STEPS = [_Integers(numbers.Integral, 0, None, closed="left")]
+P_EXPONENT = [Interval(numbers.Real, 1, None, closed="left")]
+SEED = ["random_state", np.random.Generator]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 

@@ -21,7 +21,7 @@ def _clouds(rng):
     (lambda X, Y: ((X, Y), {"a": -np.ones(5)}), "negative"),
     (lambda X, Y: ((X, Y), {"a": np.ones(4) / 4}), "length 4"),
     (lambda X, Y: ((X, Y), {"a": np.ones(5)}), "sums to 5"),
-    (lambda X, Y: ((X, Y), {"p": 0}), "p must be"),
+    (lambda X, Y: ((X, Y), {"p": 0}), "'p' parameter of wasserstein must be"),
 ])
 def test_bad_input_is_explained(change, match, rng):
     args, kwargs = change(*_clouds(rng))

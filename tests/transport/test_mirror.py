@@ -190,9 +190,9 @@ def test_mirror_bad_input(rng):
         mirror_sinkhorn(a, b, 3.0)
     with pytest.raises(TypeError, match="lambda P: M"):
         mirror_sinkhorn(a, b, M)
-    with pytest.raises(ValueError, match="step must be in"):
+    with pytest.raises(ValueError, match="'step' parameter of mirror_sinkhorn must be"):
         mirror_sinkhorn(a, b, lambda P: M, step=-1.0)
-    with pytest.raises(ValueError, match="step must be in"):
+    with pytest.raises(ValueError, match="'step' parameter of mirror_sinkhorn must be"):
         mirror_sinkhorn(a, b, lambda P: M, step=0.0)
     with pytest.raises(ValueError, match="negative entries"):
         mirror_sinkhorn(a - 0.5, b, lambda P: M)
@@ -208,7 +208,7 @@ def test_mirror_bad_input(rng):
     P0[1] = 0
     with pytest.raises(ValueError, match="all-zero row or column"):
         mirror_sinkhorn(a, b, lambda P: M, P0=P0)
-    with pytest.raises(ValueError, match="max_iter must be in"):
+    with pytest.raises(ValueError, match="'max_iter' parameter of mirror_sinkhorn must be"):
         mirror_sinkhorn(a, b, lambda P: M, max_iter=0)
     with pytest.raises(ValueError, match="reg must be in"):
         sinkhorn(a, b, M, reg=0.0)  # reg = 0 is for method="mirror" only

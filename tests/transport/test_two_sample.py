@@ -139,14 +139,14 @@ def test_bad_input():
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(8, 2)), rng.normal(size=(9, 2))
     for B in (0, -3):
-        with pytest.raises(ValueError, match="n_permutations must be in"):
+        with pytest.raises(ValueError, match="'n_permutations' parameter of two_sample_test"):
             two_sample_test(X, Y, n_permutations=B)
     for B in (2.5, True, "10", None):
-        with pytest.raises(TypeError, match="n_permutations must be an integer"):
+        with pytest.raises(TypeError, match="'n_permutations' parameter .* must be an int"):
             two_sample_test(X, Y, n_permutations=B)
     with pytest.raises(ValueError, match="n_projections"):
         two_sample_test(X, Y, n_projections=0)
-    with pytest.raises(ValueError, match="metric must be"):
+    with pytest.raises(ValueError, match="'metric' parameter of two_sample_test must be"):
         two_sample_test(X, Y, metric="mmd")
     with pytest.raises(ValueError, match="same number of columns"):
         two_sample_test(X, Y[:, :1])

@@ -25,7 +25,15 @@ from .._array_api import (
 from .._cold_start import reference_until_compiled
 from .._progress import progress_bar
 from .._random import as_generator
-from .._validation import check_array, check_weights, user_stacklevel
+from .._validation import (
+    COUNT,
+    POSITIVE,
+    SEED,
+    STEPS,
+    check_array,
+    check_weights,
+    user_stacklevel,
+)
 from ..kernels import GaussianKernel, Kernel, LaplaceKernel, MaternKernel, SumKernel, make_kernel
 from ..kernels._sums import kernel_matvec_op
 from ._reference import (
@@ -343,15 +351,14 @@ def _finish_mmd(xp, X, rows, mean_k_rows, pp, kernel):
 # Parameter constraints of kernel_thin and compress_thin, checked once by their
 # public_function wrapper (KernelThinning.fit checks its own and skips these).
 _THIN_PARAMS = {
-    "n_out": [Interval(numbers.Integral, 1, None, closed="left"), None],
+    "n_out": [*COUNT, None],
     "kernel": [str, Kernel],
-    "bandwidth": [Interval(numbers.Real, 0, None, closed="neither"),
-                  StrOptions({"median", "scott"}), None],
+    "bandwidth": [*POSITIVE, StrOptions({"median", "scott"}), None],
     "variant": [StrOptions(set(VARIANTS))],
     "alpha": [Interval(numbers.Real, 0, 1, closed="right")],
     "delta": [Interval(numbers.Real, 0, 1, closed="neither")],
     "unique": ["boolean"],
-    "random_state": ["random_state", np.random.Generator],
+    "random_state": SEED,
     "verbose": ["verbose"],
     "return_mmd": ["boolean"],
 }
@@ -607,8 +614,7 @@ def _compress_all(xp, X, rows, g, split_k, kernel, delta_per_sq, rng, progress):
 
 @public_function(arrays=("X",),
                  work=lambda X, g, **_: float(np.shape(X)[0]) * 4**g * np.shape(X)[1],
-                 params={**_THIN_PARAMS, "g": [Interval(numbers.Integral, 0, None,
-                                                        closed="left")]})
+                 params={**_THIN_PARAMS, "g": STEPS})
 def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
                   variant="kt+", alpha=0.5, delta=0.5, unique=False, random_state=None,
                   verbose=0, return_mmd=False, **kernel_params):

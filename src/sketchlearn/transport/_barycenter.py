@@ -8,9 +8,17 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import Interval
 
 from .._array_api import get_namespace, public_function, transposed_copy
-from .._validation import check_array, check_scalar, check_weights, user_stacklevel
+from .._validation import (
+    COUNT,
+    POSITIVE,
+    SEED,
+    check_array,
+    check_weights,
+    user_stacklevel,
+)
 from ._sinkhorn_ops import lse_rows_op
 
 __all__ = ["entropic_barycenter", "sliced_barycenter"]
@@ -19,7 +27,9 @@ __all__ = ["entropic_barycenter", "sliced_barycenter"]
 _DEBIAS_STEPS = 10
 
 
-@public_function(arrays=("A", "M", "weights"))
+@public_function(arrays=("A", "M", "weights"),
+                 params={"reg": POSITIVE, "debiased": ["boolean"], "tol": POSITIVE,
+                         "max_iter": COUNT})
 def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-9,
                         max_iter=10_000):
     r"""Entropic Wasserstein barycenter of histograms on a fixed support.
@@ -103,9 +113,7 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
     >>> bool(pd.max() > p.max())                     # sharper: less entropic blur
     True
     """
-    reg = float(check_scalar(reg, "reg", lower=0, lower_inclusive=False))
-    tol = float(check_scalar(tol, "tol", lower=0, lower_inclusive=False))
-    max_iter = int(check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1))
+    reg, tol, max_iter = float(reg), float(tol), int(max_iter)
     A = check_array(A, "A")
     M = check_array(M, "M", allow_nonfinite=True)
     xp = get_namespace(A, M)
@@ -166,7 +174,11 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
     return xp.astype(bar, dtype)
 
 
-@public_function(arrays=("clouds", "weights"))
+@public_function(arrays=("clouds", "weights"),
+                 params={"n_support": [*COUNT, None], "n_projections": [*COUNT, None],
+                         "max_iter": COUNT,
+                         "step": [Interval(numbers.Real, 0, 1, closed="right")],
+                         "random_state": SEED})
 def sliced_barycenter(clouds, weights=None, n_support=None, *, n_projections=None,
                       max_iter=100, step=1.0, random_state=None):
     r"""Free-support barycenter of point clouds for the sliced Wasserstein distance.
@@ -241,12 +253,9 @@ def sliced_barycenter(clouds, weights=None, n_support=None, *, n_projections=Non
         check_weights(weights, K, "weights", xp=xp, dtype=xp.float64)
     w_host = [float(w[k]) for k in range(K)]
     sizes = [Y.shape[0] for Y in clouds]
-    n = max(sizes) if n_support is None else int(
-        check_scalar(n_support, "n_support", kind=numbers.Integral, lower=1))
-    L = d if n_projections is None else int(
-        check_scalar(n_projections, "n_projections", kind=numbers.Integral, lower=1))
-    max_iter = int(check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1))
-    step = float(check_scalar(step, "step", lower=0, upper=1, lower_inclusive=False))
+    n = max(sizes) if n_support is None else int(n_support)
+    L = d if n_projections is None else int(n_projections)
+    max_iter, step = int(max_iter), float(step)
     rng = as_generator(random_state)
     dtype = clouds[0].dtype if all(Y.dtype == clouds[0].dtype for Y in clouds) \
         else xp.float64

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from .._array_api import move_to, public_function
-from .._validation import check_array, check_scalar
-from ._sliced import check_clouds, check_p
+from .._validation import (
+    COUNT,
+    P_EXPONENT,
+    check_array,
+)
+from ._sliced import check_clouds
 from ._sliced_ops import slice_wasserstein_op
 
 __all__ = ["wasserstein", "gaussian_wasserstein"]
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"), params={"p": P_EXPONENT, "max_iter": COUNT})
 def wasserstein(X, Y, a=None, b=None, *, p=2, max_iter=10_000_000):
     r"""Exact p-Wasserstein distance between two weighted point clouds.
 
@@ -55,8 +57,7 @@ def wasserstein(X, Y, a=None, b=None, *, p=2, max_iter=10_000_000):
     2.5
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    p = check_p(p)
-    check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1)
+    p = float(p)
     if X.shape[1] == 1:
         w = slice_wasserstein_op(xp, X.T, Y.T, a, b, p)
         return max(float(move_to(w, np)[0]), 0.0) ** (1.0 / p)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import inspect
 import math
-import numbers
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -18,7 +17,13 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from .._array_api import get_namespace, move_to, public_function
-from .._validation import check_array, check_scalar, check_weights, user_stacklevel
+from .._validation import (
+    COUNT,
+    POSITIVE,
+    check_array,
+    check_weights,
+    user_stacklevel,
+)
 
 __all__ = ["mirror_sinkhorn", "MirrorSinkhornResult"]
 
@@ -254,7 +259,9 @@ def _check_marginals(a, b, P0):
     return xp, a, b, Z0, dtype
 
 
-@public_function(arrays=("a", "b", "P0"))
+@public_function(arrays=("a", "b", "P0"),
+                 params={"step": POSITIVE, "max_iter": [*COUNT, None], "tol": [*POSITIVE, None],
+                         "check_every": COUNT})
 def mirror_sinkhorn(a, b, grad, *, P0=None, step=1.0, max_iter=None, tol=None,
                     check_every=10):
     r"""Minimise a convex function over the transport polytope by Mirror Sinkhorn.
@@ -405,12 +412,8 @@ def mirror_sinkhorn(a, b, grad, *, P0=None, step=1.0, max_iter=None, tol=None,
     >>> online.n_iter, bool(np.isnan(online.gap))
     (200, True)
     """
-    check_scalar(step, "step", lower=0, lower_inclusive=False)
-    check_scalar(check_every, "check_every", kind=numbers.Integral, lower=1)
     if tol is not None:
-        tol = float(check_scalar(tol, "tol", lower=0, lower_inclusive=False))
-    if max_iter is not None:
-        check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1)
+        tol = float(tol)
     xp, a, b, Z0, dtype = _check_marginals(a, b, P0)
     n, m = a.shape[0], b.shape[0]
     sequence = None

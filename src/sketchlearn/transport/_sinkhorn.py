@@ -4,19 +4,21 @@ Newton (SNS) and Mirror Sinkhorn behind one ``sinkhorn`` entry point."""
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import StrOptions
 
 from .._array_api import get_namespace, move_to, public_function
 from .._validation import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
     check_array,
     check_same_n_features,
-    check_scalar,
     check_weights,
     user_stacklevel,
 )
@@ -165,7 +167,12 @@ def _log_weights(xp, w):
         return xp.log(xp.astype(w, xp.float64))
 
 
-@public_function(arrays=("a", "b", "M", "X", "Y", "warm_start"))
+@public_function(arrays=("a", "b", "M", "X", "Y", "warm_start"),
+                 params={"reg": NON_NEGATIVE, "method": [StrOptions(set(_METHODS))],
+                         "tol": POSITIVE, "max_iter": COUNT, "eps_scaling": ["boolean"],
+                         "return_plan": [StrOptions({"auto"}), "boolean"],
+                         "sns_switch_tol": POSITIVE, "sns_keep": COUNT,
+                         "mirror_step": POSITIVE, "mirror_check_every": COUNT})
 def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeuclidean",
              method="auto", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
              return_plan="auto", sns_switch_tol=1e-2, sns_keep=10, mirror_step=1.0,
@@ -314,21 +321,14 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     >>> bool(abs(ub.plan - P).max() < 1e-10), bool(ub.plan.sum() < 1.0)
     (True, True)
     """
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {_METHODS}; got {method!r}.")
     rm = parse_reg_m(reg_m)
     if rm is not None and method not in ("auto", "scaling", "log"):
         raise ValueError(f"reg_m (unbalanced transport) needs method='auto', 'scaling' or "
                          f"'log'; got method={method!r}.")
-    reg = float(check_scalar(reg, "reg", lower=0, lower_inclusive=method == "mirror"))
-    tol = float(check_scalar(tol, "tol", lower=0, lower_inclusive=False))
-    check_scalar(max_iter, "max_iter", kind=numbers.Integral, lower=1)
-    check_scalar(mirror_step, "mirror_step", lower=0, lower_inclusive=False)
-    check_scalar(mirror_check_every, "mirror_check_every", kind=numbers.Integral, lower=1)
-    check_scalar(sns_switch_tol, "sns_switch_tol", lower=0, lower_inclusive=False)
-    check_scalar(sns_keep, "sns_keep", kind=numbers.Integral, lower=1)
-    if return_plan not in ("auto", True, False):
-        raise ValueError(f"return_plan must be 'auto', True or False; got {return_plan!r}.")
+    if reg == 0 and method != "mirror":
+        raise ValueError("reg must be in (0, inf) unless method='mirror' (reg=0: "
+                         f"unregularised transport); got {reg!r}.")
+    reg, tol = float(reg), float(tol)
     if M is not None:
         if X is not None or Y is not None:
             raise ValueError("Give either the cost matrix M or the point clouds X and Y, "

@@ -8,7 +8,7 @@ import numbers
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 
 from .._array_api import (
     blas_single_thread,
@@ -19,7 +19,18 @@ from .._array_api import (
 )
 from .._cold_start import reference_until_compiled
 from .._random import as_generator
-from .._validation import check_array, check_same_n_features, check_scalar, check_weights
+from .._validation import (
+    COUNT,
+    NON_NEGATIVE,
+    P_EXPONENT,
+    POSITIVE,
+    SEED,
+    STEPS,
+    check_array,
+    check_same_n_features,
+    check_scalar,
+    check_weights,
+)
 from ._sliced_ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
 from ._slices import SLICES, make_directions, sample_vmf
 
@@ -47,14 +58,10 @@ def _slice_work(X, Y, n_projections=100, **_):
 
 
 # Parameter constraints, checked once by the public_function wrapper.
-_P = [Interval(numbers.Real, 1, None, closed="left")]
-_COUNT = [Interval(numbers.Integral, 1, None, closed="left")]
-_STEPS = [Interval(numbers.Integral, 0, None, closed="left")]
-_SEED = ["random_state", np.random.Generator]
-_SLICED_PARAMS = {"p": _P, "n_projections": _COUNT, "slices": [StrOptions(set(SLICES))],
-                  "random_state": _SEED, "return_std": ["boolean"]}
-_ENERGY_PARAMS = {"n_projections": _COUNT, "slices": [StrOptions(set(SLICES))],
-                  "random_state": _SEED, "squared": ["boolean"], "return_std": ["boolean"]}
+_SLICED_PARAMS = {"p": P_EXPONENT, "n_projections": COUNT, "slices": [StrOptions(set(SLICES))],
+                  "random_state": SEED, "return_std": ["boolean"]}
+_ENERGY_PARAMS = {"n_projections": COUNT, "slices": [StrOptions(set(SLICES))],
+                  "random_state": SEED, "squared": ["boolean"], "return_std": ["boolean"]}
 
 
 def _small_for_reference(L, n, m):
@@ -312,10 +319,9 @@ def _control_variate(xp, X, Y, a, b, dirs, w, slices):
 
 
 @public_function(arrays=("X", "Y", "a", "b"),
-                 params={"p": _P, "n_starts": _COUNT, "max_iter": _STEPS,
-                         "step_size": [Interval(numbers.Real, 0, None, closed="neither"),
-                                       None],
-                         "n_restart_projections": _COUNT, "random_state": _SEED,
+                 params={"p": P_EXPONENT, "n_starts": COUNT, "max_iter": STEPS,
+                         "step_size": [*POSITIVE, None],
+                         "n_restart_projections": COUNT, "random_state": SEED,
                          "return_direction": ["boolean"]})
 def max_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_starts=10, max_iter=100,
                            step_size=None, n_restart_projections=200, random_state=None,
@@ -435,11 +441,11 @@ def _wp_dir_grad(X, Y, a, b, theta, p):
 
 
 @public_function(arrays=("X", "Y", "a", "b"),
-                 params={"p": _P, "n_projections": _COUNT,
-                         "kappa": [Interval(numbers.Real, 0, None, closed="left")],
-                         "n_iter": _STEPS,
-                         "step_size": [Interval(numbers.Real, 0, None, closed="neither")],
-                         "random_state": _SEED})
+                 params={"p": P_EXPONENT, "n_projections": COUNT,
+                         "kappa": NON_NEGATIVE,
+                         "n_iter": STEPS,
+                         "step_size": POSITIVE,
+                         "random_state": SEED})
 def distributional_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                                       kappa=10.0, n_iter=50, step_size=0.1,
                                       random_state=None):
@@ -619,7 +625,7 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
 
 
 @public_function(arrays=("X", "Y", "a", "b"),
-                 params={"n_projections": _COUNT, "random_state": _SEED})
+                 params={"n_projections": COUNT, "random_state": SEED})
 def energy_distance_grad(X, Y, a=None, b=None, *, n_projections=100, random_state=None):
     r"""Sliced energy distance and its gradient with respect to the points ``X``.
 

@@ -8,10 +8,15 @@ import numpy as np
 
 from .._array_api import move_to, public_function
 from .._random import as_generator
-from .._validation import check_array, check_weights
-from ._sliced import _group_std_error, _projected_costs, _root, check_p
+from .._validation import (
+    COUNT,
+    P_EXPONENT,
+    SEED,
+    check_array,
+    check_weights,
+)
+from ._sliced import _group_std_error, _projected_costs, _root
 from ._sliced_ops import slice_wasserstein_op
-from ._slices import check_n_projections
 
 __all__ = ["spd_sliced_wasserstein"]
 
@@ -36,7 +41,9 @@ def _spd_logs(S, name):
     return logs.reshape(S.shape[0], -1)
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"),
+                 params={"p": P_EXPONENT, "n_projections": COUNT, "random_state": SEED,
+                         "return_std": ["boolean"]})
 def spd_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                            random_state=None, return_std=False):
     r"""Sliced Wasserstein distance between distributions of SPD matrices (log-Euclidean).
@@ -91,8 +98,7 @@ def spd_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                          f"{int(round(math.sqrt(LY.shape[1])))}; both need the same size.")
     a = None if a is None else check_weights(a, LX.shape[0], "a", dtype=np.float64)
     b = None if b is None else check_weights(b, LY.shape[0], "b", dtype=np.float64)
-    p = check_p(p)
-    L = check_n_projections(n_projections)
+    p, L = float(p), int(n_projections)
     rng = as_generator(random_state)
     theta = rng.standard_normal((L, k))
     theta /= np.linalg.norm(theta, axis=1, keepdims=True)

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import math
-import numbers
 from typing import NamedTuple
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from .._array_api import move_to, public_function
 from .._random import as_generator
-from .._validation import check_scalar
+from .._validation import (
+    COUNT,
+    SEED,
+)
 from ._sliced import check_clouds, sphere_abs_moment
 from ._sliced_ops import slice_energy_op, slice_wasserstein_op
-from ._slices import check_n_projections, make_directions
+from ._slices import make_directions
 
 __all__ = ["two_sample_test", "TwoSampleResult"]
 
@@ -35,7 +38,9 @@ class TwoSampleResult(NamedTuple):
     pvalue: float
 
 
-@public_function(arrays=("X", "Y"))
+@public_function(arrays=("X", "Y"),
+                 params={"metric": [StrOptions({"energy", "sliced"})], "n_permutations": COUNT,
+                         "n_projections": COUNT, "random_state": SEED})
 def two_sample_test(X, Y, *, metric="energy", n_permutations=200, n_projections=50,
                     random_state=None):
     r"""Permutation two-sample test with the sliced energy or sliced Wasserstein statistic.
@@ -76,11 +81,8 @@ def two_sample_test(X, Y, *, metric="energy", n_permutations=200, n_projections=
     >>> two_sample_test(X, Y + 0.5, random_state=0).pvalue < 0.01
     True
     """
-    if metric not in ("energy", "sliced"):
-        raise ValueError(f"metric must be 'energy' or 'sliced'; got {metric!r}.")
     X, Y, _, _, xp = check_clouds(X, Y, None, None)
-    B = int(check_scalar(n_permutations, "n_permutations", kind=numbers.Integral, lower=1))
-    L = check_n_projections(n_projections)
+    B, L = int(n_permutations), int(n_projections)
     rng = as_generator(random_state)
     n, d = X.shape
     m = Y.shape[0]
