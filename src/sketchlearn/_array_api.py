@@ -229,27 +229,27 @@ def public_function(*, arrays: tuple = (), work=None, params: dict | None = None
         def wrapper(*args, **kwargs):
             if _device_chosen.get():
                 return func(*args, **kwargs)
-            if params:
-                _check_parameters(func, signature, params, args, kwargs)
-            device = get_config()["device"]
-            move = False
+            config = get_config()
+            device = config["device"]
             if device == "gpu" and not cupy_is_usable():
                 raise RuntimeError(GPU_MISSING)
-            if device != "cpu":
+            bound = None
+            if params or device != "cpu":  # one binding serves the checks and the move
                 bound = signature.bind(*args, **kwargs)
+                bound.apply_defaults()
+            if params:
+                _check_parameters(func, params, bound.arguments)
+            move = False
+            if device != "cpu":
                 data = {name: bound.arguments[name] for name in arrays
-                        if bound.arguments.get(name) is not None}
+                        if bound.arguments[name] is not None}
                 on_host = any(not array_api_compat.is_cupy_array(v) for v in data.values())
                 if on_host and device == "gpu":
                     move = True
                 elif on_host and cupy_is_usable():
-                    if work is None:
-                        size = sum(np.size(v) for v in data.values())
-                    else:
-                        every = signature.bind(*args, **kwargs)
-                        every.apply_defaults()
-                        size = work(**every.arguments)
-                    move = size >= get_config()["gpu_min_work"]
+                    size = (sum(np.size(v) for v in data.values()) if work is None
+                            else work(**bound.arguments))
+                    move = size >= config["gpu_min_work"]
                 if move:
                     import cupy
 
@@ -269,17 +269,16 @@ def public_function(*, arrays: tuple = (), work=None, params: dict | None = None
     return decorate
 
 
-def _check_parameters(func, signature, params, args, kwargs):
-    """scikit-learn's parameter validation of one call, unless a fitting estimator
-    (or the user) asked scikit-learn to skip nested validation."""
+def _check_parameters(func, params, arguments):
+    """scikit-learn's parameter validation of one call (``arguments``: bound, defaults
+    filled in), unless a fitting estimator (or the user) asked scikit-learn to skip
+    nested validation."""
     import sklearn
     from sklearn.utils._param_validation import validate_parameter_constraints
 
     if sklearn.get_config().get("skip_parameter_validation", False):
         return
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    validate_parameter_constraints(params, {name: bound.arguments[name] for name in params},
+    validate_parameter_constraints(params, {name: arguments[name] for name in params},
                                    caller_name=func.__qualname__)
 
 
