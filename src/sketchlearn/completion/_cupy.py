@@ -4,11 +4,19 @@ One CUDA thread per row (or per observed entry) with its scratch vectors in
 global memory, so any rank works; the index arrays are the CSR (or CSC) arrays of
 :class:`~sketchlearn.completion._observed.Observed`. Sums run in double precision
 whatever the input dtype, like the Numba kernels, so both agree to rounding.
+
+The scratch is interleaved across threads: entry ``j`` of thread ``t``'s scratch is
+``work[j * S + t]`` (``S`` the threads of the launch), so the threads of a warp, which
+walk their vectors in step, touch consecutive addresses. Every kernel is a C++
+template over the value type ``T`` (float, double) and the index type ``I`` (int,
+long long), compiled once as one module with its instances named.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
+
+import numpy as np
 
 from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
 
@@ -18,34 +26,43 @@ except ImportError:  # cuda_sources() is read without CuPy (the CI compile check
     cupy = None
 
 _THREADS = 128
+# Scratch of one launch, in doubles (256 MiB): rows beyond it run in further launches.
+_SCRATCH = 2**25
 
 _SOURCE = r"""
-extern "C" __global__ void predict_observed(
-        const IDX* __restrict__ rows, const IDX* __restrict__ cols,
-        const REAL* __restrict__ U, const REAL* __restrict__ V, long long nnz, int k,
-        REAL* __restrict__ out) {
-    long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+// Thread t's scratch vector: element j at p[j * s] (p = work + t, s = threads of the
+// launch), so a warp's threads, walking their vectors in step, read consecutive words.
+struct Strided {
+    double* p;
+    long long s;
+    __device__ double& operator[](long long j) const { return p[j * s]; }
+    __device__ Strided operator+(long long j) const { return Strided{p + j * s, s}; }
+};
+
+template <typename T, typename I>
+__global__ void predict_observed(
+        const I* __restrict__ rows, const I* __restrict__ cols,
+        const T* __restrict__ U, const T* __restrict__ V, long long nnz, int k,
+        T* __restrict__ out) {
+    const long long q = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (q >= nnz) return;
-    const REAL* u = U + (long long)rows[q] * k;
-    const REAL* v = V + (long long)cols[q] * k;
+    const T* u = U + (long long)rows[q] * k;
+    const T* v = V + (long long)cols[q] * k;
     double acc = 0.0;
     for (int c = 0; c < k; ++c) acc += (double)u[c] * (double)v[c];
-    out[q] = (REAL)acc;
+    out[q] = (T)acc;
 }
 
-extern "C" __global__ void cg_rows(
-        const IDX* __restrict__ indptr, const IDX* __restrict__ indices,
-        const REAL* __restrict__ data, const REAL* __restrict__ X0,
-        const REAL* __restrict__ V, long long m, int k, double lam, int n_iter,
-        double* __restrict__ work, REAL* __restrict__ out) {
-    long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+template <typename T, typename I>
+__global__ void cg_rows(
+        const I* __restrict__ indptr, const I* __restrict__ indices,
+        const T* __restrict__ data, const T* __restrict__ X0,
+        const T* __restrict__ V, long long m, int k, double lam, int n_iter,
+        double* __restrict__ work, T* __restrict__ out) {
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= m) return;
-    double* x = work + i * 6 * k;
-    double* r = x + k;
-    double* z = r + k;
-    double* p = z + k;
-    double* ap = p + k;
-    double* d = ap + k;
+    const Strided x{work + i, m};
+    const Strided r = x + k, z = x + 2 * k, p = x + 3 * k, ap = x + 4 * k, d = x + 5 * k;
     const long long s = indptr[i], e = indptr[i + 1];
     for (int c = 0; c < k; ++c) {
         x[c] = (double)X0[i * k + c];
@@ -53,7 +70,7 @@ extern "C" __global__ void cg_rows(
         d[c] = lam;
     }
     for (long long q = s; q < e; ++q) {
-        const REAL* v = V + (long long)indices[q] * k;
+        const T* v = V + (long long)indices[q] * k;
         double t = 0.0;
         for (int c = 0; c < k; ++c) t += (double)v[c] * x[c];
         const double res = (double)data[q] - t;
@@ -73,7 +90,7 @@ extern "C" __global__ void cg_rows(
         if (!(rz > 0.0)) break;
         for (int c = 0; c < k; ++c) ap[c] = lam * p[c];
         for (long long q = s; q < e; ++q) {
-            const REAL* v = V + (long long)indices[q] * k;
+            const T* v = V + (long long)indices[q] * k;
             double t = 0.0;
             for (int c = 0; c < k; ++c) t += (double)v[c] * p[c];
             for (int c = 0; c < k; ++c) ap[c] += t * (double)v[c];
@@ -96,10 +113,12 @@ extern "C" __global__ void cg_rows(
         rz = rz_new;
         for (int c = 0; c < k; ++c) p[c] = z[c] + beta * p[c];
     }
-    for (int c = 0; c < k; ++c) out[i * k + c] = (REAL)x[c];
+    for (int c = 0; c < k; ++c) out[i * k + c] = (T)x[c];
 }
 
-__device__ bool chol_solve(double* G, const double* rhs, double* x, int k) {
+// Cholesky G = L L^T in the lower triangle of G (row-major k x k); false if G is not
+// positive definite.
+__device__ bool chol_factor(const Strided& G, int k) {
     for (int a = 0; a < k; ++a) {
         double s = G[a * k + a];
         for (int c = 0; c < a; ++c) s -= G[a * k + c] * G[a * k + c];
@@ -112,35 +131,42 @@ __device__ bool chol_solve(double* G, const double* rhs, double* x, int k) {
             G[b * k + a] = t / s;
         }
     }
-    for (int a = 0; a < k; ++a) {
-        double t = rhs[a];
-        for (int c = 0; c < a; ++c) t -= G[a * k + c] * x[c];
-        x[a] = t / G[a * k + a];
-    }
-    for (int a = k - 1; a >= 0; --a) {
-        double t = x[a];
-        for (int c = a + 1; c < k; ++c) t -= G[c * k + a] * x[c];
-        x[a] = t / G[a * k + a];
-    }
     return true;
 }
 
-extern "C" __global__ void solve_rows(
-        const IDX* __restrict__ indptr, const IDX* __restrict__ indices,
-        const REAL* __restrict__ data, const REAL* __restrict__ V, long long row0,
-        long long m, int k, double lam, double jitter, double* __restrict__ work,
-        REAL* __restrict__ out) {
-    long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+// w = L^{-1} r, z = L^{-T} w = (L L^T)^{-1} r (z may be w); returns |w|^2 = r^T z.
+__device__ double chol_apply(const Strided& L, const Strided& r, const Strided& w,
+                             const Strided& z, int k) {
+    double ww = 0.0;
+    for (int a = 0; a < k; ++a) {
+        double t = r[a];
+        for (int c = 0; c < a; ++c) t -= L[a * k + c] * w[c];
+        w[a] = t / L[a * k + a];
+        ww += w[a] * w[a];
+    }
+    for (int a = k - 1; a >= 0; --a) {
+        double t = w[a];
+        for (int c = a + 1; c < k; ++c) t -= L[c * k + a] * z[c];
+        z[a] = t / L[a * k + a];
+    }
+    return ww;
+}
+
+template <typename T, typename I>
+__global__ void solve_rows(
+        const I* __restrict__ indptr, const I* __restrict__ indices,
+        const T* __restrict__ data, const T* __restrict__ V, long long row0,
+        long long m, long long stride, int k, double lam, double jitter,
+        double* __restrict__ work, T* __restrict__ out) {
+    const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (t >= m) return;
     const long long i = row0 + t;
-    double* G0 = work + t * (2 * k * k + 2 * k);
-    double* G = G0 + k * k;
-    double* rhs = G + k * k;
-    double* x = rhs + k;
+    const Strided G0{work + t, stride};
+    const Strided G = G0 + (long long)k * k, rhs = G + (long long)k * k, x = rhs + k;
     for (int a = 0; a < k * k; ++a) G0[a] = 0.0;
     for (int a = 0; a < k; ++a) rhs[a] = 0.0;
     for (long long q = indptr[i]; q < indptr[i + 1]; ++q) {
-        const REAL* v = V + (long long)indices[q] * k;
+        const T* v = V + (long long)indices[q] * k;
         const double w = (double)data[q];
         for (int a = 0; a < k; ++a) {
             rhs[a] += w * (double)v[a];
@@ -153,7 +179,7 @@ extern "C" __global__ void solve_rows(
         trace += G0[a * k + a];
     }
     if (trace == 0.0) {
-        for (int a = 0; a < k; ++a) out[i * k + a] = (REAL)0.0;
+        for (int a = 0; a < k; ++a) out[i * k + a] = (T)0.0;
         return;
     }
     double eps = 0.0;
@@ -163,48 +189,199 @@ extern "C" __global__ void solve_rows(
             for (int c = 0; c <= a; ++c) G[a * k + c] = G0[a * k + c];
             G[a * k + a] += eps;
         }
-        solved = chol_solve(G, rhs, x, k);
+        solved = chol_factor(G, k);
         eps = eps == 0.0 ? jitter * trace / k : eps * 100.0;
     }
+    if (solved) chol_apply(G, rhs, x, x, k);
     // No attempt factored (NaN in V, or lam < 0): NaN, as the reference gives for
     // NaN; never x, which then holds what an earlier row or launch left in the scratch.
-    for (int a = 0; a < k; ++a) out[i * k + a] = solved ? (REAL)x[a] : (REAL)nan("");
+    for (int a = 0; a < k; ++a) out[i * k + a] = solved ? (T)x[a] : (T)nan("");
+}
+
+__device__ unsigned long long splitmix64(unsigned long long z) {
+    z += 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+// (A^T A + lam I) p into ap, A = V[indices[s:e]].
+template <typename T, typename I>
+__device__ void normal_matvec(const I* indices, const T* V, long long s, long long e, int k,
+                              double lam, const Strided& p, const Strided& ap) {
+    for (int a = 0; a < k; ++a) ap[a] = lam * p[a];
+    for (long long q = s; q < e; ++q) {
+        const T* v = V + (long long)indices[q] * k;
+        double t = 0.0;
+        for (int a = 0; a < k; ++a) t += (double)v[a] * p[a];
+        for (int a = 0; a < k; ++a) ap[a] += t * (double)v[a];
+    }
+}
+
+// Sketch-preconditioned CG per row, as _numba._sketch_cg_block: the preconditioner
+// L L^T = (S A)^T (S A) + lam I, S the row's sparse sign embedding (the identity when
+// the row has at most sketch_rows entries), CG from X0[i] to |r|_{M^-1} <= tol
+// |A^T b|_{M^-1} or max_iter steps. info[i] = (achieved relative residual, steps).
+template <typename T, typename I>
+__global__ void sketch_cg_rows(
+        const I* __restrict__ indptr, const I* __restrict__ indices,
+        const T* __restrict__ data, const T* __restrict__ X0, const T* __restrict__ V,
+        long long row0, long long m, long long stride, int k, double lam, double tol,
+        long long max_iter, int sketch_rows, int nnz_sketch, unsigned long long seed,
+        double jitter, double* __restrict__ work, T* __restrict__ out,
+        double* __restrict__ info) {
+    const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= m) return;
+    const long long i = row0 + t;
+    const Strided SA{work + t, stride};
+    const Strided G0 = SA + (long long)sketch_rows * k, L = G0 + (long long)k * k;
+    const Strided x = L + (long long)k * k, r = x + k, w = x + 2 * k, z = x + 3 * k,
+                  p = x + 4 * k, ap = x + 5 * k;
+    const long long s = indptr[i], e = indptr[i + 1];
+    // G0 = (S A)^T (S A), lower triangle
+    long long n_s;
+    if (e - s <= sketch_rows) {
+        n_s = e - s;
+        for (long long q = s; q < e; ++q) {
+            const T* v = V + (long long)indices[q] * k;
+            for (int a = 0; a < k; ++a) SA[(q - s) * k + a] = (double)v[a];
+        }
+    } else {
+        n_s = sketch_rows;
+        for (long long a = 0; a < (long long)sketch_rows * k; ++a) SA[a] = 0.0;
+        const double scale = 1.0 / sqrt((double)nnz_sketch);
+        for (long long q = s; q < e; ++q) {
+            const T* v = V + (long long)indices[q] * k;
+            const unsigned long long base =
+                seed + (unsigned long long)q * (unsigned long long)nnz_sketch;
+            for (int u = 0; u < nnz_sketch; ++u) {
+                const unsigned long long h = splitmix64(base + (unsigned long long)u);
+                const long long row = (long long)((h >> 33) % (unsigned long long)sketch_rows);
+                const double sg = (h & 1ULL) ? scale : -scale;
+                for (int a = 0; a < k; ++a) SA[row * k + a] += sg * (double)v[a];
+            }
+        }
+    }
+    for (int a = 0; a < k; ++a)
+        for (int b = 0; b <= a; ++b) G0[a * k + b] = 0.0;
+    for (long long rr = 0; rr < n_s; ++rr)
+        for (int a = 0; a < k; ++a) {
+            const double va = SA[rr * k + a];
+            for (int b = 0; b <= a; ++b) G0[a * k + b] += va * SA[rr * k + b];
+        }
+    double trace = 0.0, dmean = 0.0;
+    for (int a = 0; a < k; ++a) {
+        G0[a * k + a] += lam;
+        trace += G0[a * k + a];
+        x[a] = (double)X0[i * k + a];
+        r[a] = 0.0;
+    }
+    for (long long q = s; q < e; ++q) {  // r = A^T b
+        const T* v = V + (long long)indices[q] * k;
+        const double b = (double)data[q];
+        for (int a = 0; a < k; ++a) {
+            r[a] += b * (double)v[a];
+            dmean += (double)v[a] * (double)v[a];
+        }
+    }
+    dmean = dmean / k + lam;
+    const bool ok = trace > 0.0;
+    double eps = 0.0;
+    for (int attempt = 0; attempt < (ok ? 8 : 0); ++attempt) {
+        for (int a = 0; a < k; ++a) {
+            for (int b = 0; b <= a; ++b) L[a * k + b] = G0[a * k + b];
+            L[a * k + a] += eps;
+        }
+        if (chol_factor(L, k)) break;
+        eps = eps == 0.0 ? jitter * trace / k : eps * 100.0;
+    }
+    const double cc = ok ? chol_apply(L, r, w, z, k) : 0.0;
+    if (!(cc > 0.0)) {  // no entry, or b = 0 on the row: the solution is 0
+        for (int a = 0; a < k; ++a) out[i * k + a] = (T)0.0;
+        info[2 * i] = 0.0;
+        info[2 * i + 1] = 0.0;
+        return;
+    }
+    normal_matvec<T, I>(indices, V, s, e, k, lam, x, ap);
+    for (int a = 0; a < k; ++a) r[a] -= ap[a];
+    double rz = chol_apply(L, r, w, z, k);
+    for (int a = 0; a < k; ++a) p[a] = z[a];
+    const double target = tol * tol * cc;
+    long long it = 0;
+    while (rz > target && it < max_iter) {
+        normal_matvec<T, I>(indices, V, s, e, k, lam, p, ap);
+        double pap = 0.0, pp = 0.0;
+        for (int a = 0; a < k; ++a) {
+            pap += p[a] * ap[a];
+            pp += p[a] * p[a];
+        }
+        if (!(pap > 1e-10 * dmean * pp)) break;  // singular system: null direction
+        const double alpha = rz / pap;
+        for (int a = 0; a < k; ++a) {
+            x[a] += alpha * p[a];
+            r[a] -= alpha * ap[a];
+        }
+        const double rz_new = chol_apply(L, r, w, z, k);
+        const double beta = rz_new / rz;
+        rz = rz_new;
+        for (int a = 0; a < k; ++a) p[a] = z[a] + beta * p[a];
+        ++it;
+    }
+    for (int a = 0; a < k; ++a) out[i * k + a] = (T)x[a];
+    info[2 * i] = sqrt(fmax(rz, 0.0) / cc);
+    info[2 * i + 1] = (double)it;
 }
 """
 
+_KERNELS = ("predict_observed", "cg_rows", "solve_rows", "sketch_cg_rows")
+_REALS = ("float", "double")
+_INDICES = ("int", "long long")
+
 
 def cuda_sources() -> list[CudaSource]:
-    """The CUDA sources this module compiles: one module per (value, index) C type."""
-    return [CudaSource(f"completion[{real}, {idx}]",
-                       _SOURCE.replace("REAL", real).replace("IDX", idx), CUDA_OPTIONS, (),
-                       _THREADS)
-            for real in ("float", "double") for idx in ("int", "long long")]
+    """The CUDA sources this module compiles: one module, every kernel instantiated
+    for each (value, index) C type."""
+    names = tuple(f"{fn}<{real}, {idx}>" for fn in _KERNELS for real in _REALS
+                  for idx in _INDICES)
+    return [CudaSource("completion", _SOURCE, CUDA_OPTIONS, names, _THREADS)]
 
 
-@lru_cache(maxsize=4)
-def _module(real: str, idx: str):
-    (source,) = (s for s in cuda_sources() if s.label == f"completion[{real}, {idx}]")
+@lru_cache(maxsize=1)
+def _module():
+    (source,) = cuda_sources()
     return compile_source(source)
 
 
-def _names(values, index):
+@cache
+def _function(name):
+    """A kernel of the module by its name expression (looked up once)."""
+    return _module().get_function(name)
+
+
+def _kernel(name, values, index):
     real = "double" if values.dtype == cupy.float64 else "float"
     idx = "long long" if index.dtype == cupy.int64 else "int"
-    return _module(real, idx)
+    return _function(f"{name}<{real}, {idx}>")
 
 
-def _real(A):
-    """``A`` as float32 or float64, the C types compiled (float16 or integers would be
-    misread); C-contiguous."""
+def _real(A, dtype=None):
+    """``A`` on the device as ``dtype`` (default: float32 stays, float16 becomes float32,
+    anything else float64), C-contiguous: the value types compiled (a float16 or
+    integer array would be misread)."""
     A = cupy.asarray(A)
-    return cupy.ascontiguousarray(
-        A, dtype=A.dtype if A.dtype in (cupy.float32, cupy.float64) else cupy.float64)
+    if dtype is None:
+        dtype = (A.dtype if A.dtype in (cupy.float32, cupy.float64)
+                 else cupy.float32 if A.dtype == cupy.float16 else cupy.float64)
+    return cupy.ascontiguousarray(A.astype(dtype, copy=False))
 
 
-def _index(A):
-    """``A`` as int32 or int64, the index C types compiled."""
+def _index(A, dtype=None):
+    """``A`` on the device as int32 or int64 (``dtype``, default: int32 stays, anything
+    else int64), C-contiguous: the index types compiled."""
     A = cupy.asarray(A)
-    return A if A.dtype in (cupy.int32, cupy.int64) else A.astype(cupy.int64)
+    if dtype is None:
+        dtype = cupy.int32 if A.dtype == cupy.int32 else cupy.int64
+    return cupy.ascontiguousarray(A.astype(dtype, copy=False))
 
 
 def _blocks(n):
@@ -214,14 +391,15 @@ def _blocks(n):
 def predict_observed(xp, indptr, indices, rows, U, V):
     """``out[q] = U[rows[q]] . V[indices[q]]`` (one thread per observed entry)."""
     U = _real(U)
-    V = cupy.ascontiguousarray(V.astype(U.dtype, copy=False))
+    V = _real(V, U.dtype)
     indices = _index(indices)
+    rows = _index(rows, indices.dtype)
     nnz = indices.shape[0]
     out = cupy.empty(nnz, dtype=U.dtype)
     if nnz:
-        kern = _names(U, indices).get_function("predict_observed")
-        kern(_blocks(nnz), (_THREADS,), (rows.astype(indices.dtype, copy=False), indices, U, V,
-                                         cupy.int64(nnz), cupy.int32(U.shape[1]), out))
+        _kernel("predict_observed", U, indices)(
+            _blocks(nnz), (_THREADS,),
+            (rows, indices, U, V, np.int64(nnz), np.int32(U.shape[1]), out))
     return out
 
 
@@ -229,45 +407,88 @@ def spmm(xp, indptr, indices, data, D):
     """CSR times dense with cuSPARSE."""
     import cupyx.scipy.sparse as csp
 
+    D = _real(D)
     m = indptr.shape[0] - 1
-    A = csp.csr_matrix((data, indices, indptr), shape=(m, D.shape[0]))
-    return cupy.ascontiguousarray(A @ D).astype(D.dtype, copy=False)
+    A = csp.csr_matrix((_real(data, D.dtype), cupy.asarray(indices), cupy.asarray(indptr)),
+                       shape=(m, D.shape[0]))
+    return cupy.ascontiguousarray((A @ D).astype(D.dtype, copy=False))
 
 
 def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
     """Warm-started Jacobi-preconditioned CG per row (one thread per row)."""
     X0 = _real(X0)
-    V = cupy.ascontiguousarray(V.astype(X0.dtype, copy=False))
-    data = data.astype(X0.dtype, copy=False)
+    V = _real(V, X0.dtype)
+    data = _real(data, X0.dtype)
     indices = _index(indices)
+    indptr = _index(indptr, indices.dtype)
     m, k = X0.shape
     out = cupy.empty_like(X0)
+    if m == 0:
+        return out
     work = cupy.empty(m * 6 * k, dtype=cupy.float64)
-    kern = _names(X0, indices).get_function("cg_rows")
-    kern(_blocks(m), (_THREADS,), (indptr.astype(indices.dtype, copy=False), indices, data, X0,
-                                   V, cupy.int64(m), cupy.int32(k), cupy.float64(lam),
-                                   cupy.int32(n_iter), work, out))
+    _kernel("cg_rows", X0, indices)(
+        _blocks(m), (_THREADS,),
+        (indptr, indices, data, X0, V, np.int64(m), np.int32(k), np.float64(lam),
+         np.int32(n_iter), work, out))
     return out
+
+
+def _chunk(m, per_row):
+    """Rows per launch whose scratch fits in ``_SCRATCH`` doubles (at least one)."""
+    return max(1, min(m, _SCRATCH // max(1, per_row)))
 
 
 def solve_rows(xp, indptr, indices, data, V, lam):
     """Exact per-row ridge solves by Cholesky (one thread per row, rows in chunks so
     the k x k scratch matrices stay under 256 MiB)."""
     V = _real(V)
-    data = data.astype(V.dtype, copy=False)
+    data = _real(data, V.dtype)
     indices = _index(indices)
+    indptr = _index(indptr, indices.dtype)
     m = indptr.shape[0] - 1
     k = V.shape[1]
     out = cupy.empty((m, k), dtype=V.dtype)
+    if m == 0:
+        return out
     per_row = 2 * k * k + 2 * k
-    chunk = max(1, min(m, (2**25) // per_row))
+    chunk = _chunk(m, per_row)
     work = cupy.empty(chunk * per_row, dtype=cupy.float64)
     jitter = 1e-12 if V.dtype == cupy.float64 else 1e-6
-    kern = _names(V, indices).get_function("solve_rows")
-    indptr = indptr.astype(indices.dtype, copy=False)
+    kern = _kernel("solve_rows", V, indices)
     for row0 in range(0, m, chunk):
         rows = min(chunk, m - row0)
-        kern(_blocks(rows), (_THREADS,), (indptr, indices, data, V, cupy.int64(row0),
-                                          cupy.int64(rows), cupy.int32(k), cupy.float64(lam),
-                                          cupy.float64(jitter), work, out))
+        kern(_blocks(rows), (_THREADS,),
+             (indptr, indices, data, V, np.int64(row0), np.int64(rows), np.int64(chunk),
+              np.int32(k), np.float64(lam), np.float64(jitter), work, out))
     return out
+
+
+def sketch_cg_rows(xp, indptr, indices, data, X0, V, lam, tol, max_iter, sketch_rows,
+                   nnz_sketch, seed):
+    """Sketch-preconditioned CG on each row's restricted normal equations (one thread
+    per row, rows in chunks so the scratch stays under 256 MiB); see
+    :func:`sketchlearn.completion._numba.sketch_cg_rows`. Returns ``(X, info)``."""
+    V = _real(V)
+    X0 = _real(X0, V.dtype)
+    data = _real(data, V.dtype)
+    indices = _index(indices)
+    indptr = _index(indptr, indices.dtype)
+    m = indptr.shape[0] - 1
+    k = V.shape[1]
+    out = cupy.empty((m, k), dtype=V.dtype)
+    info = cupy.empty((m, 2), dtype=cupy.float64)
+    if m == 0:
+        return out, info
+    per_row = int(sketch_rows) * k + 2 * k * k + 6 * k
+    chunk = _chunk(m, per_row)
+    work = cupy.empty(chunk * per_row, dtype=cupy.float64)
+    jitter = 1e-12 if V.dtype == cupy.float64 else 1e-6
+    kern = _kernel("sketch_cg_rows", V, indices)
+    for row0 in range(0, m, chunk):
+        rows = min(chunk, m - row0)
+        kern(_blocks(rows), (_THREADS,),
+             (indptr, indices, data, X0, V, np.int64(row0), np.int64(rows), np.int64(chunk),
+              np.int32(k), np.float64(lam), np.float64(tol), np.int64(max_iter),
+              np.int32(sketch_rows), np.int32(nnz_sketch), np.uint64(seed),
+              np.float64(jitter), work, out, info))
+    return out, info

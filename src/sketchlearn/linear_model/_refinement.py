@@ -4,8 +4,10 @@ Each entry is a compensated sum (Ogita, Rump and Oishi's Dot2) of exact products
 (Dekker's TwoProduct with Veltkamp's splitting) rounded once to float64, so the
 residual of a nearly consistent least-squares problem keeps the digits that plain
 float64 arithmetic cancels. The array-API references below are the oracles of the
-Numba kernels in ``_numba.py`` and run on CuPy as they are: elementwise error-free
-transformations over rows, and column sums merged pairwise with TwoSum.
+Numba kernels in ``_numba.py`` and of the CUDA kernels in ``_cupy.py`` (fused
+multiply-adds and round-to-nearest intrinsics, so NVRTC cannot contract them):
+elementwise error-free transformations over rows, and column sums merged pairwise
+with TwoSum.
 
 The transformations need IEEE rounding of every operation; array libraries evaluate
 each expression as written (no reassociation, no fused multiply-add in elementwise
@@ -148,8 +150,10 @@ def _inverse_refinement_examples(xp, rng):
 refinement_residuals_op = Dispatch(
     _refinement_residuals_reference,
     numba="sketchlearn.linear_model._numba:refinement_residuals",
+    cupy="sketchlearn.linear_model._cupy:refinement_residuals",
     examples=_refinement_examples)
 inverse_refinement_residuals_op = Dispatch(
     _inverse_refinement_residuals_reference,
     numba="sketchlearn.linear_model._numba:inverse_refinement_residuals",
+    cupy="sketchlearn.linear_model._cupy:inverse_refinement_residuals",
     examples=_inverse_refinement_examples)

@@ -92,6 +92,7 @@ def _gibbs_examples(xp, rng):
 
 gibbs_op = Dispatch(_gibbs_reference,
                     numba="sketchlearn.transport._numba_sinkhorn:gibbs_kernel",
+                    cupy="sketchlearn.transport._cupy_sinkhorn:gibbs",
                     examples=_gibbs_examples)
 
 
@@ -119,6 +120,7 @@ def _plan_from_kernel_examples(xp, rng):
 plan_from_kernel_op = Dispatch(
     _plan_from_kernel_reference,
     numba="sketchlearn.transport._numba_sinkhorn:plan_from_kernel",
+    cupy="sketchlearn.transport._cupy_sinkhorn:plan_from_kernel",
     examples=_plan_from_kernel_examples)
 
 
