@@ -21,7 +21,6 @@ from sketchlearn._array_api import cupy_is_usable, public_function
 # on a handful of numbers on the host by design.
 EXEMPT = {
     "load_nist_strd": "loads a bundled data set (no input array)",
-    "make_gaussian_mixture": "generates data on the host (no input array)",
     "make_kernel": "builds a kernel object; X only sets a bandwidth",
     "median_heuristic": "a bandwidth from a host subsample of at most max_samples rows",
     "scott_bandwidth": "a bandwidth from the column variances (a number)",

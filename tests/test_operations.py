@@ -58,16 +58,9 @@ EXPECTED_WITHOUT_CUPY = {
                     "candidate coresets on the host",
     "refine_halves": "not written yet (issue 16, point 5): Compress++ refinement loops "
                      "over blocks and slots on the host",
-    "sketch_cg_rows": "not written yet: robust AltMin's per-row sketched CG loops over "
-                      "rows on the host",
-    "gibbs": "the reference is one elementwise expression, which CuPy runs as it is",
-    "plan_from_kernel": "the reference is two in-place scalings and two reductions, "
-                        "which CuPy runs as they are",
-    "fwht": "the reference is log2(N) vectorised butterflies, which CuPy runs as they are",
-    "refinement_residuals": "the reference's error-free transformations are elementwise "
-                            "and run on CuPy as they are (Gauss-Markov on CuPy refines on "
-                            "the host today)",
-    "inverse_refinement_residuals": "as refinement_residuals",
+    "chunk_refinement_sums": "the Dask Gauss-Markov's per-chunk refinement sums: "
+                             "elementwise error-free transformations and one reduction, "
+                             "which CuPy chunks run as they are",
     "tridiagonal_ridge_solve": "the tridiagonal ridge path (LAPACK ?sytrd through ctypes) "
                                "is for NumPy members; CuPy ensembles take solver='eigh'",
     "tridiagonal_df": "as tridiagonal_ridge_solve",

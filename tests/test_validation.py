@@ -132,3 +132,62 @@ def test_thinning_parameters_are_checked_once(monkeypatch, rng):
         kernel_thin(X, 8, alpha=2.0)
     with pytest.raises(ValueError, match="'alpha' parameter of KernelThinning"):
         KernelThinning(alpha=2.0).fit(X)
+
+
+def _fits_calling_their_twin():
+    from sketchlearn.ensemble import RidgeEnsemble, SketchedLeastSquares
+    from sketchlearn.linear_model import ExtendedGaussMarkovRegressor, GaussMarkovRegressor
+    from sketchlearn.sketching import SketchTransformer
+    from sketchlearn.transport import OTMapper
+
+    return [
+        (GaussMarkovRegressor(), "gauss_markov"),
+        (ExtendedGaussMarkovRegressor(tau=0.5), "filter_factors"),
+        (SketchTransformer(n_components=3, random_state=0), "make_sketch"),
+        (RidgeEnsemble(sketch="gaussian", sketch_size=20, random_state=0), "make_sketch"),
+        (SketchedLeastSquares(sketch="gaussian", sketch_size=20, random_state=0),
+         "make_sketch"),
+        (OTMapper(random_state=0, max_iter=50), "sinkhorn"),
+    ]
+
+
+@pytest.mark.parametrize("estimator, twin", _fits_calling_their_twin(),
+                         ids=lambda v: v if isinstance(v, str) else type(v).__name__)
+def test_estimators_do_not_check_their_twins_parameters_again(monkeypatch, rng, estimator,
+                                                              twin):
+    """Each fit checks its parameters (``_parameter_constraints``) and calls a public
+    function that checks the same ones: under ``_fit_context(prefer_skip_nested_validation
+    =True)`` the function does not check them a second time; called alone, it does."""
+    import warnings
+
+    import sklearn.utils._param_validation as pv
+
+    calls = []
+    original = pv.validate_parameter_constraints
+
+    def counting(constraints, params, caller_name):
+        calls.append(caller_name)
+        return original(constraints, params, caller_name=caller_name)
+
+    monkeypatch.setattr(pv, "validate_parameter_constraints", counting)
+    X = rng.normal(size=(40, 5))
+    y = X @ rng.normal(size=5) + rng.normal(size=40)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if twin == "sinkhorn":
+            estimator.fit(X[:, :2], X_target=X[:30, 2:4])
+        elif twin == "make_sketch" and not hasattr(estimator, "predict"):
+            estimator.fit(X)
+        else:
+            estimator.fit(X, y)
+    assert twin not in calls
+    from sketchlearn.linear_model import filter_factors, gauss_markov
+    from sketchlearn.sketching import make_sketch
+    from sketchlearn.transport import sinkhorn
+
+    alone = {"gauss_markov": lambda: gauss_markov(X, y),
+             "filter_factors": lambda: filter_factors(np.ones(3), "nuclear", 0.5),
+             "make_sketch": lambda: make_sketch("gaussian", 4, 10),
+             "sinkhorn": lambda: sinkhorn(X=X[:5], Y=X[5:9], reg=1.0)}
+    alone[twin]()
+    assert calls[-1] == twin

@@ -7,9 +7,9 @@ Ridge on a random sketch :math:`XS` of the features (:math:`S` of shape
 :math:`p \\times q`), mapped back as :math:`S\\hat b`, is asymptotically ridge on all
 features with a larger penalty :math:`\\mu` (LeJeune, Patil, Javadi, Baraniuk and
 Tibshirani, 2024), and an infinite ensemble of such fits *is* ``Ridge(mu)`` (Patil
-and LeJeune, ICLR 2024). GCV is consistent for these ensembles, and its :math:`M \\to \\infty` extrapolation
-from a few members, the "ensemble trick", estimates the risk of the unsketched
-ridge at :math:`\\mu`.
+and LeJeune, ICLR 2024). GCV is consistent for these ensembles, and its
+:math:`M \\to \\infty` extrapolation from a few members, the "ensemble trick",
+estimates the risk of the unsketched ridge at :math:`\\mu`.
 
 Here :class:`~sketchlearn.ensemble.RidgeEnsembleCV` with ``feature_sketch`` fits
 :math:`M = 8` members on :math:`q = p/4` and :math:`q = p/2` SRDCT features for a

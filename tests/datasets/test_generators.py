@@ -21,7 +21,10 @@ def test_mixture_is_reproducible_and_any_dimension():
     assert a.shape == (50, 5)
 
 
-@pytest.mark.parametrize("kwargs", [{"n_samples": 0}, {"scale": 0.0}, {"n_components": 1.5}])
+@pytest.mark.parametrize("kwargs", [{"n_samples": 0}, {"scale": 0.0}, {"n_components": 1.5},
+                                    {"n_features": True}, {"spread": -1.0},
+                                    {"random_state": "seed"}])
 def test_mixture_rejects_bad_parameters(kwargs):
-    with pytest.raises((ValueError, TypeError)):
+    (name,) = kwargs
+    with pytest.raises(ValueError, match=f"'{name}' parameter of make_gaussian_mixture must be"):
         make_gaussian_mixture(**kwargs)

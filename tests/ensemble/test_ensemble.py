@@ -59,6 +59,20 @@ def test_ridgeless_is_min_norm_when_p_exceeds_k(rng):
     np.testing.assert_allclose(X @ ens.coef_, y, atol=1e-8)  # interpolates
 
 
+def test_auto_solver_asks_the_registry_for_accelerated_tridiagonal_operations(monkeypatch):
+    from sketchlearn._array_api import get_namespace
+    from sketchlearn.ensemble import _core
+
+    xp = get_namespace(np.zeros(1))
+    assert _core.resolve_solver("auto", xp) == "tridiag-auto"  # Numba slots for NumPy
+    assert _core.resolve_solver("svd", xp) == "svd"
+    strict = pytest.importorskip("array_api_strict")
+    assert _core.resolve_solver("auto", strict) == "eigh-auto"  # references only
+    # one operation without its accelerated slot is enough to leave the path
+    monkeypatch.setattr(_core.tridiagonal_df_op, "backend_for", lambda xp: "reference")
+    assert _core.resolve_solver("auto", xp) == "eigh-auto"
+
+
 @pytest.mark.parametrize("solver", ["svd", "eigh", "tridiag", "auto"])
 def test_alpha_grid_from_one_factorisation(rng, solver):
     """One factorisation per member gives Ridge for every alpha (tall and wide members),
@@ -284,6 +298,14 @@ def test_bad_input(rng):
         RidgeEnsembleCV(alphas=[1.0], subsample_sizes=[1.0], cv="ecv").fit(X, y)
     with pytest.raises(ValueError, match="folds exceed"):
         RidgeEnsembleCV(alphas=[1.0], cv=60).fit(X, y)
+    # checked once, by the estimator (make_sketch inside fit does not check again)
+    for est, name in ((RidgeEnsemble(sketch="fourier"), "sketch"),
+                      (RidgeEnsemble(n_estimators=True), "n_estimators"),
+                      (RidgeEnsemble(random_state="0"), "random_state"),
+                      (RidgeEnsembleCV(feature_sketch="fourier"), "feature_sketch"),
+                      (RidgeEnsembleCV(n_estimators=0), "n_estimators")):
+        with pytest.raises(ValueError, match=f"'{name}' parameter of {type(est).__name__} must"):
+            est.fit(X, y)
     # constant feature: fine (penalised direction, or min-norm for alpha=0)
     Xc = X.copy()
     Xc[:, 0] = 1.0
@@ -459,8 +481,10 @@ def test_predict_interval_coverage():
         lo, hi = ens.predict_interval(X[n:], coverage=0.9)
         inside = np.mean((lo <= y[n:]) & (y[n:] <= hi))
         assert abs(inside - 0.9) < 0.05, (k, M, inside)
-    with pytest.raises(ValueError, match="coverage"):
-        ens.predict_interval(X[:5], coverage=1.5)
+    for bad in (1.5, 0.0, 1.0):
+        with pytest.raises(ValueError, match="'coverage' parameter of RidgeEnsemble."
+                                             "predict_interval must be"):
+            ens.predict_interval(X[:5], coverage=bad)
     interp = RidgeEnsemble(alpha=0.0, subsample_size=1.0, n_estimators=1).fit(X[:100], y[:100])
     with pytest.raises(ValueError, match="interpolates"):
         interp.predict_interval(X[:5])

@@ -143,10 +143,18 @@ def test_permuting_samples_changes_nothing(rng):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="norm"):
+    with pytest.raises(ValueError, match="'norm' parameter of filter_factors must be"):
         filter_factors(np.ones(2), "max", 0.1)
-    with pytest.raises(ValueError, match="tau"):
+    with pytest.raises(ValueError, match="'tau' parameter of filter_factors must be"):
         filter_factors(np.ones(2), "nuclear", -0.1)
+    with pytest.raises(ValueError, match="'tau' parameter of shrinkage_factors must be"):
+        shrinkage_factors(np.ones(2), "nuclear", np.nan)
+    with pytest.raises(ValueError, match="'n_features' parameter of shrinkage_factors"):
+        shrinkage_factors(np.ones(2), "spectral", 0.5, n_features=2.0)
+    with pytest.raises(ValueError, match="'tau' parameter of ExtendedGaussMarkovRegressor"):
+        ExtendedGaussMarkovRegressor(tau=-1.0).fit(np.eye(3), np.ones(3))
+    with pytest.raises(ValueError, match="'norm' parameter of ExtendedGaussMarkovRegressor"):
+        ExtendedGaussMarkovRegressor(norm="max").fit(np.eye(3), np.ones(3))
     X, y = np.random.default_rng(0).normal(size=(10, 2)), np.zeros(10)
     with pytest.raises(ValueError, match="norms"):
         ExtendedGaussMarkovCV(norms=("l1",)).fit(X, y)

@@ -301,3 +301,81 @@ def test_generic_array_api_path_matches_numpy(rng, kwargs):
         np.testing.assert_allclose(np.asarray(getattr(b, key)), getattr(a, key), atol=1e-12)
     np.testing.assert_allclose(b.intercept, a.intercept, atol=1e-12)
     np.testing.assert_allclose(b.intercept_bse, a.intercept_bse, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"fit_intercept": False}, {"weights": True},
+                                    {"sigma": "ar1", "rho": 0.4}, {"cov_type": "HC1"}])
+def test_both_factorizations_give_the_same_fit(rng, kwargs):
+    """solver="pivoted-qr" (host LAPACK QR) and "svd" (the array API's SVD) agree to
+    rounding on a well-conditioned design, and with the normal-equations-free oracle
+    ``numpy.linalg.lstsq`` on the whitened design; "auto" is the pivoted QR on NumPy."""
+    X, y = _data(rng, n=80, p=3)
+    kw = dict(kwargs)
+    w = rng.uniform(0.5, 2.0, size=80) if kw.pop("weights", False) else None
+    a = gauss_markov(X, y, sample_weight=w, solver="pivoted-qr", **kw)
+    b = gauss_markov(X, y, sample_weight=w, solver="svd", **kw)
+    auto = gauss_markov(X, y, sample_weight=w, **kw)
+    np.testing.assert_array_equal(auto.coef, a.coef)
+    assert a.rank == b.rank
+    for key in ("coef", "bse", "leverage", "residuals"):
+        np.testing.assert_allclose(getattr(b, key), getattr(a, key), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.intercept, a.intercept, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(b.sigma2, a.sigma2, rtol=1e-10)
+    # the oracle: least squares on the whitened design (AR(1): Prais-Winsten rows)
+    fit_intercept = kw.get("fit_intercept", True)
+    A = np.column_stack([np.ones(80), X]) if fit_intercept else X
+    yy = y
+    if w is not None:
+        A, yy = A * np.sqrt(w)[:, None], y * np.sqrt(w)
+    if kw.get("sigma") == "ar1":
+        rho = kw["rho"]
+        A = np.vstack([np.sqrt(1 - rho**2) * A[:1], A[1:] - rho * A[:-1]])
+        yy = np.concatenate([np.sqrt(1 - rho**2) * yy[:1], yy[1:] - rho * yy[:-1]])
+    theta = np.linalg.lstsq(A, yy, rcond=None)[0]
+    for res in (a, b):
+        np.testing.assert_allclose(res.coef, theta[int(fit_intercept):], rtol=1e-10)
+    model = GaussMarkovRegressor(solver="svd", **kw).fit(X, y, sample_weight=w)
+    np.testing.assert_allclose(model.coef_, b.coef, rtol=1e-14)
+
+
+def test_factorization_choices_that_cannot_run_are_clear_errors(rng):
+    X, y = _data(rng, n=30, p=2)
+    with pytest.raises(ValueError, match="solver='svd' has no long double version"):
+        gauss_markov(X.astype(np.longdouble), y.astype(np.longdouble), solver="svd")
+    xps = pytest.importorskip("array_api_strict")
+    with pytest.raises(ValueError, match=r"solver='pivoted-qr' factors with host LAPACK .* "
+                                         r"takes NumPy arrays; got arrays of array_api_strict"):
+        gauss_markov(xps.asarray(X), xps.asarray(y), solver="pivoted-qr")
+    svd = gauss_markov(xps.asarray(X), xps.asarray(y), solver="svd")
+    auto = gauss_markov(xps.asarray(X), xps.asarray(y))
+    np.testing.assert_array_equal(np.asarray(auto.coef), np.asarray(svd.coef))
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("rho", 1.0), ("rho", -1.0), ("use_t", "yes"), ("solver", "qr"), ("max_iter", 0),
+    ("max_iter", True), ("tol", -1e-3), ("cov_kwds", [("maxlags", 1)]), ("rcond", -1.0),
+    ("fit_intercept", None), ("refine", 1), ("sigma", "ar2"), ("cov_type", "HC4"),
+])
+def test_parameters_are_checked_once_with_the_callers_name(rng, name, bad):
+    X, y = _data(rng, n=30, p=2)
+    with pytest.raises(ValueError, match=f"'{name}' parameter of gauss_markov must be"):
+        gauss_markov(X, y, **{name: bad})
+    with pytest.raises(ValueError, match=f"'{name}' parameter of GaussMarkovRegressor must"):
+        GaussMarkovRegressor(**{name: bad}).fit(X, y)
+
+
+def test_levels_and_the_ar1_coefficient_are_checked(rng):
+    from sketchlearn.linear_model import make_whitener
+
+    X, y = _data(rng, n=30, p=2)
+    model = GaussMarkovRegressor().fit(X, y)
+    for method, args in (("conf_int", ()), ("predict_interval", (X[:2],)), ("summary", ())):
+        for alpha in (0.0, 1.0, "0.05"):
+            with pytest.raises(ValueError, match=f"'alpha' parameter of GaussMarkovRegressor"
+                                                 f".{method} must be a float in the range"):
+                getattr(model, method)(*args, alpha=alpha)
+    for rho in (1.0, None):
+        with pytest.raises(ValueError, match="'rho' parameter of make_whitener must be"):
+            make_whitener("ar1", 5, rho=rho)
+    W = make_whitener("ar1", 3, rho=0.5)  # Prais-Winsten: [sqrt(1 - rho^2) e_1, e_t - rho e_t-1]
+    np.testing.assert_allclose(W(np.ones(3)), [np.sqrt(0.75), 0.5, 0.5])

@@ -504,10 +504,32 @@ def test_non_hurwitz_mean_matrix_warns(rng):
 @pytest.mark.parametrize("step", [0, -0.1, "big"])
 def test_bad_step_is_rejected(step, rng):
     X, y = regression(rng, n=20, p=2)
-    with pytest.raises(ValueError, match="step"):
+    with pytest.raises(ValueError, match="'step' parameter of LSARegressor must be"):
         LSARegressor(step=step).fit(X, y)
-    with pytest.raises((ValueError, TypeError), match="step"):
+    with pytest.raises(ValueError,
+                       match="'step' parameter of linear_stochastic_approximation must be"):
         linear_stochastic_approximation((X, X), y, step=step)
+
+
+@pytest.mark.parametrize("name, bad", [("burn_in", -1), ("burn_in", 2.0), ("n_epochs", 0),
+                                       ("n_epochs", True), ("average", "yes"),
+                                       ("richardson", None), ("shuffle", 1),
+                                       ("random_state", "seed")])
+def test_bad_parameters_are_rejected_by_name(name, bad, rng):
+    X, y = regression(rng, n=20, p=2)
+    with pytest.raises(ValueError,
+                       match=f"'{name}' parameter of linear_stochastic_approximation must be"):
+        linear_stochastic_approximation((X, X), y, **{name: bad})
+    with pytest.raises(ValueError, match=f"'{name}' parameter of LSARegressor must be"):
+        LSARegressor(**{name: bad}).fit(X, y)
+
+
+def test_conf_int_level_is_checked(rng):
+    X, y = regression(rng, n=50, p=2)
+    est = LSARegressor(step=0.05, n_bootstrap=3, random_state=0).fit(X, y)
+    for alpha in (0.0, 1.0, -0.5, "0.1"):
+        with pytest.raises(ValueError, match="'alpha' parameter of LSARegressor.conf_int"):
+            est.conf_int(alpha)
 
 
 def test_bad_shapes_and_values_are_rejected(rng):

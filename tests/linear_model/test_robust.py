@@ -385,6 +385,9 @@ def test_bad_hypotheses(rng):
     with pytest.raises(ValueError, match="R has 4 columns"):
         no_int.t_test(np.eye(4)[:1])
     assert no_int.t_test(np.eye(3)[:1]).pvalue.shape == (1,)
+    for alpha in (0.0, 1.0, 2.0):
+        with pytest.raises(ValueError, match="'alpha' parameter of TTestResult.conf_int"):
+            model.t_test(np.eye(4)[1:2]).conf_int(alpha)
 
 
 # ---------------------------------------------------------------------------

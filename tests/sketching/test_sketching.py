@@ -204,15 +204,15 @@ def test_sketch_features_and_vector(rng):
 
 def test_bad_input(rng):
     X = _data(rng)
-    with pytest.raises(ValueError, match="Unknown sketch kind"):
+    with pytest.raises(ValueError, match="'kind' parameter of sketch must be a str among"):
         sketch(X, "fourier", 10)
     with pytest.raises(ValueError, match="exceeds the sketched dimension"):
         sketch(X, "orthogonal", 200)
-    with pytest.raises(ValueError, match="size must be in"):
+    with pytest.raises(ValueError, match="'size' parameter of sketch must be an int in the"):
         sketch(X, "gaussian", 0)
-    with pytest.raises(TypeError, match="size must be an integer"):
+    with pytest.raises(ValueError, match="'size' parameter of sketch must be an int"):
         sketch(X, "gaussian", 2.5)
-    with pytest.raises(ValueError, match="axis must be"):
+    with pytest.raises(ValueError, match="'axis' parameter of sketch must be"):
         sketch(X, "gaussian", 10, axis=2)
     bad = X.copy()
     bad[4, 1] = np.nan
@@ -220,6 +220,16 @@ def test_bad_input(rng):
         sketch(bad, "gaussian", 10)
     with pytest.raises(ValueError, match="needs the data"):
         make_sketch("leverage", 10, 96)
+    for args, kwargs, name in ((("fourier", 10, 96), {}, "kind"), (("gaussian", 0, 96), {}, "size"),
+                               (("gaussian", 10, 96.0), {}, "n"),
+                               (("uniform", 10, 96), {"replace": "yes"}, "replace"),
+                               (("gaussian", 10, 96), {"random_state": "0"}, "random_state")):
+        with pytest.raises(ValueError, match=f"'{name}' parameter of make_sketch must be"):
+            make_sketch(*args, **kwargs)
+    with pytest.raises(ValueError, match="'method' parameter of leverage_scores must be"):
+        leverage_scores(X, method="fast")
+    with pytest.raises(ValueError, match="'rcond' parameter of leverage_scores must be"):
+        leverage_scores(X, rcond=-1e-3)
     S = make_sketch("gaussian", 10, 96, random_state=0)
     with pytest.raises(ValueError, match="acts on dimension 96"):
         S @ X[:50]
@@ -272,7 +282,7 @@ def test_infinite_and_empty_input(kind, rng):
             S @ sp.csr_matrix((96, 0))
     with pytest.raises(ValueError, match="0 feature"):
         S @ np.empty((96, 0))
-    with pytest.raises(ValueError, match="n must be in"):
+    with pytest.raises(ValueError, match="'n' parameter of make_sketch must be"):
         make_sketch(kind, 3, 0, data=np.empty((0, 2)))
 
 
@@ -291,6 +301,11 @@ def test_transformer_basic(rng):
     Zs = SketchTransformer(kind="countsketch", n_components=20,
                            random_state=0).fit_transform(sp.csr_matrix(X))
     assert sp.issparse(Zs) and Zs.shape == (50, 20)
+    # fit checks its parameters once (make_sketch does not check them again)
+    for name, bad in (("n_components", True), ("n_components", 0), ("kind", "fourier"),
+                      ("replace", 1)):
+        with pytest.raises(ValueError, match=f"'{name}' parameter of SketchTransformer"):
+            SketchTransformer(**{name: bad}).fit(X)
 
 
 @pytest.mark.gpu

@@ -98,22 +98,27 @@ def test_asw_symmetric_in_value_and_float32(rng):
 
 def test_asw_bad_input(rng):
     X, Y = rng.normal(size=(20, 2)), rng.normal(size=(25, 2))
-    with pytest.raises(TypeError, match="feature_map must be a callable"):
+    with pytest.raises(ValueError,
+                       match="'feature_map' parameter of augmented_sliced_wasserstein must be"):
         augmented_sliced_wasserstein(X, Y, feature_map="tanh")
     with pytest.raises(ValueError, match="same number"):
         augmented_sliced_wasserstein(X, Y, feature_map=lambda Z: Z[:, : Z.shape[0] % 2 + 1])
     with pytest.raises(ValueError, match=r"feature_map\(X\) must return a 2-D array"):
         augmented_sliced_wasserstein(X, Y, feature_map=lambda Z: Z[:, 0])
-    with pytest.raises(ValueError, match="reg must be in"):
+    with pytest.raises(ValueError, match="'reg' parameter of augmented_sliced"):
         augmented_sliced_wasserstein(X, Y, reg=-1.0)
-    with pytest.raises(ValueError, match="learning_rate must be in"):
+    with pytest.raises(ValueError, match="'learning_rate' parameter of augmented_sliced"):
         augmented_sliced_wasserstein(X, Y, learning_rate=0.0)
-    with pytest.raises(ValueError, match="n_features must be in"):
+    with pytest.raises(ValueError, match="'n_features' parameter of augmented_sliced"):
         augmented_sliced_wasserstein(X, Y, n_features=0)
-    with pytest.raises(ValueError, match="n_projections must be"):
+    with pytest.raises(ValueError, match="'n_projections' parameter of augmented_sliced"):
         augmented_sliced_wasserstein(X, Y, n_projections=0)
-    with pytest.raises(ValueError, match="p must be in"):
+    with pytest.raises(ValueError, match="'p' parameter of augmented_sliced"):
         augmented_sliced_wasserstein(X, Y, p=0.5)
+    for name, bad in (("n_hidden", 0), ("n_iter", -1), ("n_iter", True), ("slices", "sobol"),
+                      ("learning_rate", np.inf)):
+        with pytest.raises(ValueError, match=f"'{name}' parameter of augmented_sliced"):
+            augmented_sliced_wasserstein(X, Y, **{name: bad})
     with pytest.raises(ValueError, match="features"):
         augmented_sliced_wasserstein(X, rng.normal(size=(25, 3)))
 

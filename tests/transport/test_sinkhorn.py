@@ -210,6 +210,10 @@ def test_ot_mapper_barycentric_projection(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         OTMapper(random_state=0).fit(X)  # default Gaussian target
+    # checked once, by the estimator (sinkhorn inside fit does not check again)
+    for name, bad in (("reg", 0.0), ("tol", -1.0), ("max_iter", True), ("metric", "cosine")):
+        with pytest.raises(ValueError, match=f"'{name}' parameter of OTMapper must be"):
+            OTMapper(**{name: bad}).fit(X)
 
 
 @pytest.mark.parametrize("reg", [0.05, 0.01])

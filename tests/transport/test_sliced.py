@@ -310,6 +310,9 @@ def test_energy_sliced_matches_pairwise_in_d_dims():
     assert sphere_abs_moment(2) == pytest.approx(2 / np.pi)
     assert sphere_abs_moment(3) == pytest.approx(0.5)
     assert sphere_abs_moment(400) == pytest.approx(math.sqrt(2 / (math.pi * 400)), rel=1e-2)
+    for bad in (0, 2.0, True):
+        with pytest.raises(ValueError, match="'d' parameter of sphere_abs_moment must be"):
+            sphere_abs_moment(bad)
 
 
 def test_energy_gradient_matches_finite_differences(rng):

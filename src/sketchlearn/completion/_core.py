@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils._param_validation import StrOptions
 
 from .._array_api import (
     Dispatch,
@@ -30,10 +31,49 @@ from .._array_api import (
 )
 from .._progress import progress_range
 from .._random import as_generator
-from .._validation import user_stacklevel
+from .._validation import (
+    COUNT,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    SEED,
+    user_stacklevel,
+)
 from ._observed import Observed, as_observed, dense_from_observed, observed_mask_dense
 
 __all__ = ["altmin_complete", "soft_impute", "svt_complete"]
+
+# Parameter constraints of the functions, checked once by public_function; the
+# estimators declare the same ones (plus ``denoise``). Ranks at most min(n_rows,
+# n_cols) depend on the data: check_rank.
+_INPUT_PARAMS = {"duplicates": [StrOptions({"raise", "mean"})], "random_state": SEED}
+ALTMIN_PARAMS = {
+    "rank": [*COUNT, None],
+    "alpha": NON_NEGATIVE,
+    "max_iter": COUNT,
+    "tol": NON_NEGATIVE,
+    "solver": [StrOptions({"auto", "cg", "exact", "sketch-cg"})],
+    "cg_iter": COUNT,
+    "solve_tol": PROBABILITY,
+    "init_clip": [*POSITIVE, None],
+    "verbose": ["verbose"],
+    **_INPUT_PARAMS,
+}
+SOFT_IMPUTE_PARAMS = {
+    "shrinkage": [*NON_NEGATIVE, None],
+    "max_rank": [*COUNT, None],
+    "solver": [StrOptions({"auto", "als", "svd"})],
+    "max_iter": COUNT,
+    "tol": NON_NEGATIVE,
+    "verbose": ["verbose"],
+    **_INPUT_PARAMS,
+}
+SVT_PARAMS = {
+    "threshold": [*NON_NEGATIVE, StrOptions({"auto"})],
+    "thresholding": [StrOptions({"hard", "soft"})],
+    "max_rank": [*COUNT, None],
+    **_INPUT_PARAMS,
+}
 
 # --------------------------------------------------------------------------- references
 
@@ -369,6 +409,7 @@ cg_rows = Dispatch(
 sketch_cg_rows = Dispatch(
     _sketch_cg_rows_reference,
     numba="sketchlearn.completion._numba:sketch_cg_rows",
+    cupy="sketchlearn.completion._cupy:sketch_cg_rows",
     examples=_sketch_cg_rows_examples,
 )
 solve_rows = Dispatch(
@@ -558,10 +599,6 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
     k = rank
     solver = resolve_altmin_solver(solver, k)
     if solver == "sketch-cg":
-        if is_cupy_namespace(xp):
-            raise NotImplementedError(
-                "solver='sketch-cg' has no GPU (CuPy) implementation; use solver='cg' or "
-                "'exact' for CuPy data, or pass NumPy arrays.")
         if alpha > 0:
             raise ValueError(
                 "solver='sketch-cg' solves the unregularised regressions of robust "
@@ -671,7 +708,7 @@ def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, in
     return Uo, s, Vo, n_iter, res
 
 
-@public_function(arrays=("X", "observed_mask"))
+@public_function(arrays=("X", "observed_mask"), params=ALTMIN_PARAMS)
 def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="auto",
                     cg_iter=4, solve_tol=1e-6, init_clip=2.0, observed_mask=None,
                     duplicates="raise", random_state=None, verbose=0):
@@ -841,7 +878,7 @@ def resolve_solver(solver, shape) -> str:
     return solver
 
 
-@public_function(arrays=("X", "observed_mask"))
+@public_function(arrays=("X", "observed_mask"), params=SOFT_IMPUTE_PARAMS)
 def soft_impute(X, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100, tol=1e-6,
                 observed_mask=None, duplicates="raise", random_state=None, verbose=0):
     """Nuclear-norm regularised matrix completion (Soft-Impute); returns the factors.
@@ -944,7 +981,7 @@ def _svt(obs: Observed, *, threshold, thresholding, max_rank, rng):
     return U[:, :keep], s, V[:, :keep], tau
 
 
-@public_function(arrays=("X", "observed_mask"))
+@public_function(arrays=("X", "observed_mask"), params=SVT_PARAMS)
 def svt_complete(X, threshold="auto", *, thresholding="hard", max_rank=None,
                  observed_mask=None, duplicates="raise", random_state=None):
     """One-shot singular value thresholding of the rescaled observed matrix.

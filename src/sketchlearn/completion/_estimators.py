@@ -8,12 +8,16 @@ import warnings
 import array_api_compat
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._array_api import get_namespace, is_numpy_namespace, move_to, to_numpy
 from .._random import as_generator
+from .._validation import PROBABILITY
 from ._core import (
+    ALTMIN_PARAMS,
+    SOFT_IMPUTE_PARAMS,
+    SVT_PARAMS,
     _altmin,
     _soft_impute_als,
     _soft_impute_svd,
@@ -39,11 +43,8 @@ __all__ = ["AltMinCompleter", "SoftImpute", "SoftImputeCV", "SVTCompleter"]
 
 _DENSE_LIMIT = 2**31  # entries: refuse to return a larger dense completion
 
-_COMMON_CONSTRAINTS = {
-    "denoise": ["boolean"],
-    "duplicates": [StrOptions({"raise", "mean"})],
-    "random_state": ["random_state", np.random.Generator],
-}
+# The functions' own constraints cover duplicates and random_state.
+_COMMON_CONSTRAINTS = {"denoise": ["boolean"]}
 
 
 class _BaseCompleter(TransformerMixin, BaseEstimator):
@@ -457,18 +458,7 @@ class AltMinCompleter(_BaseCompleter):
     True
     """
 
-    _parameter_constraints: dict = {
-        "rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "solver": [StrOptions({"auto", "cg", "exact", "sketch-cg"})],
-        "cg_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "solve_tol": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "init_clip": [Interval(numbers.Real, 0, None, closed="neither"), None],
-        "verbose": ["verbose"],
-        **_COMMON_CONSTRAINTS,
-    }
+    _parameter_constraints: dict = {**ALTMIN_PARAMS, **_COMMON_CONSTRAINTS}
 
     def __init__(self, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="auto",
                  cg_iter=4, solve_tol=1e-6, init_clip=2.0, denoise=False, duplicates="raise",
@@ -566,15 +556,7 @@ class SoftImpute(_BaseCompleter):
     (True, True)
     """
 
-    _parameter_constraints: dict = {
-        "shrinkage": [Interval(numbers.Real, 0, None, closed="left"), None],
-        "max_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "solver": [StrOptions({"auto", "als", "svd"})],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
-        **_COMMON_CONSTRAINTS,
-    }
+    _parameter_constraints: dict = {**SOFT_IMPUTE_PARAMS, **_COMMON_CONSTRAINTS}
 
     def __init__(self, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100,
                  tol=1e-6, denoise=False, duplicates="raise", random_state=None, verbose=0):
@@ -670,12 +652,10 @@ class SoftImputeCV(_BaseCompleter):
 
     _parameter_constraints: dict = {
         "shrinkages": [Interval(numbers.Integral, 1, None, closed="left"), "array-like"],
-        "max_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
-        "solver": [StrOptions({"auto", "als", "svd"})],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "verbose": ["verbose"],
+        "validation_fraction": PROBABILITY,
+        **{name: SOFT_IMPUTE_PARAMS[name]
+           for name in ("max_rank", "solver", "max_iter", "tol", "verbose", "duplicates",
+                        "random_state")},
         **_COMMON_CONSTRAINTS,
     }
 
@@ -793,12 +773,7 @@ class SVTCompleter(_BaseCompleter):
     2
     """
 
-    _parameter_constraints: dict = {
-        "threshold": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
-        "thresholding": [StrOptions({"hard", "soft"})],
-        "max_rank": [Interval(numbers.Integral, 1, None, closed="left"), None],
-        **_COMMON_CONSTRAINTS,
-    }
+    _parameter_constraints: dict = {**SVT_PARAMS, **_COMMON_CONSTRAINTS}
 
     def __init__(self, threshold="auto", *, thresholding="hard", max_rank=None, denoise=False,
                  duplicates="raise", random_state=None):

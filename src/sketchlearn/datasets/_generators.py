@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from .._array_api import public_function
 from .._random import as_generator
-from .._validation import check_scalar
+from .._validation import COUNT, NON_NEGATIVE, POSITIVE, SEED
 
 __all__ = ["make_gaussian_mixture"]
 
 
+@public_function(params={"n_samples": COUNT, "n_components": COUNT, "n_features": COUNT,
+                         "scale": POSITIVE, "spread": NON_NEGATIVE, "random_state": SEED})
 def make_gaussian_mixture(n_samples=1024, n_components=8, n_features=2, *, scale=1.0,
                           spread=4.0, random_state=None):
     """Draw from an equal-weight mixture of isotropic Gaussians.
@@ -51,11 +52,6 @@ def make_gaussian_mixture(n_samples=1024, n_components=8, n_features=2, *, scale
     >>> X.shape, means.shape
     ((100, 2), (8, 2))
     """
-    check_scalar(n_samples, "n_samples", kind=numbers.Integral, lower=1)
-    check_scalar(n_components, "n_components", kind=numbers.Integral, lower=1)
-    check_scalar(n_features, "n_features", kind=numbers.Integral, lower=1)
-    check_scalar(scale, "scale", lower=0, lower_inclusive=False)
-    check_scalar(spread, "spread", lower=0)
     rng = as_generator(random_state)
     if n_features == 2:
         angles = 2 * np.pi * np.arange(n_components) / n_components

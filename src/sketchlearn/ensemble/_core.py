@@ -36,6 +36,7 @@ __all__ = [
     "member_coefs",
     "member_df",
     "fit_members",
+    "resolve_solver",
     "member_grams",
     "subset_average_mse",
     "gcv_cgcv",
@@ -293,9 +294,12 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
         Centre (member rows, or the full data for sketches) and fit an intercept.
     solver : {"auto", "svd", "eigh", "tridiag"}
         See :func:`factorize_member` and :func:`factorize_member_tridiag` (NumPy
-        only); "auto" is "tridiag" for NumPy and "eigh" otherwise when every alpha
-        exceeds ``1e-7`` times the largest squared singular value (for "tridiag", its
-        Gershgorin bound, at most three times larger), else "svd".
+        only). "auto" (:func:`resolve_solver`) is "tridiag" where the tridiagonal
+        operations (``tridiagonal_ridge_solve``, ``tridiagonal_df``) have an
+        accelerated backend for the data's namespace in the operation registry (today
+        Numba, for NumPy data) and "eigh" elsewhere, when every alpha exceeds ``1e-7``
+        times the largest squared singular value (for "tridiag", its Gershgorin bound,
+        at most three times larger); else "svd".
     n_jobs : int, optional
         Members fitted at once (joblib threads, scikit-learn's meaning: None is 1
         unless in a ``joblib.parallel_config`` context, -1 all cores). For NumPy
@@ -312,8 +316,7 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
     dfs : array (M, n_alphas)
     """
     xp = get_namespace(X, y)
-    if solver == "auto":
-        solver = "tridiag-auto" if is_numpy_namespace(xp) else "eigh-auto"
+    solver = resolve_solver(solver, xp)
     n_members = len(sketch_ops) if sketch_ops is not None else len(index_sets)
     centre = None
     if sketch_ops is not None and fit_intercept:
@@ -344,6 +347,24 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
             fitted[m] = result
     coefs, intercepts, dfs = zip(*fitted, strict=True)
     return xp.stack(coefs), xp.stack(intercepts), xp.stack(dfs)
+
+
+def resolve_solver(solver, xp):
+    """The factorisation ``solver="auto"`` of :func:`fit_members` stands for.
+
+    The rule: the tridiagonal path where the registry has an accelerated (not the
+    array-API reference) backend of both tridiagonal operations for namespace ``xp``
+    (their references are dense O(r^3) oracles of the O(r) kernels), the
+    eigendecomposition of the
+    smaller Gram matrix elsewhere; the ``"-auto"`` suffix lets each member fall back to
+    the SVD for penalties too small for a Gram matrix. Other solvers are returned as
+    they are.
+    """
+    if solver != "auto":
+        return solver
+    accelerated = all(op.backend_for(xp) != "reference"
+                      for op in (tridiagonal_ridge_solve_op, tridiagonal_df_op))
+    return "tridiag-auto" if accelerated else "eigh-auto"
 
 
 def _member_workers(xp, n_jobs, n_members):

@@ -8,14 +8,22 @@ import warnings
 
 import numpy as np
 from array_api_compat import is_numpy_array
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.model_selection import KFold, train_test_split
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to, to_numpy
 from .._random import as_generator
-from .._validation import LinearPredictorMixin, user_stacklevel, validate_estimator_data
+from .._validation import (
+    COUNT,
+    NON_NEGATIVE,
+    PROBABILITY,
+    SEED,
+    LinearPredictorMixin,
+    user_stacklevel,
+    validate_estimator_data,
+)
 from ..sketching import KINDS, make_sketch
 from ._core import (
     draw_members,
@@ -190,15 +198,15 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
-        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "alpha": NON_NEGATIVE,
+        "n_estimators": COUNT,
         "subsample_size": _SIZE,
         "sketch": [StrOptions(set(KINDS)), None],
         "sketch_size": [*_SIZE, None],
         "feature_sketch": [StrOptions(set(KINDS)), None],
         "feature_sketch_size": [*_SIZE, None],
         "fit_intercept": ["boolean"],
-        "random_state": ["random_state", np.random.Generator],
+        "random_state": SEED,
         "n_jobs": [numbers.Integral, None],
     }
 
@@ -216,6 +224,7 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
 
+    @_fit_context(prefer_skip_nested_validation=True)  # make_sketch: no second check
     def fit(self, X, y):
         """Fit every member.
 
@@ -229,7 +238,6 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         -------
         self : RidgeEnsemble
         """
-        self._validate_params()
         X, y = _validate_Xy(self, X, y)
         size = self.subsample_size
         if self.sketch is not None and self.sketch_size is not None:
@@ -287,6 +295,7 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.risk_estimate_ = est
         self.calibration_residuals_ = np.sort(r * np.sqrt(max(est, 0.0) / train))
 
+    @validate_params({"coverage": PROBABILITY}, prefer_skip_nested_validation=True)
     def predict_interval(self, X, coverage=0.9):
         """Prediction intervals from the GCV-corrected training residuals.
 
@@ -322,8 +331,6 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         True
         """
         check_is_fitted(self, "calibration_residuals_")
-        if not 0 < coverage < 1:
-            raise ValueError(f"coverage must be in (0, 1), got {coverage!r}.")
         res = self.calibration_residuals_
         if np.isnan(res[0]):
             raise ValueError("The ensemble interpolates its training data (degrees of "
@@ -471,14 +478,14 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "alphas": ["array-like", None],
         "subsample_sizes": ["array-like", None],
-        "n_estimators": [Interval(numbers.Integral, 1, None, closed="left")],
+        "n_estimators": COUNT,
         "sketch": [StrOptions(set(KINDS)), None],
         "feature_sketch": [StrOptions(set(KINDS)), None],
         "feature_sketch_size": [*_SIZE, None],
         "cv": [StrOptions({"gcv", "cgcv", "ecv", "split"}),
                Interval(numbers.Integral, 2, None, closed="left")],
         "fit_intercept": ["boolean"],
-        "random_state": ["random_state", np.random.Generator],
+        "random_state": SEED,
         "n_jobs": [numbers.Integral, None],
     }
 
@@ -512,6 +519,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
             raise ValueError("subsample_sizes is empty; give at least one size.")
         return alphas, sizes
 
+    @_fit_context(prefer_skip_nested_validation=True)  # make_sketch: no second check
     def fit(self, X, y):
         """Score the grid and keep the best ensemble.
 
@@ -524,7 +532,6 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         -------
         self : RidgeEnsembleCV
         """
-        self._validate_params()
         X, y = _validate_Xy(self, X, y)
         n = X.shape[0]
         if n < 2:

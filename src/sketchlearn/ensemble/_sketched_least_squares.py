@@ -6,11 +6,11 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._random import as_generator
-from .._validation import LinearPredictorMixin
+from .._validation import SEED, LinearPredictorMixin
 from ..sketching import KINDS
 from ._core import resolve_size
 from ._ridge_ensembles import _SIZE, RidgeEnsemble, RidgeEnsembleCV, _validate_Xy
@@ -78,7 +78,7 @@ class SketchedLeastSquares(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         "sketch_sizes": ["array-like", None],
         "cv": [Interval(numbers.Integral, 2, None, closed="left")],
         "fit_intercept": ["boolean"],
-        "random_state": ["random_state", np.random.Generator],
+        "random_state": SEED,
     }
 
     def __init__(self, sketch="srdct", sketch_size="auto", sketch_sizes=None, cv=5,
@@ -90,6 +90,7 @@ class SketchedLeastSquares(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)  # the inner fits: no second check
     def fit(self, X, y):
         """Choose the sketch size (if "auto") and fit.
 
@@ -102,7 +103,6 @@ class SketchedLeastSquares(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         -------
         self : SketchedLeastSquares
         """
-        self._validate_params()
         X, y = _validate_Xy(self, X, y)
         n = X.shape[0]
         rng = as_generator(self.random_state)

@@ -44,10 +44,12 @@ change) and coincide when ``X`` has full column rank.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import scipy.optimize
+from sklearn.utils._param_validation import StrOptions, validate_params
+
+from .._validation import NON_NEGATIVE, STEPS
 
 __all__ = ["NORMS", "BIAS_SPACES", "tau_max", "tau_min", "row_space_tau",
            "operator_tau", "shrinkage_factors", "filter_factors"]
@@ -55,13 +57,18 @@ __all__ = ["NORMS", "BIAS_SPACES", "tau_max", "tau_min", "row_space_tau",
 NORMS = ("frobenius", "nuclear", "spectral")
 BIAS_SPACES = ("row", "full")
 
+# Constraints of filter_factors and shrinkage_factors: host functions on a few singular
+# values, outside the device policy, so scikit-learn's validate_params checks them (and
+# skips the check inside an estimator's fit, which checked its own parameters).
+_FILTER_PARAMS = {"s": ["array-like"], "norm": [StrOptions(set(NORMS))], "tau": NON_NEGATIVE,
+                  "n_features": [*STEPS, None]}
+
 
 def _null_dim(rank: int, n_features) -> int:
     """``p - r``: directions of the bias operator no linear estimator can touch."""
     if n_features is None:
         return 0
-    if isinstance(n_features, bool) or not isinstance(n_features, numbers.Integral) \
-            or n_features < rank:
+    if n_features < rank:
         raise ValueError(f"n_features={n_features!r} must be an int >= the rank {rank} of the "
                          "design (or None to bound the bias on the row space only).")
     return int(n_features) - rank
@@ -189,6 +196,7 @@ def _row_filter(s, norm, tau):
     return np.minimum(c * s, 1.0 / s)
 
 
+@validate_params(_FILTER_PARAMS, prefer_skip_nested_validation=True)
 def filter_factors(s, norm: str, tau: float, n_features=None):
     """Spectral filter ``d`` of the optimal extended Gauss-Markov estimator.
 
@@ -230,16 +238,13 @@ def filter_factors(s, norm: str, tau: float, n_features=None):
     array([0.   , 0.059, 0.941])
     """
     s = np.asarray(s, dtype=np.float64)
-    if norm not in NORMS:
-        raise ValueError(f"norm={norm!r} is not one of {NORMS}.")
-    if not tau >= 0:
-        raise ValueError(f"tau={tau!r} must be >= 0 (0 gives the unbiased OLS estimator).")
     tau_row = row_space_tau(norm, float(tau), s.size, n_features)
     if tau >= tau_max(norm, s.size, n_features):
         return np.zeros_like(s)
     return _row_filter(s, norm, tau_row)
 
 
+@validate_params(_FILTER_PARAMS, prefer_skip_nested_validation=True)
 def shrinkage_factors(s, norm: str, tau: float, n_features=None):
     """``d * s``: how much of each singular direction the estimator keeps (1 = OLS).
 

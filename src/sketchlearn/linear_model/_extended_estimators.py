@@ -6,14 +6,11 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._array_api import get_namespace, is_cupy_namespace, to_numpy
-from .._validation import (
-    LinearPredictorMixin,
-    validate_estimator_data,
-)
+from .._validation import NON_NEGATIVE, LinearPredictorMixin, validate_estimator_data
 from ._extended import (
     BIAS_SPACES,
     NORMS,
@@ -146,7 +143,7 @@ class ExtendedGaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEst
 
     _parameter_constraints: dict = {
         "norm": [StrOptions({"nuclear", "frobenius", "spectral"})],
-        "tau": [Interval(numbers.Real, 0, None, closed="left")],
+        "tau": NON_NEGATIVE,
         "fit_intercept": ["boolean"],
         "bias_space": [StrOptions(set(BIAS_SPACES))],
     }
@@ -157,6 +154,7 @@ class ExtendedGaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEst
         self.fit_intercept = fit_intercept
         self.bias_space = bias_space
 
+    @_fit_context(prefer_skip_nested_validation=True)  # filter_factors: no second check
     def fit(self, X, y):
         """Fit the filtered least-squares estimator.
 
@@ -172,7 +170,6 @@ class ExtendedGaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEst
         self : ExtendedGaussMarkovRegressor
             Fitted estimator.
         """
-        self._validate_params()
         X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
         xp = get_namespace(X)
         U, s, Vt, x_mean, y_mean, yc = _centered_svd(X, y, self.fit_intercept, xp)
@@ -328,6 +325,7 @@ class ExtendedGaussMarkovCV(ExtendedGaussMarkovRegressor):
             taus = np.geomspace(1e-4, 0.999, count)
         return np.concatenate([[0.0], np.minimum(taus, tau_max(norm, s.size))])
 
+    @_fit_context(prefer_skip_nested_validation=True)  # filter_factors: no second check
     def fit(self, X, y):
         """Fit every grid point from one SVD and keep the best.
 
@@ -343,7 +341,6 @@ class ExtendedGaussMarkovCV(ExtendedGaussMarkovRegressor):
         self : ExtendedGaussMarkovCV
             Fitted estimator.
         """
-        self._validate_params()
         norms = tuple(self.norms)
         bad = [nm for nm in norms if nm not in NORMS]
         if not norms or bad:

@@ -30,10 +30,10 @@ fitting at once exactly.
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from .._array_api import (
     Dispatch,
@@ -44,7 +44,7 @@ from .._array_api import (
     to_numpy,
 )
 from .._random import as_generator
-from .._validation import check_array, check_scalar, user_stacklevel
+from .._validation import COUNT, POSITIVE, SEED, STEPS, check_array, user_stacklevel
 
 __all__ = [
     "linear_stochastic_approximation",
@@ -541,12 +541,17 @@ def run_bootstrap(samples: Samples, index, theta0, step: float, richardson: bool
 # ----------------------------------------------------------------------------------
 
 
-def _validate_step(step):
-    if isinstance(step, str):
-        if step != "auto":
-            raise ValueError(f"step must be a positive number or 'auto', got {step!r}.")
-        return step
-    return check_scalar(step, "step", lower=0, lower_inclusive=False)
+# Parameter constraints shared by the function and the estimators (checked once: by
+# public_function, or by the estimators' _parameter_constraints).
+LSA_PARAMS = {
+    "step": [*POSITIVE, StrOptions({"auto"})],
+    "average": ["boolean"],
+    "burn_in": STEPS,
+    "richardson": ["boolean"],
+    "n_epochs": COUNT,
+    "shuffle": ["boolean"],
+    "random_state": SEED,
+}
 
 
 # The CUDA kernels run one thread per chain: below this many chains most of a GPU idles
@@ -568,7 +573,8 @@ def _lsa_work(A, n_epochs=1, richardson=False, **_):
     return gpu_work(shape[0], n_epochs, shape[1], 2 if richardson else 1)
 
 
-@public_function(arrays=("A", "b", "theta0"), work=_lsa_work)
+@public_function(arrays=("A", "b", "theta0"), work=_lsa_work,
+                 params={**LSA_PARAMS, "theta0": ["array-like", None]})
 def linear_stochastic_approximation(A, b, *, step="auto", average=True, burn_in=0,
                                     richardson=False, n_epochs=1, shuffle=False,
                                     theta0=None, random_state=None):
@@ -634,8 +640,6 @@ def linear_stochastic_approximation(A, b, *, step="auto", average=True, burn_in=
     array([ 1., -1.])
     """
     samples, theta0, step = _prepare(A, b, step, theta0)
-    check_scalar(burn_in, "burn_in", kind=numbers.Integral, lower=0)
-    check_scalar(n_epochs, "n_epochs", kind=numbers.Integral, lower=1)
     xp = get_namespace(*samples.arrays, theta0)
     index = stream_index(samples.n_samples, n_epochs, bool(shuffle), as_generator(random_state))
     state = ChainState.start(theta0, 2 if richardson else 1, xp)
@@ -645,8 +649,7 @@ def linear_stochastic_approximation(A, b, *, step="auto", average=True, burn_in=
 
 
 def _prepare(A, b, step, theta0):
-    """Validate the function's input: Samples, theta0 (float64) and a numeric step."""
-    _validate_step(step)
+    """Validate the function's arrays: Samples, theta0 (float64) and a numeric step."""
     if isinstance(A, tuple):
         if len(A) != 2:
             raise ValueError("A given as a tuple must be (U, V) with A_n = outer(U_n, V_n).")

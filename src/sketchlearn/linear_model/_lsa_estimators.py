@@ -7,17 +7,21 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to, to_compute_device, to_numpy
 from .._random import as_generator
 from .._validation import (
+    COUNT,
+    PROBABILITY,
+    STEPS,
     LinearPredictorMixin,
     check_array,
     validate_estimator_data,
 )
 from ._lsa import (
+    LSA_PARAMS,
     ChainState,
     Samples,
     advance,
@@ -69,17 +73,8 @@ _COMMON_DOC = """step : float > 0 or "auto", default="auto"
 
 
 def _common_constraints():
-    return {
-        "step": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "average": ["boolean"],
-        "burn_in": [Interval(numbers.Integral, 0, None, closed="left")],
-        "richardson": ["boolean"],
-        "n_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
-        "shuffle": ["boolean"],
-        "n_bootstrap": [Interval(numbers.Integral, 0, None, closed="left")],
-        "block_length": [Interval(numbers.Integral, 1, None, closed="left")],
-        "random_state": ["random_state", np.random.Generator],
-    }
+    """linear_stochastic_approximation's constraints and the bootstrap's."""
+    return {**LSA_PARAMS, "n_bootstrap": STEPS, "block_length": COUNT}
 
 
 class _BaseLSA(BaseEstimator):
@@ -134,8 +129,6 @@ class _BaseLSA(BaseEstimator):
         return cast(est), (None if boot is None else cast(boot))
 
     def _interval(self, boot, alpha):
-        if not isinstance(alpha, numbers.Real) or not 0 < alpha < 1:
-            raise ValueError(f"alpha must be in (0, 1), got {alpha!r}.")
         if boot is None:
             raise ValueError("conf_int needs bootstrap chains: set n_bootstrap (e.g. 200) and "
                              "call fit (partial_fit does not run them).")
@@ -288,6 +281,7 @@ class LinearStochasticApproximation(_BaseLSA):
         self.theta_last_ = self._last_iterate
         return self
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def conf_int(self, alpha=0.05):
         """Bootstrap percentile confidence intervals for ``theta_``.
 
@@ -455,6 +449,7 @@ class LSARegressor(LinearPredictorMixin, RegressorMixin, _BaseLSA):
         return self
 
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def conf_int(self, alpha=0.05):
         """Bootstrap percentile confidence intervals (needs ``n_bootstrap > 0``).
 
@@ -684,6 +679,7 @@ class TD0Evaluator(LinearPredictorMixin, _BaseLSA):
             delta = y + float(self.gamma) * self.predict(X_next) - v
         return -float(xp.mean(delta * delta))
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def conf_int(self, alpha=0.05):
         """Bootstrap percentile confidence intervals for ``coef_`` (``n_bootstrap > 0``).
 

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.stats
+from sklearn.utils._param_validation import validate_params
 
 from .._array_api import get_namespace, to_numpy
-from .._validation import user_stacklevel
+from .._validation import PROBABILITY, user_stacklevel
 
 __all__ = ["COV_TYPES", "TTestResult", "WaldTestResult", "check_cov_kwds", "robust_covariance",
            "t_test", "wald_test"]
@@ -227,6 +228,7 @@ class TTestResult:
         """Alias of ``statistic`` (statsmodels' name)."""
         return self.statistic
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def conf_int(self, alpha=0.05):
         """Two-sided ``1 - alpha`` intervals for ``R theta``, shape ``(m, 2)``.
 

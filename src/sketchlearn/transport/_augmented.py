@@ -13,15 +13,15 @@ library).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
+from sklearn.utils._param_validation import StrOptions
 
 from .._array_api import move_to, public_function
 from .._random import as_generator
-from .._validation import check_scalar
-from ._sliced import _coupling_1d, check_clouds, check_p, sliced_wasserstein
-from ._slices import check_n_projections, check_slices, make_directions
+from .._validation import COUNT, NON_NEGATIVE, P_EXPONENT, POSITIVE, SEED, STEPS
+from ._sliced import _coupling_1d, check_clouds, sliced_wasserstein
+from ._slices import SLICES, make_directions
 
 __all__ = ["augmented_sliced_wasserstein"]
 
@@ -125,7 +125,12 @@ def _objective(lift, X, Y, a, b, dirs, p, lam):
     return swp ** (1.0 / p) - lam * (nx + ny), grads
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"),
+                 params={"p": P_EXPONENT, "feature_map": [callable, None],
+                         "n_projections": COUNT, "n_features": [*COUNT, None],
+                         "n_hidden": COUNT, "n_iter": STEPS, "learning_rate": POSITIVE,
+                         "reg": NON_NEGATIVE, "slices": [StrOptions(set(SLICES))],
+                         "random_state": SEED, "return_std": ["boolean"]})
 def augmented_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, feature_map=None,
                                  n_projections=100, n_features=None, n_hidden=32,
                                  n_iter=30, learning_rate=0.05, reg=0.1, slices="mc",
@@ -248,13 +253,8 @@ def augmented_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, feature_map=None,
     True
     """
     X, Y, a, b, xp = check_clouds(X, Y, a, b)
-    p = check_p(p)
-    L = check_n_projections(n_projections)
-    slices = check_slices(slices)
+    p, L = float(p), int(n_projections)
     if feature_map is not None:
-        if not callable(feature_map):
-            raise TypeError("feature_map must be a callable Z -> g(Z) (rows in, rows out), "
-                            f"got {type(feature_map).__name__}.")
         GX, GY = feature_map(X), feature_map(Y)
         for name, G, Z in (("X", GX, X), ("Y", GY, Y)):
             if getattr(G, "ndim", None) != 2 or G.shape[0] != Z.shape[0]:
@@ -267,12 +267,8 @@ def augmented_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, feature_map=None,
         return sliced_wasserstein(GX, GY, a, b, p=p, n_projections=L, slices=slices,
                                   random_state=random_state, return_std=return_std)
     d = X.shape[1]
-    k = d if n_features is None else check_scalar(n_features, "n_features",
-                                                  kind=numbers.Integral, lower=1)
-    check_scalar(n_hidden, "n_hidden", kind=numbers.Integral, lower=1)
-    check_scalar(n_iter, "n_iter", kind=numbers.Integral, lower=0)
-    lr = float(check_scalar(learning_rate, "learning_rate", lower=0, lower_inclusive=False))
-    reg = float(check_scalar(reg, "reg", lower=0))
+    k = d if n_features is None else int(n_features)
+    lr, reg = float(learning_rate), float(reg)
     rng = as_generator(random_state)
     Xh = move_to(X, np).astype(np.float64)
     Yh = move_to(Y, np).astype(np.float64)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._random import as_generator
+from .._validation import COUNT, POSITIVE, SEED
 from ._sinkhorn import _METRICS, sinkhorn
 from ._sinkhorn_ops import ROW_BLOCK, pairwise_cost
 from ._slices import make_directions
@@ -74,12 +74,11 @@ class SlicedWassersteinKernel(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "n_projections": [Interval(numbers.Integral, 1, None, closed="left")],
-        "point_dim": [Interval(numbers.Integral, 1, None, closed="left")],
-        "bandwidth": [Interval(numbers.Real, 0, None, closed="neither"),
-                      StrOptions({"median"})],
+        "n_projections": COUNT,
+        "point_dim": COUNT,
+        "bandwidth": [*POSITIVE, StrOptions({"median"})],
         "slices": [StrOptions({"mc", "orthogonal", "qmc", "rqmc"})],
-        "random_state": ["random_state", np.random.Generator],
+        "random_state": SEED,
     }
 
     def __init__(self, n_projections=50, point_dim=1, bandwidth="median", slices="mc",
@@ -215,11 +214,11 @@ class OTMapper(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "reg": [Interval(numbers.Real, 0, None, closed="neither")],
+        "reg": POSITIVE,
         "metric": [StrOptions(set(_METRICS))],
-        "tol": [Interval(numbers.Real, 0, None, closed="neither")],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "random_state": ["random_state", np.random.Generator],
+        "tol": POSITIVE,
+        "max_iter": COUNT,
+        "random_state": SEED,
     }
 
     def __init__(self, reg=0.1, metric="sqeuclidean", tol=1e-6, max_iter=10_000,
@@ -230,6 +229,7 @@ class OTMapper(TransformerMixin, BaseEstimator):
         self.max_iter = max_iter
         self.random_state = random_state
 
+    @_fit_context(prefer_skip_nested_validation=True)  # sinkhorn: no second check
     def fit(self, X, y=None, X_target=None):
         """Solve the entropic OT problem from ``X`` to ``X_target``.
 
@@ -245,7 +245,6 @@ class OTMapper(TransformerMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
         X = validate_data(self, X, dtype=[np.float64, np.float32])
         if X_target is None:
             rng = as_generator(self.random_state)

@@ -10,6 +10,9 @@ the size of the whole problem.
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 from numba import prange
@@ -317,3 +320,41 @@ def slice_energy_grad(xp, PX, PY, a, b):
     wb, ub = _weights(b, PY)
     return _energy_grad_rows(_float64_rows(PX), _float64_rows(PY), wa, wb, ua, ub,
                              _thread_rows(PX.shape[0]))
+
+
+# Products of at most this many multiply-adds run on the calling thread: a thread pool
+# costs about 0.2 ms to start.
+_SERIAL_PRODUCT = 2**20
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS, built once: limiting it through a kept
+    controller takes microseconds; ``threadpool_limits`` looks the libraries up again on
+    every call (0.3 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def slice_projection(xp, D, Z):
+    """``D Z^T`` with one-thread BLAS, rows of ``D`` split over Numba's thread count;
+    see :func:`._sliced._slice_projection_reference` for why."""
+    k, n = D.shape[0], Z.shape[0]
+    P = np.empty((k, n), dtype=np.result_type(D, Z))
+    parts = max(1, min(k, numba.get_num_threads()))
+    if k * n * D.shape[1] <= _SERIAL_PRODUCT:
+        parts = 1
+    bounds = np.linspace(0, k, parts + 1).astype(np.int64)
+
+    def rows(i):
+        lo, hi = bounds[i], bounds[i + 1]
+        np.matmul(D[lo:hi], Z.T, out=P[lo:hi])
+
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        if parts == 1:
+            rows(0)
+        else:
+            with ThreadPoolExecutor(parts) as pool:
+                list(pool.map(rows, range(parts)))
+    return P

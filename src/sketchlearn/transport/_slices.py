@@ -10,7 +10,6 @@ deterministic QMC points).
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 from scipy.stats import norm, qmc
@@ -22,20 +21,6 @@ SLICES = ("mc", "orthogonal", "qmc", "rqmc", "cv-lower", "cv-upper")
 # Number of independent scramblings of the RQMC point set (its standard error is the
 # spread of their means).
 RQMC_REPLICATES = 8
-
-
-def check_n_projections(n_projections) -> int:
-    if isinstance(n_projections, bool) or not isinstance(n_projections, numbers.Integral):
-        raise TypeError(f"n_projections must be an int, got {n_projections!r}.")
-    if n_projections < 1:
-        raise ValueError(f"n_projections must be >= 1, got {n_projections}.")
-    return int(n_projections)
-
-
-def check_slices(slices) -> str:
-    if slices not in SLICES:
-        raise ValueError(f"slices must be one of {', '.join(map(repr, SLICES))}; got {slices!r}.")
-    return slices
 
 
 def _normalise(Z):
