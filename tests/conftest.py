@@ -50,3 +50,42 @@ def to_np(a):
     from sketchlearn._array_api import to_numpy
 
     return to_numpy(a)
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """One ``distributed.LocalCluster`` for the whole run: 2 worker processes, one thread
+    and one Numba thread each, a memory limit, as a small cluster would have."""
+    pytest.importorskip("dask.array")
+    distributed = pytest.importorskip("distributed")
+    one_thread = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                  "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                  "SKETCHLEARN_COLD_START": "compile"}
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       memory_limit="1GiB", dashboard_address=":0",
+                                       env=one_thread)
+    client = distributed.Client(cluster, set_as_default=False)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@pytest.fixture
+def on_cluster(dask_client):
+    """The test's Dask calls run on the session's LocalCluster, as the active client (what
+    a user's ``Client(cluster)`` makes it)."""
+    import dask
+
+    with dask_client.as_current(), dask.config.set(scheduler="dask.distributed"):
+        yield dask_client
+
+
+@pytest.fixture
+def synchronous():
+    """The test's Dask calls run in this process, one task at a time."""
+    import dask
+
+    with dask.config.set(scheduler="synchronous"):
+        yield

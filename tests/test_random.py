@@ -40,3 +40,25 @@ def test_draws_land_in_the_callers_namespace_with_identical_values(xp):
                                np.random.default_rng(1).standard_normal((4, 2)), rtol=1e-6)
     np.testing.assert_array_equal(to_np(uniform), np.random.default_rng(1).random(5))
     assert sorted(to_np(perm).tolist()) == list(range(7))
+
+
+def test_row_keyed_draws_depend_on_the_global_row_only():
+    """Rows drawn at once, in chunks across block boundaries, or as part of a longer
+    sequence get the same numbers; other seeds and streams get other numbers."""
+    from sketchlearn._random import ROW_BLOCK, row_keyed
+
+    def signs(g, size):
+        return g.choice(np.array([-1.0, 1.0]), size=size)
+
+    n = 2 * ROW_BLOCK + 1234
+    whole = row_keyed(5, 0, 0, n, signs)
+    assert whole.shape == (n,)
+    cuts = [0, 17, ROW_BLOCK - 1, ROW_BLOCK + 3, 2 * ROW_BLOCK, n]
+    parts = [row_keyed(5, 0, a, b, signs) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    np.testing.assert_array_equal(row_keyed(5, 0, 0, n + 999, signs)[:n], whole)
+    assert row_keyed(5, 0, 3, 3, signs).shape == (0,)
+    assert not np.array_equal(row_keyed(6, 0, 0, n, signs), whole)
+    assert not np.array_equal(row_keyed(5, 1, 0, n, signs), whole)
+    # each block is a fresh generator: signs are balanced within every block
+    assert abs(whole[:ROW_BLOCK].mean()) < 5 / np.sqrt(ROW_BLOCK)

@@ -56,6 +56,7 @@ import dataclasses
 import functools
 import importlib
 import inspect
+import sys
 from functools import lru_cache
 
 import array_api_compat
@@ -188,7 +189,8 @@ _device_chosen: contextvars.ContextVar = contextvars.ContextVar("sketchlearn_dev
                                                                 default=False)
 
 
-def public_function(*, arrays: tuple = (), work=None, params: dict | None = None):
+def public_function(*, arrays: tuple = (), work=None, params: dict | None = None,
+                    dask: str | None = None, dask_instead: str | None = None):
     """Decorator giving a public function its parameter checks and the device policy,
     once, at its outermost call.
 
@@ -217,6 +219,14 @@ def public_function(*, arrays: tuple = (), work=None, params: dict | None = None
         ``device="auto"``; default: the total number of entries of the data arrays.
     params : dict, optional
         Constraints of the function's parameters, by name.
+    dask : str, optional
+        ``"package.module:function"`` of the distributed version, called with the
+        bound arguments (after the parameter checks) when a parameter named in
+        ``arrays`` holds a Dask array. Without it, Dask input raises a ``TypeError``
+        (never a silent ``compute()`` of the whole array) that says what to do,
+        ``dask_instead`` if given.
+    dask_instead : str, optional
+        What to use instead on Dask input, for that message.
     """
 
     def decorate(func):
@@ -229,6 +239,9 @@ def public_function(*, arrays: tuple = (), work=None, params: dict | None = None
         def wrapper(*args, **kwargs):
             if _device_chosen.get():
                 return func(*args, **kwargs)
+            if "dask.array" in sys.modules and _has_dask_array(args, kwargs):
+                return _call_distributed(func, signature, params, arrays, dask, dask_instead,
+                                         args, kwargs)
             config = get_config()
             device = config["device"]
             if device == "gpu" and not cupy_is_usable():
@@ -267,6 +280,39 @@ def public_function(*, arrays: tuple = (), work=None, params: dict | None = None
         return wrapper
 
     return decorate
+
+
+def _has_dask_array(args, kwargs) -> bool:
+    from ._dask import is_dask_array
+
+    values = list(args) + list(kwargs.values())
+    return any(is_dask_array(v) or (isinstance(v, (list, tuple))
+                                    and any(is_dask_array(u) for u in v)) for v in values)
+
+
+def _call_distributed(func, signature, params, arrays, dask, dask_instead, args, kwargs):
+    """A public function called with Dask arrays: its distributed version, or a
+    ``TypeError`` saying what to do."""
+    from ._dask import is_dask_array
+
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    names = [name for name in arrays if is_dask_array(bound.arguments[name])]
+    if dask is None or not names:
+        given = ", ".join(names) or "an argument"
+        instead = f" {dask_instead}" if dask_instead else ""
+        raise TypeError(
+            f"{func.__name__} has no distributed version: {given} is a Dask array.{instead} "
+            "If the data fit in memory, pass computed arrays (x.compute()).")
+    if params:
+        _check_parameters(func, params, bound.arguments)
+    module, _, name = dask.partition(":")
+    distributed = getattr(importlib.import_module(module), name)
+    token = _device_chosen.set(True)  # chunks stay where they are; nested calls skip the policy
+    try:
+        return distributed(**bound.arguments)
+    finally:
+        _device_chosen.reset(token)
 
 
 def _check_parameters(func, params, arguments):

@@ -12,7 +12,11 @@ import numpy as np
 
 from ._array_api import move_to
 
-__all__ = ["as_generator", "random_normal", "random_uniform", "random_permutation"]
+__all__ = ["as_generator", "random_normal", "random_uniform", "random_permutation", "ROW_BLOCK",
+           "row_keyed"]
+
+# Rows per block of row-keyed random numbers (see row_keyed).
+ROW_BLOCK = 2**16
 
 
 def as_generator(random_state) -> np.random.Generator:
@@ -28,7 +32,7 @@ def as_generator(random_state) -> np.random.Generator:
     Examples
     --------
     >>> from sketchlearn._random import as_generator
-    >>> as_generator(0).integers(10) == as_generator(0).integers(10)
+    >>> bool(as_generator(0).integers(10) == as_generator(0).integers(10))
     True
     """
     if random_state is None or isinstance(random_state, numbers.Integral):
@@ -63,3 +67,32 @@ def random_permutation(rng: np.random.Generator, n: int, xp):
 
 def _cast(x, xp, dtype):
     return x if dtype is None else xp.astype(x, dtype)
+
+
+def row_keyed(seed: int, stream: int, start: int, stop: int, draw) -> np.ndarray:
+    """Random numbers of rows ``start`` to ``stop - 1`` of a per-row sequence.
+
+    The rows are cut into fixed blocks of ``ROW_BLOCK``; block ``b`` draws its
+    ``ROW_BLOCK`` numbers with ``draw(generator, ROW_BLOCK)`` from its own generator,
+    seeded by ``(seed, stream, b)``. A row's number therefore depends on its global
+    index only: the same whether the rows are drawn at once, in any chunks (Dask), or
+    for any total number of rows. ``stream`` separates the sequences of one seed
+    (signs, buckets, ...).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn._random import row_keyed
+    >>> signs = lambda g, size: g.choice(np.array([-1.0, 1.0]), size=size)
+    >>> whole = row_keyed(7, 0, 0, 100_000, signs)
+    >>> bool(np.array_equal(whole[65_000:70_000], row_keyed(7, 0, 65_000, 70_000, signs)))
+    True
+    """
+    if stop <= start:
+        return draw(np.random.default_rng([seed, stream, 0]), 0)
+    first, last = start // ROW_BLOCK, (stop - 1) // ROW_BLOCK
+    parts = [draw(np.random.default_rng([seed, stream, b]), ROW_BLOCK)
+             for b in range(first, last + 1)]
+    whole = parts[0] if len(parts) == 1 else np.concatenate(parts)
+    offset = first * ROW_BLOCK
+    return whole[start - offset:stop - offset]

@@ -14,7 +14,7 @@ import array_api_compat
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
-from ._array_api import get_namespace, move_to
+from ._array_api import get_namespace, move_to, to_numpy
 
 __all__ = [
     "check_array",
@@ -45,6 +45,8 @@ COUNT = [_Integers(numbers.Integral, 1, None, closed="left")]
 STEPS = [_Integers(numbers.Integral, 0, None, closed="left")]
 P_EXPONENT = [Interval(numbers.Real, 1, None, closed="left")]
 SEED = ["random_state", np.random.Generator]
+# Strictly between 0 and 1: a level ``alpha``, a fraction, a relative tolerance.
+PROBABILITY = [Interval(numbers.Real, 0, 1, closed="neither")]
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -264,7 +266,7 @@ def is_host_array(X) -> bool:
 
 def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bool = False,
                             keep_longdouble: bool = False, ensure_min_samples: int = 1,
-                            accept_sparse=False):
+                            accept_sparse=False, accept_dask: bool = False):
     """Validate an estimator's ``X`` (2-D) and optional ``y`` (1-D) on any device.
 
     Host input (NumPy, lists, pandas) goes through scikit-learn's ``validate_data``
@@ -290,6 +292,10 @@ def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bo
         Fewest rows accepted.
     accept_sparse : bool, str or list of str
         SciPy sparse formats accepted (scikit-learn's ``validate_data`` meaning).
+    accept_dask : bool
+        Whether the caller has a distributed path: Dask arrays are then checked
+        lazily (:func:`_validate_dask_data`) and returned as Dask arrays; otherwise
+        they raise a ``TypeError`` (never a silent ``compute()`` of the whole array).
 
     Returns
     -------
@@ -299,6 +305,16 @@ def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bo
     name = type(estimator).__name__
     if y_required and y is None:
         raise ValueError(f"{name} requires y to be passed, but the target y is None.")
+    if "dask.array" in sys.modules:
+        from ._dask import any_dask
+
+        if any_dask(X, y):
+            if not accept_dask:
+                raise TypeError(
+                    f"{name} has no distributed version: its input is a Dask array. If the "
+                    "data fit in memory, pass computed arrays (X.compute()); the user "
+                    "guide's Dask page lists what runs on Dask.")
+            return _validate_dask_data(estimator, X, y, reset=reset)
     if is_host_array(X):
         from sklearn.utils.validation import validate_data
 
@@ -326,6 +342,39 @@ def validate_estimator_data(estimator, X, y=None, *, reset: bool, y_required: bo
     return X, xp.astype(y, X.dtype)
 
 
+def _validate_dask_data(estimator, X, y, *, reset: bool):
+    """``validate_estimator_data`` for Dask input, without computing anything: row
+    chunks with known sizes, 2-D, a float dtype (others cast lazily to float64), the
+    number of features set or checked, ``y`` (Dask, or NumPy cut into ``X``'s row
+    chunks) aligned with ``X``."""
+    from ._dask import aligned_vector, is_dask_array, row_chunked
+
+    name = type(estimator).__name__
+    if not is_dask_array(X):
+        raise TypeError(f"{name}: y is a Dask array but X is not; pass X as a Dask array "
+                        "too (dask.array.from_array(X, chunks=(rows, -1))), or y.compute().")
+    X = row_chunked(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"Expected a 2-D array, got a Dask array of shape {X.shape}; "
+                         "reshape it with X.reshape(-1, 1) (one feature).")
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"X is empty (shape {X.shape}).")
+    if X.dtype not in (np.float32, np.float64):
+        if not (np.issubdtype(X.dtype, np.number) or X.dtype == np.bool_) or \
+                np.issubdtype(X.dtype, np.complexfloating):
+            raise ValueError(f"X has dtype {X.dtype}; sketchlearn needs real numbers.")
+        X = X.astype(np.float64)
+    if reset:
+        estimator.n_features_in_ = int(X.shape[1])
+    elif X.shape[1] != estimator.n_features_in_:
+        raise ValueError(f"X has {X.shape[1]} features, but {name} is expecting "
+                         f"{estimator.n_features_in_} features as input.")
+    if y is None:
+        return X, None
+    y = aligned_vector(y, X, "y")
+    return X, y.astype(X.dtype)
+
+
 def linear_predict(estimator, X, *, keep_longdouble: bool = False):
     """``X @ coef_ + intercept_`` of a fitted linear estimator, on ``X``'s device.
 
@@ -333,7 +382,20 @@ def linear_predict(estimator, X, *, keep_longdouble: bool = False):
     coefficients are moved to ``X``'s namespace and dtype; a missing
     ``intercept_`` counts as 0.
     """
-    X, _ = validate_estimator_data(estimator, X, reset=False, keep_longdouble=keep_longdouble)
+    X, _ = validate_estimator_data(estimator, X, reset=False, keep_longdouble=keep_longdouble,
+                                   accept_dask=True)
+    if "dask.array" in sys.modules:
+        from ._dask import is_dask_array
+
+        if is_dask_array(X):  # lazily, chunk by chunk
+            coef = np.asarray(to_numpy(estimator.coef_))
+            intercept = float(getattr(estimator, "intercept_", 0.0))
+
+            def predict_block(block):  # NumPy or CuPy chunks
+                xp = get_namespace(block)
+                return block @ xp.astype(move_to(coef, xp), block.dtype) + intercept
+
+            return X.map_blocks(predict_block, drop_axis=1, dtype=X.dtype)
     xp = get_namespace(X)
     coef = xp.astype(move_to(estimator.coef_, xp), X.dtype)
     return X @ coef + getattr(estimator, "intercept_", 0.0)

@@ -31,10 +31,22 @@ from sketchlearn.sketching import make_sketch, sketch
 Z = 5.0
 
 
+# Per-row draws (signs, buckets) are keyed by the global row: rows are cut into blocks
+# of 2^16, block b drawing its 2^16 numbers from a generator seeded (row_seed, stream,
+# b), with row_seed the first draw of the operator's generator (signs: stream 0,
+# buckets: stream 1). Here n < 2^16: one block.
+ROW_BLOCK = 2**16
+
+
+def _row_signs(row_seed, n):
+    g = np.random.default_rng([row_seed, 0, 0])
+    return g.choice(np.array([-1.0, 1.0]), size=ROW_BLOCK)[:n]
+
+
 def _countsketch_oracle(m, n, seed):
-    g = np.random.default_rng(seed)
-    buckets = g.integers(0, m, size=n)
-    signs = g.choice(np.array([-1.0, 1.0]), size=n)
+    row_seed = int(np.random.default_rng(seed).integers(2**62))
+    buckets = np.random.default_rng([row_seed, 1, 0]).integers(0, m, size=ROW_BLOCK)[:n]
+    signs = _row_signs(row_seed, n)
     A = np.zeros((m, n))
     A[buckets, np.arange(n)] = signs
     return A
@@ -43,7 +55,7 @@ def _countsketch_oracle(m, n, seed):
 def _subsampled_oracle(m, n, N, seed, T):
     """``sqrt(N/m) P T[:, :n] D``: signs ``D``, then ``m`` of the ``N`` rows of ``T``."""
     g = np.random.default_rng(seed)
-    signs = g.choice(np.array([-1.0, 1.0]), size=n)
+    signs = _row_signs(int(g.integers(2**62)), n)
     rows = np.sort(g.choice(N, size=m, replace=False))
     return math.sqrt(N / m) * T[rows, :n] * signs[None, :]
 

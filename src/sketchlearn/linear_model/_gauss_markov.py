@@ -21,11 +21,17 @@ input takes a pivoted Householder QR in long double instead.
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import numpy as np
 import scipy.linalg
 from sklearn.utils import Bunch
+from sklearn.utils._param_validation import (
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 
 from .._array_api import (
     get_namespace,
@@ -34,14 +40,35 @@ from .._array_api import (
     public_function,
     to_numpy,
 )
-from .._validation import check_array, check_scalar, user_stacklevel
+from .._validation import COUNT, NON_NEGATIVE, check_array, user_stacklevel
 from ._refinement import inverse_refinement_residuals_op, refinement_residuals_op
-from ._robust import check_cov_kwds, robust_covariance
+from ._robust import COV_TYPES, check_cov_kwds, robust_covariance
 
 __all__ = ["gauss_markov", "make_whitener", "ar1_coefficient"]
 
 _MAX_REFINE_STEPS = 4
 _FAST_QR_RCOND = 1e-3
+
+# The factorizations of the whitened design (gauss_markov's ``solver``).
+SOLVERS = ("auto", "pivoted-qr", "svd")
+# An AR(1) coefficient (stationary errors).
+AR1_RHO = [Interval(numbers.Real, -1, 1, closed="neither")]
+# Parameter constraints of gauss_markov, checked once by public_function (the
+# estimator checks the same ones and skips these).
+GAUSS_MARKOV_PARAMS = {
+    "sigma": [None, StrOptions({"ar1"}), callable, "array-like"],
+    "sample_weight": ["array-like", None],
+    "fit_intercept": ["boolean"],
+    "rho": [*AR1_RHO, None],
+    "rcond": [*NON_NEGATIVE, None],
+    "refine": ["boolean"],
+    "max_iter": COUNT,
+    "tol": NON_NEGATIVE,
+    "cov_type": [StrOptions(set(COV_TYPES))],
+    "cov_kwds": [dict, None],
+    "use_t": ["boolean", None],
+    "solver": [StrOptions(set(SOLVERS))],
+}
 
 
 # ---------------------------------------------------------------------------
@@ -122,6 +149,15 @@ def make_whitener(sigma, n, *, xp=np, dtype=None, sample_weight=None, rho=None):
     >>> W(np.array([2.0, 2.0]))
     array([2., 1.])
     """
+    if isinstance(sigma, str) and sigma == "ar1":  # rho matters for AR(1) errors only
+        validate_parameter_constraints({"rho": AR1_RHO}, {"rho": rho},
+                                       caller_name="make_whitener")
+    return _whitener(sigma, n, xp=xp, dtype=dtype, sample_weight=sample_weight, rho=rho)
+
+
+def _whitener(sigma, n, *, xp, dtype, sample_weight, rho):
+    """:func:`make_whitener` once ``rho`` is checked (by it, or by :func:`gauss_markov`'s
+    parameter constraints)."""
     if callable(sigma) and not isinstance(sigma, str):
         sigma = sigma(n)
         if sigma is None or isinstance(sigma, str):
@@ -132,8 +168,6 @@ def make_whitener(sigma, n, *, xp=np, dtype=None, sample_weight=None, rho=None):
         if sample_weight is not None:
             raise ValueError("sample_weight cannot be combined with sigma='ar1'; pass one of "
                              "them.")
-        rho = check_scalar(rho, "rho", lower=-1, upper=1, lower_inclusive=False,
-                           upper_inclusive=False)
         return _AR1Whitener(float(rho), xp)
     weight = None
     if sample_weight is not None:
@@ -463,18 +497,45 @@ def _full_rank_result(Qf, Rf, order, Xw, yw, v, scale, refine, refine_cov=True):
                  refined_resid=refined_resid)
 
 
-def _fit_whitened(Xw, yw, v, *, tol, refine, xp, refine_cov=True):
+def resolve_solver(solver, xp, *, long_double=False) -> str:
+    """The factorization of the whitened design :func:`gauss_markov` uses.
+
+    ``"pivoted-qr"``: host LAPACK through SciPy (a blocked QR, column-pivoted Householder
+    QR when that QR finds the design ill-conditioned), with iterative refinement and long
+    double support; NumPy arrays only. ``"svd"``: the array API's SVD, any namespace.
+    ``"auto"`` is ``"pivoted-qr"`` where the namespace is NumPy, ``"svd"`` elsewhere.
+
+    Raises
+    ------
+    ValueError
+        For ``"pivoted-qr"`` on arrays that are not NumPy's, and ``"svd"`` on long
+        double data (``long_double``: no long double SVD exists).
+    """
+    if solver == "auto":
+        return "pivoted-qr" if is_numpy_namespace(xp) else "svd"
+    if solver == "pivoted-qr" and not is_numpy_namespace(xp):
+        raise ValueError(f"solver='pivoted-qr' factors with host LAPACK (SciPy) and takes "
+                         f"NumPy arrays; got arrays of {xp.__name__}. Use solver='svd' (or "
+                         "'auto'), or pass NumPy arrays.")
+    if solver == "svd" and long_double:
+        raise ValueError("solver='svd' has no long double version; use solver='pivoted-qr' "
+                         "(or 'auto') for long double data, or cast it to float64.")
+    return solver
+
+
+def _fit_whitened(Xw, yw, v, *, tol, refine, xp, factorization, refine_cov=True):
     """Solve ``min ||yw - v c - Xw b||`` (``v`` None: no intercept).
 
-    ``refine_cov=False`` skips the refinement of ``(A^T A)^{-1}`` (robust
-    covariances do not use it).
+    ``factorization`` is ``"pivoted-qr"`` (NumPy) or ``"svd"``
+    (:func:`resolve_solver`). ``refine_cov=False`` skips the refinement of ``(A^T
+    A)^{-1}`` (robust covariances do not use it).
 
     Returns ``b``, ``c``, unit-scale covariances (multiply by sigma^2) of ``b``,
     of ``c`` and between them, the numerical rank (intercept included) and the
     leverages (squared row norms of an orthonormal basis of the fitted space).
     """
     n, p = Xw.shape
-    numpy_path = is_numpy_namespace(xp)
+    numpy_path = factorization == "pivoted-qr"
     scale = _power_of_two_scales(Xw, xp)
     if numpy_path and p and Xw.dtype != np.longdouble and n >= p + (v is not None):
         fast = _fast_qr(Xw, v, scale, tol)
@@ -550,21 +611,25 @@ def _fit_whitened(Xw, yw, v, *, tol, refine, xp, refine_cov=True):
                  basis=Qf, factor=factor)
 
 
-@public_function(arrays=("X", "y", "sigma", "sample_weight"))
+@public_function(arrays=("X", "y", "sigma", "sample_weight"), params=GAUSS_MARKOV_PARAMS,
+                 dask="sketchlearn.linear_model._gauss_markov_dask:gauss_markov_dask")
 def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rho=None,
                  rcond=None, refine=True, max_iter=20, tol=1e-8, cov_type="nonrobust",
-                 cov_kwds=None, use_t=None):
+                 cov_kwds=None, use_t=None, solver="auto"):
     """Best linear unbiased estimate of a linear model (OLS, WLS, GLS, feasible GLS).
 
     Fits ``y = intercept + X coef + e`` with ``Cov(e) = sigma2 * Sigma`` by least
     squares on the whitened model, through a column-pivoted Householder QR (an SVD
-    for non-NumPy arrays), never the normal equations. See
+    for non-NumPy arrays; see ``solver``), never the normal equations. See
     :class:`GaussMarkovRegressor` for the estimator with inference methods.
 
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
-        Design matrix (no constant column needed when ``fit_intercept``).
+        Design matrix (no constant column needed when ``fit_intercept``): NumPy,
+        CuPy, or a tall Dask array chunked by rows (OLS and WLS, covariances
+        ``"nonrobust"`` and HC0-HC3: TSQR and refinement over the chunks, the same
+        numbers as in memory; see the user guide's Dask page).
     y : array of shape (n_samples,)
         Responses.
     sigma : None, "ar1", callable, array of shape (n,) or (n, n), default=None
@@ -585,8 +650,9 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
         ``rcond`` marks a dependent column. Default ``max(n, p) * eps`` of the
         data's dtype.
     refine : bool, default=True
-        Polish float64 NumPy solutions by iterative refinement in extended
-        precision (``O(n p)`` extra work per step) and, on designs too
+        With ``solver="pivoted-qr"``, polish float64 solutions by iterative
+        refinement in extended precision (``O(n p)`` extra work per step) and, on
+        designs too
         ill-conditioned for the fast unpivoted QR (condition number above about
         1e3), the unit covariance ``(A^T A)^{-1}`` behind the non-robust standard
         errors (``O(n p^2)`` a step, usually two steps); ``sigma2`` then uses the
@@ -612,6 +678,16 @@ default="nonrobust"
     use_t : bool, optional
         Student t (and F) reference distributions instead of the normal (and
         chi-square). Default as statsmodels: True for ``"nonrobust"``, else False.
+    solver : {"auto", "pivoted-qr", "svd"}, default="auto"
+        Factorization of the whitened design. ``"pivoted-qr"``: host LAPACK through
+        SciPy, NumPy arrays only; a blocked Householder QR, or a column-pivoted one when
+        the design's condition number exceeds about 1e3 (or for long double data), with
+        the iterative refinement of ``refine`` and long double support. ``"svd"``: the
+        array API's SVD, for any array library (CuPy included), without refinement; no
+        long double. ``"auto"`` is ``"pivoted-qr"`` for NumPy arrays and ``"svd"`` for
+        the others. Both give the same estimates to rounding on well-conditioned
+        designs; the pivoted QR with refinement keeps more digits on ill-conditioned
+        ones (14-15 on NIST's StRD sets).
 
     Returns
     -------
@@ -628,7 +704,10 @@ default="nonrobust"
         whitened fitted space, ``n x rank``), ``cov_params_full`` (covariance of
         ``[intercept, coef]``, or of ``coef`` without intercept, as float64),
         ``cov_type``, ``use_t`` and ``df_inference`` (dof of the t and F
-        distributions: ``dof_resid``, or clusters minus one).
+        distributions: ``dof_resid``, or clusters minus one). For Dask input the
+        per-row entries (``residuals``, ``whitened_residuals``, ``leverage``,
+        ``basis``) are lazy Dask arrays, and ``whitened_rss`` and ``n_passes`` (passes
+        over the data) are added.
 
     Examples
     --------
@@ -650,9 +729,8 @@ default="nonrobust"
     if y.shape[0] != n:
         raise ValueError(f"X has {n} samples but y has {y.shape[0]}; they must match.")
     cov_opts = check_cov_kwds(cov_type, cov_kwds, n)
-    if use_t is not None and not isinstance(use_t, (bool, np.bool_)):
-        raise TypeError(f"use_t must be None, True or False, got {use_t!r}.")
     extended = is_numpy_namespace(xp) and np.longdouble in (X.dtype, y.dtype)
+    factorization = resolve_solver(solver, xp, long_double=extended)
     if extended:
         X, y = X.astype(np.longdouble), y.astype(np.longdouble)
         if not (sigma is None or isinstance(sigma, str) or getattr(sigma, "ndim", 1) == 1):
@@ -665,15 +743,15 @@ default="nonrobust"
     rho_now = 0.0 if estimate_rho else rho
     n_iter = 0
     while True:
-        whiten = make_whitener(sigma, n, xp=xp, dtype=work_dtype, sample_weight=sample_weight,
-                               rho=rho_now)
+        whiten = _whitener(sigma, n, xp=xp, dtype=work_dtype, sample_weight=sample_weight,
+                           rho=rho_now)
         ones = xp.ones(n, dtype=work_dtype)
         if whiten is None:
             Xw, yw, v = Xd, yd, ones if fit_intercept else None
         else:
             Xw, yw, v = whiten(Xd), whiten(yd), whiten(ones) if fit_intercept else None
         fit = _fit_whitened(Xw, yw, v, tol=tol_rank, refine=refine, xp=xp,
-                            refine_cov=cov_type == "nonrobust")
+                            factorization=factorization, refine_cov=cov_type == "nonrobust")
         residuals = yd - Xd @ fit.coef - fit.intercept
         n_iter += 1
         if not estimate_rho:
@@ -692,7 +770,7 @@ default="nonrobust"
             f"{p + bool(fit_intercept)} columns, tolerance rcond={tol_rank:.3g}); returning the "
             "minimum-norm solution. Remove collinear or constant columns for unique estimates.",
             RuntimeWarning, stacklevel=user_stacklevel())
-    if is_numpy_namespace(xp) and refine and Xw.dtype == np.float64:
+    if factorization == "pivoted-qr" and refine and Xw.dtype == np.float64:
         # the residual cancels most digits of y: form it in doubled precision
         cols = np.column_stack([v, Xw]) if v is not None else np.ascontiguousarray(Xw)
         theta = np.concatenate([[fit.intercept], fit.coef]) if v is not None else fit.coef
@@ -732,7 +810,7 @@ default="nonrobust"
         # does not carry the rounding of the coefficients to float64
         e = wres if fit.get("refined_resid") is None else fit.refined_resid
         basis, factor, leverage = fit.basis, fit.factor, fit.leverage
-        if (is_numpy_namespace(xp) and refine and Xw.dtype == np.float64
+        if (factorization == "pivoted-qr" and refine and Xw.dtype == np.float64
                 and not fit.get("well_conditioned", False) and fit.rank == fit.factor.shape[0]
                 and np.finfo(np.longdouble).eps < np.finfo(np.float64).eps):
             # an ill-conditioned design: the sandwich weighs each column of the
@@ -741,7 +819,7 @@ default="nonrobust"
             # (O(n p^2), only for designs the fast QR rejected)
             ld = _fit_whitened(Xw.astype(np.longdouble), yw.astype(np.longdouble),
                                None if v is None else v.astype(np.longdouble), tol=tol_rank,
-                               refine=False, xp=xp)
+                               refine=False, xp=xp, factorization="pivoted-qr")
             if ld.rank == fit.rank:
                 basis, factor, leverage = ld.basis, ld.factor, ld.leverage
                 e = e.astype(np.longdouble)

@@ -4,24 +4,20 @@ robust covariances and tests (the estimator over :mod:`._gauss_markov`)."""
 from __future__ import annotations
 
 import math
-import numbers
 import warnings
 
 import numpy as np
 import scipy.stats
 from array_api_compat import is_cupy_array
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.utils._param_validation import validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, is_cupy_namespace, to_numpy
-from .._validation import (
-    LinearPredictorMixin,
-    check_scalar,
-    validate_estimator_data,
-)
-from ._gauss_markov import gauss_markov
-from ._robust import COV_TYPES, check_hypothesis, normal_or_t_quantile, t_test, wald_test
+from .._dask import is_dask_array
+from .._validation import PROBABILITY, LinearPredictorMixin, validate_estimator_data
+from ._gauss_markov import GAUSS_MARKOV_PARAMS, gauss_markov
+from ._robust import check_hypothesis, normal_or_t_quantile, t_test, wald_test
 
 __all__ = ["GaussMarkovRegressor"]
 
@@ -74,7 +70,8 @@ class GaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         unit-norm-scaled design; default ``max(n_samples, n_features) * eps``. A
         rank-deficient design gets the minimum-norm solution and a warning.
     refine : bool, default=True
-        Iterative refinement in extended precision for float64 NumPy input.
+        Iterative refinement in extended precision for float64 input with
+        ``solver="pivoted-qr"``.
     max_iter : int, default=20
         Feasible-GLS iterations.
     tol : float, default=1e-8
@@ -101,6 +98,11 @@ default="nonrobust"
         Student t and F reference distributions (True) or normal and chi-square
         (False). Default as statsmodels: True for ``"nonrobust"``, False for the
         robust covariances.
+    solver : {"auto", "pivoted-qr", "svd"}, default="auto"
+        Factorization of the whitened design: ``"pivoted-qr"`` (host LAPACK, NumPy
+        input only, with ``refine`` and long double support), ``"svd"`` (any array
+        library, CuPy included) or ``"auto"`` (``"pivoted-qr"`` for NumPy input,
+        ``"svd"`` otherwise); see :func:`gauss_markov`.
 
     Attributes
     ----------
@@ -165,21 +167,14 @@ default="nonrobust"
 
     _predict_keeps_longdouble = True  # long double data keeps its precision
 
-    _parameter_constraints: dict = {
-        "fit_intercept": ["boolean"],
-        "sigma": [None, StrOptions({"ar1"}), callable, "array-like"],
-        "rho": [None, Interval(numbers.Real, -1, 1, closed="neither")],
-        "rcond": [None, Interval(numbers.Real, 0, None, closed="left")],
-        "refine": ["boolean"],
-        "max_iter": [Interval(numbers.Integral, 1, None, closed="left")],
-        "tol": [Interval(numbers.Real, 0, None, closed="left")],
-        "cov_type": [StrOptions(set(COV_TYPES))],
-        "cov_kwds": [None, dict],
-        "use_t": [None, "boolean"],
-    }
+    # gauss_markov's own constraints (fit skips its second check)
+    _parameter_constraints: dict = {name: constraint
+                                    for name, constraint in GAUSS_MARKOV_PARAMS.items()
+                                    if name != "sample_weight"}
 
     def __init__(self, fit_intercept=True, sigma=None, rho=None, rcond=None, refine=True,
-                 max_iter=20, tol=1e-8, cov_type="nonrobust", cov_kwds=None, use_t=None):
+                 max_iter=20, tol=1e-8, cov_type="nonrobust", cov_kwds=None, use_t=None,
+                 solver="auto"):
         self.fit_intercept = fit_intercept
         self.sigma = sigma
         self.rho = rho
@@ -190,14 +185,19 @@ default="nonrobust"
         self.cov_type = cov_type
         self.cov_kwds = cov_kwds
         self.use_t = use_t
+        self.solver = solver
 
+    @_fit_context(prefer_skip_nested_validation=True)  # gauss_markov: no second check
     def fit(self, X, y, sample_weight=None):
         """Fit the model.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Design matrix (NumPy or CuPy).
+            Design matrix: NumPy, CuPy, or a tall Dask array chunked by rows (OLS
+            and WLS; see :func:`gauss_markov`). With Dask input the fitted
+            attributes are NumPy except the per-row ``residuals_`` and
+            ``leverage_``, which are lazy Dask arrays.
         y : array-like of shape (n_samples,)
             Responses.
         sample_weight : array-like of shape (n_samples,), optional
@@ -209,16 +209,18 @@ default="nonrobust"
         self : GaussMarkovRegressor
             Fitted estimator.
         """
-        self._validate_params()
         X, y = validate_estimator_data(self, X, y, reset=True, y_required=True,
-                                       keep_longdouble=True)
-        xp = get_namespace(X)
-        if sample_weight is not None and not is_cupy_array(sample_weight):
+                                       keep_longdouble=True, accept_dask=True)
+        # (Dask X: gauss_markov takes the weights as they are, Dask or NumPy)
+        if (sample_weight is not None and not is_cupy_array(sample_weight)
+                and not is_dask_array(X)):
+            xp = get_namespace(X)
             sample_weight = xp.asarray(np.asarray(sample_weight, dtype=np.float64))
         res = gauss_markov(X, y, sigma=self.sigma, sample_weight=sample_weight,
                            fit_intercept=self.fit_intercept, rho=self.rho, rcond=self.rcond,
                            refine=self.refine, max_iter=self.max_iter, tol=self.tol,
-                           cov_type=self.cov_type, cov_kwds=self.cov_kwds, use_t=self.use_t)
+                           cov_type=self.cov_type, cov_kwds=self.cov_kwds, use_t=self.use_t,
+                           solver=self.solver)
         self.coef_ = res.coef
         self.intercept_ = res.intercept
         self.bse_ = res.bse
@@ -241,8 +243,11 @@ default="nonrobust"
 
     def _fit_stats(self, res):
         """R^2 (centered with an intercept, else uncentered), adjusted R^2 and F, whitened."""
-        xp = get_namespace(res.whitened_residuals)
-        rss = float(xp.sum(res.whitened_residuals**2))
+        if res.get("whitened_rss") is not None:  # Dask: summed in the fit's last pass
+            rss = float(res.whitened_rss)
+        else:
+            xp = get_namespace(res.whitened_residuals)
+            rss = float(xp.sum(res.whitened_residuals**2))
         tss = float(res.whitened_tss)
         df_model = self.rank_ - int(self.fit_intercept)
         n = self.residuals_.shape[0]
@@ -271,8 +276,6 @@ default="nonrobust"
 
 
     def _t_quantile(self, alpha):
-        alpha = check_scalar(alpha, "alpha", lower=0, upper=1, lower_inclusive=False,
-                             upper_inclusive=False)
         if self.dof_resid_ <= 0:
             return float("nan")
         return normal_or_t_quantile(alpha, self.df_inference_, self.use_t_)
@@ -401,6 +404,7 @@ default="nonrobust"
         """
         return self.wald_test(R, q, use_f=True)
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def conf_int(self, alpha=0.05, include_intercept=False):
         """Two-sided ``1 - alpha`` confidence intervals of the coefficients.
 
@@ -438,6 +442,7 @@ default="nonrobust"
             se = xp.concat([xp.asarray([self.intercept_bse_], dtype=se.dtype), se])
         return xp.stack([est - q * se, est + q * se], axis=1)
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def predict_interval(self, X, alpha=0.05):
         """Prediction intervals for new observations (Student t, coverage ``1 - alpha``).
 
@@ -534,6 +539,7 @@ default="nonrobust"
         Q = self._basis
         return _linear_operator(Q.shape[0], lambda V: V - Q @ (Q.T @ V), get_namespace(Q))
 
+    @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)
     def summary(self, alpha=0.05):
         """A table of the fit, like statsmodels' ``summary()``.
 

@@ -296,3 +296,59 @@ def refinement_residuals(xp, A, y, r, x):
 def inverse_refinement_residuals(xp, A, R, X, Q):
     """See :func:`._refinement._inverse_refinement_residuals_reference`."""
     return _inverse_refinement_residuals(_f64(A), _f64(R), _f64(X), _f64(Q))
+
+
+@njit(cache=True)
+def _chunk_refinement_sums(A, B, R, X, Q):
+    """One row chunk's share of a refinement step of ``[I A; A^T 0] [R; X] = [B; C]``.
+
+    Returns ``F = B - R - A X`` (each entry a compensated sum rounded once, as
+    :func:`_inverse_refinement_residuals` forms it), ``-A^T R`` as a renormalised
+    (high, low) pair that is not rounded to float64 (the chunks' pairs are summed
+    before rounding, so the total keeps its doubled precision whatever the
+    chunking) and ``Q^T F`` in plain float64. ``A`` (n, k), ``B``, ``R`` (n, m),
+    ``X`` (k, m), ``Q`` (n, q).
+    """
+    n, k = A.shape
+    m = X.shape[1]
+    F = np.empty((n, m))
+    QtF = np.zeros((Q.shape[1], m))
+    s = np.empty(m)
+    c = np.empty(m)
+    for i in range(n):
+        for j in range(m):
+            s[j], c[j] = _two_sum(B[i, j], -R[i, j])
+        for q in range(k):
+            a = A[i, q]
+            for j in range(m):
+                h, e = _two_prod_fma(a, -X[q, j])
+                t, d = _two_sum(s[j], h)
+                s[j] = t
+                c[j] += d + e
+        for j in range(m):
+            F[i, j] = s[j] + c[j]
+        for q in range(Q.shape[1]):
+            w = Q[i, q]
+            for j in range(m):
+                QtF[q, j] += w * F[i, j]
+    total_s = np.zeros((k, m))
+    total_c = np.zeros((k, m))
+    for i in range(n):
+        for q in range(k):
+            a = A[i, q]
+            for j in range(m):
+                h, e = _two_prod_fma(a, -R[i, j])
+                t, d = _two_sum(total_s[q, j], h)
+                total_s[q, j] = t
+                total_c[q, j] += d + e
+    high = np.empty((k, m))
+    low = np.empty((k, m))
+    for q in range(k):
+        for j in range(m):
+            high[q, j], low[q, j] = _two_sum(total_s[q, j], total_c[q, j])
+    return F, high, low, QtF
+
+
+def chunk_refinement_sums(xp, A, B, R, X, Q):
+    """See :func:`._gauss_markov_dask._chunk_refinement_sums_reference`."""
+    return _chunk_refinement_sums(_f64(A), _f64(B), _f64(R), _f64(X), _f64(Q))

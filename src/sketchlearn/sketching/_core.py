@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 import scipy.fft
 import scipy.sparse as sp
+from sklearn.utils._param_validation import Options, StrOptions
 
 from .._array_api import (
     Dispatch,
@@ -25,8 +26,8 @@ from .._array_api import (
     public_function,
     to_numpy,
 )
-from .._random import as_generator
-from .._validation import check_array, check_scalar
+from .._random import as_generator, row_keyed
+from .._validation import COUNT, NON_NEGATIVE, SEED, check_array
 
 __all__ = ["SketchOperator", "make_sketch", "sketch", "leverage_scores", "KINDS"]
 
@@ -139,7 +140,7 @@ def _fwht_examples(xp, rng):
 
 
 fwht = Dispatch(fwht_reference, numba="sketchlearn.sketching._numba:fwht",
-                examples=_fwht_examples)
+                cupy="sketchlearn.sketching._cupy:fwht", examples=_fwht_examples)
 
 
 # --------------------------------------------------------------------------- operator
@@ -181,9 +182,38 @@ class SketchOperator:
         self.kind = kind
         self.shape = (int(shape[0]), int(shape[1]))
         self._p = params
+        self._rows = None  # row_params(0, n), drawn on first use
 
     def __repr__(self):
         return f"SketchOperator(kind={self.kind!r}, shape={self.shape})"
+
+    def __getstate__(self):  # a pickled operator (a Dask task) carries its seeds only
+        state = dict(self.__dict__)
+        state["_rows"] = None
+        return state
+
+    def row_params(self, start, stop):
+        """The per-row random draws of rows ``start`` to ``stop - 1``: ``"signs"``
+        (SRHT, SRDCT, CountSketch) and ``"buckets"`` (CountSketch).
+
+        They are keyed by the global row index (``sketchlearn._random.row_keyed``),
+        so a chunk of rows draws its own and the result does not depend on how the
+        rows are cut (the Dask path sketches each row chunk with them).
+        """
+        seed = self._p.get("row_seed")
+        if seed is None:
+            return {}
+        out = {"signs": row_keyed(seed, 0, start, stop, _draw_signs)}
+        if self.kind == "countsketch":
+            m = self.shape[0]
+            out["buckets"] = row_keyed(seed, 1, start, stop,
+                                       lambda g, size: g.integers(0, m, size=size))
+        return out
+
+    def _row(self, name):
+        if self._rows is None:
+            self._rows = self.row_params(0, self.shape[1])
+        return self._rows[name]
 
     # ----- public API
     @property
@@ -251,7 +281,7 @@ class SketchOperator:
                 return np.asarray((X.T @ Q).T * p["scale"], dtype=dtype)
             return (Q.T @ X) * p["scale"]
         if k in ("srht", "srdct"):
-            signs = _cast(p["signs"], X, xp)
+            signs = _cast(self._row("signs"), X, xp)
             rows = move_to(p["rows"], xp)
             outs = []
             width = max(1, _BLOCK_ENTRIES // max(X.shape[0], 1))
@@ -267,10 +297,11 @@ class SketchOperator:
                 outs.append(xp.take(B, rows, axis=0) * p["scale"])
             return xp.concat(outs, axis=1) if len(outs) > 1 else outs[0]
         if k == "countsketch":
+            buckets, signs = self._row("buckets"), self._row("signs")
             if sp.issparse(X):
-                return _countsketch_sparse(p, m, n, dtype) @ X
-            return scatter_add_rows(xp, move_to(p["buckets"], xp), _cast(p["signs"], X, xp),
-                                    X, m)
+                return sp.csr_matrix((signs.astype(dtype), (buckets, np.arange(n))),
+                                     shape=(m, n)) @ X
+            return scatter_add_rows(xp, move_to(buckets, xp), _cast(signs, X, xp), X, m)
         # sampling kinds: rows idx scaled
         if sp.issparse(X):
             D = sp.diags(p["scales"].astype(dtype))
@@ -288,14 +319,14 @@ class SketchOperator:
             return (_cast(p["Q"], Y, xp) @ Y) * p["scale"]
         if k in ("srht", "srdct"):
             N = p["N"] if k == "srht" else n
-            signs = _cast(p["signs"], Y, xp)
+            signs = _cast(self._row("signs"), Y, xp)
             Z = scatter_add_rows(xp, move_to(p["rows"], xp),
                                  xp.full((m,), p["scale"], dtype=dtype), Y, N)
             Z = fwht(xp, Z) if k == "srht" else dct_ortho(xp, Z, inverse=True)
             return signs[:, None] * Z[:n, ...]
         if k == "countsketch":
-            return xp.take(Y, move_to(p["buckets"], xp), axis=0) * _cast(p["signs"], Y,
-                                                                            xp)[:, None]
+            return xp.take(Y, move_to(self._row("buckets"), xp), axis=0) * _cast(
+                self._row("signs"), Y, xp)[:, None]
         return scatter_add_rows(xp, move_to(p["rows"], xp), _cast(p["scales"], Y, xp), Y, n)
 
 
@@ -348,9 +379,8 @@ def _gaussian_adjoint(Y, xp, m, n, seed):
     return xp.concat(parts, axis=0) if len(parts) > 1 else parts[0]
 
 
-def _countsketch_sparse(p, m, n, dtype):
-    return sp.csr_matrix((p["signs"].astype(dtype), (p["buckets"], np.arange(n))),
-                         shape=(m, n))
+def _draw_signs(g, size):
+    return g.choice(np.array([-1.0, 1.0]), size=size)
 
 
 def _empty_message(shape):
@@ -395,7 +425,10 @@ def _prepare(X, n, axis, kind):
 # --------------------------------------------------------------------------- factories
 
 
-@public_function(arrays=("X",))
+@public_function(arrays=("X",),
+                 params={"method": [StrOptions({"exact", "approx"})], "random_state": SEED,
+                         "rcond": [*NON_NEGATIVE, None]},
+                 dask="sketchlearn.sketching._dask:leverage_scores_dask")
 def leverage_scores(X, method="exact", random_state=None, rcond=None):
     """Statistical leverage scores of the rows of ``X`` (diagonal of its hat matrix).
 
@@ -429,8 +462,6 @@ def leverage_scores(X, method="exact", random_state=None, rcond=None):
     >>> round(float(leverage_scores(X).sum()), 6)
     3.0
     """
-    if method not in ("exact", "approx"):
-        raise ValueError(f"method must be 'exact' or 'approx', got {method!r}.")
     if sp.issparse(X):
         if method == "exact":
             raise TypeError("Exact leverage scores need dense X (X.toarray()); use "
@@ -464,7 +495,9 @@ def leverage_scores(X, method="exact", random_state=None, rcond=None):
     return xp.sum(Omega ** 2, axis=1)
 
 
-@public_function(arrays=("data",))
+@public_function(arrays=("data",),
+                 params={"kind": [StrOptions(set(KINDS))], "size": COUNT, "n": COUNT,
+                         "replace": ["boolean"], "random_state": SEED})
 def make_sketch(kind, size, n, *, data=None, replace=False, random_state=None):
     """Draw a sketching matrix ``S`` of shape ``(size, n)`` with ``E[S^T S] = I_n``.
 
@@ -512,10 +545,7 @@ def make_sketch(kind, size, n, *, data=None, replace=False, random_state=None):
     >>> bool(np.all(np.count_nonzero(A, axis=0) == 1))
     True
     """
-    if kind not in KINDS:
-        raise ValueError(f"Unknown sketch kind {kind!r}; choose one of {', '.join(KINDS)}.")
-    n = check_scalar(n, "n", kind=numbers.Integral, lower=1)
-    size = check_scalar(size, "size", kind=numbers.Integral, lower=1)
+    n, size = int(n), int(size)
     if kind in ("orthogonal", "srht", "srdct") or (kind == "uniform" and not replace):
         if size > n:
             raise ValueError(
@@ -533,12 +563,11 @@ def make_sketch(kind, size, n, *, data=None, replace=False, random_state=None):
         params.update(Q=Q, scale=math.sqrt(n / size))
     elif kind in ("srht", "srdct"):
         N = 1 << (n - 1).bit_length() if kind == "srht" else n
-        params.update(signs=rng.choice(np.array([-1.0, 1.0]), size=n),
+        params.update(row_seed=int(rng.integers(2**62)),
                       rows=np.sort(rng.choice(N, size=size, replace=False)),
                       N=N, scale=math.sqrt(N / size))
     elif kind == "countsketch":
-        params.update(buckets=rng.integers(0, size, size=n),
-                      signs=rng.choice(np.array([-1.0, 1.0]), size=n))
+        params["row_seed"] = int(rng.integers(2**62))
     elif kind == "uniform":
         rows = rng.integers(0, n, size=size) if replace else rng.choice(n, size, replace=False)
         params.update(rows=np.sort(rows), scales=np.full(size, math.sqrt(n / size)))
@@ -560,7 +589,11 @@ def make_sketch(kind, size, n, *, data=None, replace=False, random_state=None):
     return SketchOperator(kind, (size, n), params)
 
 
-@public_function(arrays=("X",))
+@public_function(arrays=("X",),
+                 params={"kind": [StrOptions(set(KINDS))], "size": COUNT,
+                         "axis": [Options(numbers.Integral, {0, 1})], "random_state": SEED,
+                         "replace": ["boolean"]},
+                 dask="sketchlearn.sketching._dask:sketch_dask")
 def sketch(X, kind, size, axis=0, random_state=None, *, replace=False):
     """Sketch the rows (``axis=0``) or the features (``axis=1``) of ``X``.
 
@@ -600,8 +633,6 @@ def sketch(X, kind, size, axis=0, random_state=None, *, replace=False):
     >>> bool(np.linalg.norm(Gs - G, 2) / np.linalg.norm(G, 2) < 0.5)
     True
     """
-    if axis not in (0, 1):
-        raise ValueError(f"axis must be 0 (rows) or 1 (features), got {axis!r}.")
     shape = getattr(X, "shape", None)
     if shape is None:
         X = np.asarray(X)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
-
-import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import BaseEstimator, TransformerMixin, _fit_context
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._validation import validate_estimator_data
+from .._dask import is_dask_array
+from .._validation import COUNT, SEED, validate_estimator_data
 from ._core import KINDS, make_sketch
 
 __all__ = ["SketchTransformer"]
@@ -65,9 +63,9 @@ class SketchTransformer(TransformerMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "kind": [StrOptions(set(KINDS))],
-        "n_components": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "n_components": [*COUNT, None],
         "replace": ["boolean"],
-        "random_state": ["random_state", np.random.Generator],
+        "random_state": SEED,
     }
 
     def __init__(self, kind="gaussian", n_components=None, replace=False, random_state=None):
@@ -78,9 +76,13 @@ class SketchTransformer(TransformerMixin, BaseEstimator):
 
     def _validate_X(self, X, reset):
         sparse_ok = self.kind not in ("srht", "srdct")
+        # a Dask X: fit needs its shape only (leverage sampling needs the data: refused)
+        dask_ok = not (reset and self.kind in ("leverage", "approx_leverage"))
         return validate_estimator_data(self, X, reset=reset,
-                                       accept_sparse=["csr", "csc"] if sparse_ok else False)[0]
+                                       accept_sparse=["csr", "csc"] if sparse_ok else False,
+                                       accept_dask=dask_ok)[0]
 
+    @_fit_context(prefer_skip_nested_validation=True)  # make_sketch: no second check
     def fit(self, X, y=None):
         """Draw the sketch for ``X``'s number of features.
 
@@ -95,7 +97,6 @@ class SketchTransformer(TransformerMixin, BaseEstimator):
         -------
         self : SketchTransformer
         """
-        self._validate_params()
         X = self._validate_X(X, reset=True)
         p = X.shape[1]
         m = min(p, 100) if self.n_components is None else self.n_components
@@ -115,14 +116,20 @@ class SketchTransformer(TransformerMixin, BaseEstimator):
         Parameters
         ----------
         X : array or sparse matrix of shape (n_samples, n_features)
+            NumPy, CuPy, SciPy sparse, or a Dask array chunked by rows.
 
         Returns
         -------
         Z : array of shape (n_samples, `n_components_`)
-            Dense, except for CountSketch and sampling of sparse input.
+            Dense, except for CountSketch and sampling of sparse input; a lazy Dask
+            array (chunked like ``X``'s rows) for Dask input.
         """
         check_is_fitted(self, "sketch_")
         X = self._validate_X(X, reset=False)
+        if is_dask_array(X):
+            S, m = self.sketch_, self.n_components_
+            return X.map_blocks(lambda block: S.apply(block, axis=1),
+                                chunks=(X.chunks[0], (m,)), dtype=X.dtype)
         return self.sketch_.apply(X, axis=1)
 
     def __sklearn_tags__(self):

@@ -1,0 +1,135 @@
+"""Dask arrays as a third kind of input: recognising them, checking their chunks, and
+driving mergeable summaries over their row chunks.
+
+A distributed algorithm is written as a *summary* (see :mod:`._summaries`):
+``partial(chunk) -> summary``, ``merge(a, b, ...) -> summary`` and ``finalize``, in
+plain NumPy/CuPy without Dask. This module is the one place that imports Dask: it
+cuts the arrays into row chunks, runs ``partial`` on each chunk where it lives and
+merges the results in a tree (``split_every`` at a time, as ``dask.array``'s
+reductions do), on the active ``distributed.Client`` or else Dask's default
+scheduler. Nothing here starts a cluster, and importing sketchlearn imports no Dask.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import warnings
+
+import numpy as np
+
+__all__ = ["is_dask_array", "any_dask", "row_chunked", "aligned_vector", "map_row_chunks",
+           "reduce_row_chunks", "DEFAULT_SPLIT_EVERY"]
+
+# Summaries merged per tree node: small trees (few levels) keep the rounding of merged
+# floating-point summaries low, and 8 k x k factors stacked are still a small QR.
+DEFAULT_SPLIT_EVERY = 8
+
+
+def is_dask_array(x) -> bool:
+    """Whether ``x`` is a ``dask.array.Array``, without importing Dask (a Dask array can
+    only exist once ``dask.array`` has been imported)."""
+    module = sys.modules.get("dask.array")
+    return module is not None and isinstance(x, module.Array)
+
+
+def any_dask(*values) -> bool:
+    """Whether any of ``values`` is a Dask array."""
+    return any(is_dask_array(v) for v in values)
+
+
+def row_chunked(X, name: str = "X"):
+    """``X`` (a 1-D or 2-D Dask array) with known row chunks and all columns in one chunk.
+
+    Unknown chunk sizes (after boolean indexing, for instance) raise a ``ValueError``
+    that says how to fix them; chunks along the columns are merged, with a warning,
+    since every algorithm here streams whole rows.
+    """
+    if X.ndim not in (1, 2):
+        raise ValueError(f"{name} must be 1-D or 2-D; got a Dask array of shape {X.shape}.")
+    if any(math.isnan(c) for axis in X.chunks for c in axis):
+        raise ValueError(
+            f"{name} has unknown chunk sizes (a Dask array made by boolean indexing or "
+            f"from a DataFrame, for instance); call {name}.compute_chunk_sizes() first, "
+            "or build it with known chunks.")
+    if X.ndim == 2 and len(X.chunks[1]) > 1:
+        from ._validation import user_stacklevel
+
+        warnings.warn(
+            f"{name} is chunked along its columns ({len(X.chunks[1])} column chunks); "
+            "sketchlearn streams whole rows, so the columns are merged into one chunk "
+            f"(rechunk {name} as {name}.rechunk({{1: -1}}) to avoid this step).",
+            UserWarning, stacklevel=user_stacklevel())
+        X = X.rechunk({1: -1})
+    return X
+
+
+def aligned_vector(v, X, name: str):
+    """``v`` (one value per row of ``X``) as a 1-D Dask array chunked like ``X``'s rows.
+
+    A NumPy (or array-like) ``v`` is cut into ``X``'s row chunks: it is documented as
+    accepted, and is small next to ``X``. ``None`` stays ``None``.
+    """
+    if v is None:
+        return None
+    import dask.array as da
+
+    n = X.shape[0]
+    if not is_dask_array(v):
+        v = np.asarray(v)
+        if v.ndim != 1 or v.shape[0] != n:
+            raise ValueError(f"{name} must have shape ({n},) to match X's rows; got shape "
+                             f"{v.shape}.")
+        return da.from_array(v, chunks=(X.chunks[0],))
+    v = row_chunked(v, name)
+    if v.ndim != 1 or v.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match X's rows; got shape "
+                         f"{v.shape}.")
+    if v.chunks[0] != X.chunks[0]:
+        v = v.rechunk((X.chunks[0],))
+    return v
+
+
+def _blocks(arrays):
+    """Per row chunk, the tuple of the arrays' blocks (``None`` stays ``None``), and the
+    chunks' first global rows."""
+    first = next(a for a in arrays if a is not None)
+    parts = []
+    for a in arrays:
+        if a is None:
+            parts.append([None] * len(first.chunks[0]))
+            continue
+        d = a.to_delayed()
+        parts.append(list(d.ravel()) if a.ndim == 1 else list(d[:, 0]))
+    starts = np.concatenate([[0], np.cumsum(first.chunks[0])[:-1]]).astype(int)
+    return list(zip(*parts, strict=True)), [int(s) for s in starts]
+
+
+def map_row_chunks(func, *arrays, context=()):
+    """Delayed ``func(*blocks, start, index, *context)`` for each row chunk of ``arrays``
+    (Dask arrays with the same row chunks, or None)."""
+    import dask
+
+    blocks, starts = _blocks(arrays)
+    call = dask.delayed(func, pure=True)
+    return [call(*b, s, i, *context) for i, (b, s) in enumerate(zip(blocks, starts, strict=True))]
+
+
+def reduce_row_chunks(summary, *arrays, context=(), split_every: int = DEFAULT_SPLIT_EVERY):
+    """Run ``summary.partial`` on every row chunk of ``arrays``, merge the results in a
+    tree of ``split_every``-way ``summary.merge`` calls, and return the merged summary
+    (computed: one pass over the data).
+
+    ``summary.partial(*blocks, start, index, *context)`` gets each array's block of
+    one row chunk, its first global row and its index; ``summary.merge(*summaries)``
+    gets 2 to ``split_every`` summaries in row order.
+    """
+    import dask
+
+    nodes = map_row_chunks(summary.partial, *arrays, context=context)
+    merge = dask.delayed(summary.merge, pure=True)
+    while len(nodes) > 1:
+        nodes = [merge(*nodes[i:i + split_every]) if len(nodes[i:i + split_every]) > 1
+                 else nodes[i] for i in range(0, len(nodes), split_every)]
+    (result,) = dask.compute(nodes[0])
+    return result

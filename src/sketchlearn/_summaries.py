@@ -1,0 +1,112 @@
+"""Mergeable summaries of row chunks, written without Dask.
+
+A summary has ``partial`` (one row chunk -> summary) and ``merge`` (summaries of
+consecutive chunks, in row order -> the summary of their union); a driver
+(:func:`._dask.reduce_row_chunks`) runs them as a tree. What is here is exact up to
+rounding for any chunking and any tree, so a distributed fit equals the in-memory one.
+
+- :class:`TSQR`: the triangular factor ``R`` of a tall matrix from the ``R`` factors
+  of its chunks, merged by QR of the stacked factors (Demmel, Grigori, Hoemmen and
+  Langou's TSQR); it keeps each merge's small orthogonal factor, so that
+  :meth:`TSQR.leaf_transforms` can give each chunk the ``k x k`` matrix that turns
+  its local ``Q`` into its rows of the global orthonormal basis, recomputed chunk by
+  chunk later without ever storing ``Q``.
+- Compensated sums: (sum, error) pairs merged with Knuth's TwoSum, so a sum over
+  chunks keeps about twice the float64 precision, whatever the chunking.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._array_api import get_namespace, to_numpy
+
+__all__ = ["TSQR", "local_qr", "two_sum", "add_pairs"]
+
+
+def local_qr(A):
+    """Householder QR of one chunk (NumPy or CuPy), ``(Q, R)`` with ``Q`` of shape
+    ``(m, min(m, k))``, in the chunk's namespace.
+
+    The same LAPACK (or cuSOLVER) call, ``geqrf``, gives the ``R`` of
+    :meth:`TSQR.partial`, so a chunk refactored in a later pass has the same ``Q`` as
+    in the first.
+    """
+    return get_namespace(A).linalg.qr(A, mode="reduced")
+
+
+class TSQR:
+    """``R`` of a tall matrix, the rows of which arrive in chunks.
+
+    Parameters
+    ----------
+    build : callable
+        ``build(*blocks, start) -> A_i``: the rows of the matrix to factor (float64,
+        NumPy or CuPy) held by one row chunk, from its blocks and its first global row.
+        The summaries themselves (``k x k`` factors) are NumPy.
+
+    Notes
+    -----
+    A summary is ``(R, tree)``: ``tree`` is ``("leaf", index, rows)`` for one chunk
+    (``rows`` of its ``R``) or ``("node", Q, children, rows)`` for a merge, where
+    ``Q`` is the orthogonal factor of the stacked ``R`` of the children. The ``Q``
+    factors of a whole tree hold ``(number of chunks) x k x k`` numbers: the size of
+    the chunks' ``R`` factors together, never ``n``.
+    """
+
+    def __init__(self, build):
+        self.build = build
+
+    def partial(self, *args):
+        *blocks, start, index = args
+        A = self.build(*blocks, start)
+        if isinstance(A, np.ndarray):
+            R = np.linalg.qr(A, mode="r")  # LAPACK's geqrf alone, as local_qr's first step
+        else:
+            R = np.asarray(to_numpy(local_qr(A)[1]), dtype=np.float64)
+        return R, ("leaf", index, R.shape[0])
+
+    @staticmethod
+    def merge(*summaries):
+        stacked = np.concatenate([R for R, _ in summaries], axis=0)
+        Q, R = np.linalg.qr(stacked, mode="reduced")
+        return R, ("node", Q, [tree for _, tree in summaries],
+                   [R_child.shape[0] for R_child, _ in summaries])
+
+    @staticmethod
+    def leaf_transforms(tree, top=None) -> dict:
+        """``{chunk index: T_i}`` with ``Q_i T_i`` chunk ``i``'s rows of the orthonormal
+        factor of the whole matrix times ``top`` (``Q_i`` its local Q factor from
+        :func:`local_qr`; ``top`` defaults to the identity)."""
+        out = {}
+        stack = [(tree, top)]
+        while stack:
+            node, T = stack.pop()
+            if node[0] == "leaf":
+                _, index, rows = node
+                out[index] = np.eye(rows) if T is None else T
+                continue
+            _, Q, children, rows = node
+            offset = 0
+            for child, r in zip(children, rows, strict=True):
+                block = Q[offset:offset + r, :]
+                stack.append((child, block if T is None else block @ T))
+                offset += r
+        return out
+
+
+def two_sum(a, b):
+    """``a + b = s + e`` exactly (Knuth), elementwise."""
+    s = a + b
+    bb = s - a
+    return s, (a - (s - bb)) + (b - bb)
+
+
+def add_pairs(*pairs):
+    """Sum of (sum, error) pairs: the running sums merged with TwoSum, their errors
+    added, as the compensated dot products of Ogita, Rump and Oishi do."""
+    s, c = pairs[0]
+    for s2, c2 in pairs[1:]:
+        s, d = two_sum(s, s2)
+        c = c + c2 + d
+    return s, c

@@ -1,0 +1,507 @@
+"""Gauss-Markov least squares (OLS, WLS) on tall Dask arrays, to the in-memory digits.
+
+Never the normal equations: summing ``X^T X`` over chunks squares the condition
+number (NIST's Filip loses every digit). Instead, pass by pass over the row chunks:
+
+1. **TSQR** of the whitened ``[v | X | y]`` (``v`` the intercept column): each chunk's
+   ``R``, merged up a tree by QR of stacked ``R`` factors (:class:`.._summaries.TSQR`).
+   ``R`` gives everything the in-memory path takes from its factorization: the column
+   scales (``R``'s column norms are ``X``'s), the column pivoting (a pivoted QR of the
+   small scaled ``R``: ``A D P = Q R D P = (Q Q') R'``), the rank, ``Q^T y`` and the
+   centered total sum of squares. The tree keeps each merge's small orthogonal
+   factor, so chunk ``i``'s rows of the basis ``Q Q'`` are ``Q_i W_i``: its local
+   ``Q`` refactored in a later pass times a ``k x k`` matrix sent with the task.
+2. **Iterative refinement** of the augmented system ``[I A; A^T 0] [r; x] = [y; 0]``,
+   as :func:`._gauss_markov._refine` does in memory, one pass a step: each chunk forms
+   its residuals in doubled precision and returns ``-A_i^T r_i`` as an unrounded
+   (high, low) pair; the pairs are merged by compensated addition
+   (:func:`.._summaries.add_pairs`), so the sum over chunks keeps its digits whatever
+   the chunking. The residual iterate ``r`` is never stored: each pass rebuilds its
+   chunk's share from the corrections so far (a few ``O(n_i k)`` products).
+3. For designs too ill-conditioned for the in-memory fast path (condition estimate
+   above 1e3), the columns of ``(A^T A)^{-1}`` are refined the same way, as
+   :func:`._gauss_markov._refine_inverse` does.
+4. A last pass sums the squared residuals (and, for White's HC0-HC3 covariances, the
+   ``k x k`` meat ``Q^T diag(e^2) Q``).
+
+Per-row outputs (residuals, leverages, the basis) are lazy Dask arrays.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn.utils import Bunch
+
+from .._array_api import Dispatch, move_to
+from .._dask import aligned_vector, map_row_chunks, reduce_row_chunks, row_chunked
+from .._summaries import TSQR, add_pairs, local_qr, two_sum
+from .._validation import user_stacklevel
+from ._gauss_markov import _FAST_QR_RCOND, _MAX_REFINE_STEPS, _rank_tolerance
+from ._refinement import (
+    _column_sums,
+    _ill_conditioned,
+    _row_dots,
+    _two_prod,
+    refinement_residuals_op,
+)
+from ._refinement import _two_sum as _two_sum_ref
+from ._robust import check_cov_kwds
+
+__all__ = ["gauss_markov_dask"]
+
+DASK_COV_TYPES = ("nonrobust", "HC0", "HC1", "HC2", "HC3")
+
+
+# ---------------------------------------------------------------------------
+# the per-chunk operation
+# ---------------------------------------------------------------------------
+
+def _chunk_refinement_sums_reference(xp, A, B, R, X, Q):
+    """One row chunk's share of a refinement step of ``[I A; A^T 0] [R; X] = [B; C]``:
+    ``F = B - R - A X`` (doubled precision, rounded once per entry), ``-A^T R`` as an
+    unrounded renormalised (high, low) pair, and ``Q^T F`` in float64."""
+    s, c = _two_sum_ref(B, -R)
+    F = _row_dots(xp, s, c, A, X)
+    h, e = _two_prod(A[:, :, None], -R[:, None, :])
+    S, C = _column_sums(xp, h, e)
+    high, low = _two_sum_ref(S, C)
+    return F, high, low, xp.matmul(xp.matrix_transpose(Q), F)
+
+
+def _chunk_refinement_examples(xp, rng):
+    out = []
+    for n, k, m in ((40, 4, 1), (33, 5, 5)):
+        A = _ill_conditioned(rng, n, k)[0]
+        Q = np.linalg.qr(A)[0]
+        X = rng.normal(size=(k, m))
+        R = rng.normal(size=(n, m)) * 1e-3
+        B = A @ X + R if m == 1 else np.zeros((n, m))
+        out.append(tuple(move_to(np.ascontiguousarray(a), xp) for a in (A, B, R, X, Q)))
+    return [(args, {}) for args in out]
+
+
+chunk_refinement_sums_op = Dispatch(
+    _chunk_refinement_sums_reference,
+    numba="sketchlearn.linear_model._numba:chunk_refinement_sums",
+    examples=_chunk_refinement_examples)
+
+
+# ---------------------------------------------------------------------------
+# chunk functions (module level: they are pickled to the workers)
+# ---------------------------------------------------------------------------
+
+def _whitened(Xb, yb, wb, start, intercept):
+    """The chunk's whitened ``[v | X | y]`` in float64 (``v``: the intercept column)."""
+    X = np.asarray(Xb, dtype=np.float64)
+    y = np.asarray(yb, dtype=np.float64)
+    rows = f"rows {start} to {start + X.shape[0] - 1}"
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        raise ValueError(f"X or y contains NaN or infinity ({rows}); drop or impute those "
+                         "rows first.")
+    cols = [X, y[:, None]]
+    if wb is not None:
+        w = np.asarray(wb, dtype=np.float64)
+        if not np.all(np.isfinite(w)) or np.any(w < 0):
+            raise ValueError(f"sample_weight must be finite and non-negative ({rows}).")
+        sw = np.sqrt(w)
+        cols = [X * sw[:, None], (y * sw)[:, None]]
+        v = sw
+    else:
+        v = np.ones(X.shape[0])
+    if intercept:
+        cols.insert(0, v[:, None])
+    return np.ascontiguousarray(np.concatenate(cols, axis=1))
+
+
+class _Layout:
+    """How a chunk's whitened rows map to the factored, scaled, pivoted matrix."""
+
+    def __init__(self, intercept, scale, order, transforms, k):
+        self.intercept = intercept
+        self.scale = scale
+        self.order = order
+        self.transforms = transforms  # chunk index -> W_i (local Q columns -> basis)
+        self.k = k
+
+    def chunk(self, Xb, yb, wb, start, index):
+        """``(A_i, y_i, Qf_i)``: the chunk's factored columns, response and basis rows."""
+        M = _whitened(Xb, yb, wb, start, self.intercept)
+        Q = local_qr(M)[0]
+        A = M[:, :self.k].copy()
+        A[:, int(self.intercept):] /= self.scale
+        A = np.ascontiguousarray(A[:, self.order])
+        return A, M[:, self.k], np.ascontiguousarray(Q @ self.transforms[index])
+
+
+def _residual_chain(A, B, Qf, R0, history):
+    """The residual iterate after the corrections in ``history`` ([(X_l, D_l), ...]):
+    ``R_{l+1} = R_l + F_l - Qf D_l``, ``F_l = B - R_l - A X_l`` in doubled precision."""
+    R = R0
+    for X_l, D_l in history:
+        F = chunk_refinement_sums_op(np, A, B, R, X_l, Qf)[0]
+        R = R + (F - Qf @ D_l)
+    return R
+
+
+class _SolutionStep:
+    """One refinement step of the solution, as a summary over row chunks."""
+
+    def __init__(self, layout, x0, history, x):
+        self.layout, self.x0, self.history, self.x = layout, x0, history, x
+
+    def partial(self, Xb, yb, wb, start, index):
+        A, y, Qf = self.layout.chunk(Xb, yb, wb, start, index)
+        B = y[:, None]
+        R = _residual_chain(A, B, Qf, B - A @ self.x0[:, None], self.history)
+        _, high, low, QtF = chunk_refinement_sums_op(np, A, B, R, self.x[:, None], Qf)
+        return (high, low), QtF
+
+    @staticmethod
+    def merge(*parts):
+        return add_pairs(*[p[0] for p in parts]), sum(p[1] for p in parts)
+
+
+class _InverseStep:
+    """One refinement step of the columns of ``(A^T A)^{-1}``."""
+
+    def __init__(self, layout, Rinv, history, C):
+        self.layout, self.Rinv, self.history, self.C = layout, Rinv, history, C
+
+    def partial(self, Xb, yb, wb, start, index):
+        A, _, Qf = self.layout.chunk(Xb, yb, wb, start, index)
+        B = np.zeros((A.shape[0], self.C.shape[1]))
+        R = _residual_chain(A, B, Qf, -(Qf @ self.Rinv.T), self.history)
+        _, high, low, QtF = chunk_refinement_sums_op(np, A, B, R, self.C, Qf)
+        return (high, low), QtF
+
+    merge = staticmethod(_SolutionStep.merge)
+
+
+class _Statistics:
+    """Sums of the last pass: squared residuals (doubled-precision ones at the final
+    coefficients, and refinement's residual iterate), and the HC meat."""
+
+    def __init__(self, layout, x, x0, history, cov_type, n, dof):
+        self.layout, self.x, self.x0, self.history = layout, x, x0, history
+        self.cov_type, self.n, self.dof = cov_type, n, dof
+
+    def partial(self, Xb, yb, wb, start, index):
+        A, y, Qf = self.layout.chunk(Xb, yb, wb, start, index)
+        wres = refinement_residuals_op(np, A, y, np.zeros_like(y), self.x)[0]
+        out = {"rss": float(wres @ wres), "refined": None, "meat": None, "n_one": 0}
+        e = wres
+        if self.history:
+            B = y[:, None]
+            r = _residual_chain(A, B, Qf, B - A @ self.x0[:, None], self.history)[:, 0]
+            out["refined"] = float(r @ r)
+            e = r
+        if self.cov_type != "nonrobust":
+            h = np.sum(Qf * Qf, axis=1)
+            out["n_one"] = int(np.sum(h >= 1.0 - 1e3 * np.finfo(np.float64).eps))
+            with np.errstate(divide="ignore", invalid="ignore"):
+                if self.cov_type == "HC2":
+                    e = e / np.sqrt(1.0 - h)
+                elif self.cov_type == "HC3":
+                    e = e / (1.0 - h)
+                S = Qf * e[:, None]
+            out["meat"] = S.T @ S
+        return out
+
+    @staticmethod
+    def merge(*parts):
+        out = {"rss": sum(p["rss"] for p in parts), "n_one": sum(p["n_one"] for p in parts)}
+        refined = [p["refined"] for p in parts]
+        out["refined"] = None if refined[0] is None else sum(refined)
+        meats = [p["meat"] for p in parts]
+        out["meat"] = None if meats[0] is None else sum(meats)
+        return out
+
+
+# ---------------------------------------------------------------------------
+# the driver
+# ---------------------------------------------------------------------------
+
+def _not_distributed(what, instead):
+    return TypeError(f"gauss_markov on Dask arrays does not support {what} yet; {instead}")
+
+
+def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rho=None,
+                      rcond=None, refine=True, max_iter=20, tol=1e-8, cov_type="nonrobust",
+                      cov_kwds=None, use_t=None, solver="auto", split_every=None):
+    """:func:`~sketchlearn.linear_model.gauss_markov` for a tall Dask array ``X``.
+
+    Same arguments and result (see there); OLS and WLS (``sample_weight``) with the
+    ``"nonrobust"`` and HC0-HC3 covariances. ``residuals``, ``whitened_residuals``,
+    ``leverage`` and ``basis`` are lazy Dask arrays chunked like ``X``'s rows.
+    """
+    from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array
+
+    if not is_dask_array(X):
+        raise TypeError("y or sample_weight is a Dask array but X is not: pass X as a Dask "
+                        "array too (dask.array.from_array(X, chunks=(rows, -1))), or "
+                        "compute the others (y.compute()).")
+    if sigma is not None or rho is not None:
+        raise _not_distributed(
+            "sigma= (GLS, AR(1))", "use sample_weight= for WLS, or fit the computed arrays "
+            "(X.compute(), y.compute()) if they fit in memory.")
+    if solver == "svd":
+        raise _not_distributed(
+            "solver='svd'", "the distributed fit is a column-pivoted QR (TSQR), which "
+            "solver='auto' or 'pivoted-qr' selects.")
+    if cov_type not in DASK_COV_TYPES:
+        raise _not_distributed(
+            f"cov_type={cov_type!r}", f"use one of {DASK_COV_TYPES}, or fit the computed "
+            "arrays if they fit in memory.")
+    if use_t is not None and not isinstance(use_t, (bool, np.bool_)):
+        raise TypeError(f"use_t must be None, True or False, got {use_t!r}.")
+    split_every = split_every or DEFAULT_SPLIT_EVERY
+    X = row_chunked(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be 2-D; got a Dask array of shape {X.shape}.")
+    y = aligned_vector(y, X, "y")
+    w = aligned_vector(sample_weight, X, "sample_weight")
+    n, p = (int(s) for s in X.shape)
+    if n == 0 or p == 0 and not fit_intercept:
+        raise ValueError(f"X is empty (shape {X.shape}).")
+    out_dtype = np.float32 if X.dtype == np.float32 else np.float64
+    check_cov_kwds(cov_type, cov_kwds, n)
+    off = int(bool(fit_intercept))
+    k = p + off
+    eps = float(np.finfo(np.float64).eps)
+
+    # pass 1: TSQR of the whitened [v | X | y]
+    build = functools.partial(_whitened, intercept=bool(fit_intercept))
+    R_aug, tree = reduce_row_chunks(TSQR(build), X, y, w, split_every=split_every)
+    full = np.zeros((k + 1, k + 1))
+    full[:R_aug.shape[0]] = R_aug
+    R, z = full[:k, :k], full[:k, k]
+    tss = float(np.sum(full[off:, k] ** 2))
+
+    # scales (R's column norms are X's), then the trailing block pivoted as in memory
+    norms = np.linalg.norm(R[:, off:], axis=0)
+    scale = np.where(norms > 0, 2.0 ** np.round(np.log2(np.where(norms > 0, norms, 1.0))), 1.0)
+    Rs = R.copy()
+    Rs[:, off:] /= scale
+    Qp = np.eye(k)
+    Rf = Rs.copy()
+    order = np.arange(k)
+    if p:
+        Q22, R22, piv = scipy.linalg.qr(Rs[off:, off:], pivoting=True)
+        Qp[off:, off:] = Q22
+        Rf[:off, off:] = Rs[:off, off:][:, piv]
+        Rf[off:, off:] = R22
+        order[off:] = off + piv
+    tol_rank = _rank_tolerance(rcond, n, p, X.dtype)
+    rank = off + int(np.sum(np.abs(np.diag(Rf)[off:]) > tol_rank))
+    leaf = TSQR.leaf_transforms(tree)
+    transforms = {i: T[:, :k] @ Qp for i, T in leaf.items()}
+    layout = _Layout(bool(fit_intercept), scale, order, transforms, k)
+    zf = Qp.T @ z
+
+    history = []
+    x0 = None
+    cov_pivoted = None
+    Rinv = None
+    passes = 2  # the TSQR and the statistics
+    if rank == k:
+        Rinv = scipy.linalg.solve_triangular(Rf, np.eye(k))
+        x0 = Rinv @ zf
+        x = x0.copy()
+        if refine and k:
+            last = np.inf
+            for _ in range(_MAX_REFINE_STEPS):
+                (gh, gl), QtF = reduce_row_chunks(_SolutionStep(layout, x0, list(history), x),
+                                                  X, y, w, split_every=split_every)
+                passes += 1
+                g = (gh + gl)[:, 0]
+                h = scipy.linalg.solve_triangular(Rf, g, trans="T")
+                d = QtF[:, 0] - h
+                dx = scipy.linalg.solve_triangular(Rf, d)
+                size = float(np.max(np.abs(dx)))
+                if not np.isfinite(size) or size >= last:
+                    break
+                history.append((x[:, None].copy(), d[:, None]))
+                x = x + dx
+                last = size
+                if size <= 4 * eps * float(np.max(np.abs(x))):
+                    break
+        R2 = Rf[off:, off:]
+        well = True
+        if p:
+            (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (R2,))
+            rc, info = trcon(R2, norm="1", uplo="U", diag="N")
+            well = info == 0 and rc > max(100 * tol_rank, _FAST_QR_RCOND)
+        if refine and not well and cov_type == "nonrobust":
+            cov_pivoted, steps = _refine_inverse_dask(layout, Rf, Rinv, X, y, w, split_every)
+            passes += steps
+        if cov_pivoted is None:
+            cov_pivoted = Rinv @ Rinv.T
+    else:
+        # minimum norm in the user's units, as in memory: from the unscaled, unpivoted R
+        x_raw, cov_raw = _minimum_norm(R, z, rank, off)
+        unscale = np.concatenate([np.ones(off), scale])
+        x = (x_raw * unscale)[order]
+        cov_pivoted = (cov_raw * (unscale[:, None] * unscale[None, :]))[np.ix_(order, order)]
+        warnings.warn(
+            f"The design is rank deficient (numerical rank {rank} of {k} columns, "
+            f"tolerance rcond={tol_rank:.3g}); returning the minimum-norm solution. Remove "
+            "collinear or constant columns for unique estimates.", RuntimeWarning,
+            stacklevel=user_stacklevel())
+
+    dof = n - rank
+    stats = reduce_row_chunks(_Statistics(layout, x, x0, history, cov_type, n, dof),
+                              X, y, w, split_every=split_every)
+    rss = stats["rss"]
+    if stats["refined"] is not None:
+        rss = min(rss, stats["refined"])
+    if dof > 0:
+        sigma2 = rss / dof
+    else:
+        warnings.warn(f"No residual degrees of freedom (n_samples={n}, rank={rank}); "
+                      "sigma2, standard errors and intervals are NaN.", RuntimeWarning,
+                      stacklevel=user_stacklevel())
+        sigma2 = float("nan")
+
+    theta = np.empty(k)
+    theta[order] = x
+    cov = np.empty((k, k))
+    cov[np.ix_(order, order)] = cov_pivoted
+    unscale = np.concatenate([np.ones(off), scale])
+    theta = theta / unscale
+    if cov_type == "nonrobust":
+        cov_full = sigma2 * cov / (unscale[:, None] * unscale[None, :])
+    else:
+        if stats["n_one"] and cov_type in ("HC2", "HC3"):
+            warnings.warn(f"{stats['n_one']} observation(s) have leverage 1: {cov_type} "
+                          "divides by 1 - h and its covariance is infinite or NaN there. Use "
+                          "cov_type='HC0' or 'HC1', or drop those rows.", RuntimeWarning,
+                          stacklevel=user_stacklevel())
+        factor = np.empty((k, k))
+        factor[order, :] = Rinv if Rinv is not None else np.linalg.pinv(Rf)
+        factor /= unscale[:, None]
+        full_cov = factor @ stats["meat"] @ factor.T
+        if cov_type == "HC1":
+            full_cov = full_cov * (n / dof if dof > 0 else float("nan"))
+        cov_full = (full_cov + full_cov.T) / 2
+    coef = theta[off:]
+    intercept = float(theta[0]) if off else 0.0
+    use_t_ = (cov_type == "nonrobust") if use_t is None else bool(use_t)
+    lazy = _lazy_outputs(layout, X, y, w, coef, intercept, x, rank, split_every)
+    cov = cov_full[off:, off:]
+    return Bunch(
+        coef=coef.astype(out_dtype),
+        intercept=intercept,
+        cov_params=cov.astype(out_dtype),
+        bse=np.sqrt(np.abs(np.diag(cov))).astype(out_dtype),
+        intercept_bse=math.sqrt(abs(float(cov_full[0, 0]))) if off else 0.0,
+        intercept_cov=cov_full[0, 1:].astype(out_dtype) if off else None,
+        cov_params_full=cov_full,
+        cov_type=cov_type,
+        use_t=use_t_,
+        df_inference=dof,
+        sigma2=sigma2,
+        rank=rank,
+        dof_resid=dof,
+        rho=None,
+        n_iter=1,
+        whitened_tss=tss,
+        whitened_rss=rss,
+        n_passes=passes,
+        **lazy,
+    )
+
+
+def _minimum_norm(Rf, zf, rank, off):
+    """Minimum-norm solution of a rank-deficient design and its unit covariance, from
+    the triangular factor alone (``A = Q Rf``, ``zf = Q^T y``); the intercept (first
+    column when ``off``) is not part of the norm."""
+    k = Rf.shape[0]
+    x = np.zeros(k)
+    cov = np.zeros((k, k))
+    R22, z2 = Rf[off:, off:], zf[off:]
+    U, s, Vt = np.linalg.svd(R22)
+    r = rank - off
+    U, s, Vt = U[:, :r], s[:r], Vt[:r]
+    b = Vt.T @ ((U.T @ z2) / s)
+    Vs = Vt.T / s
+    cov_b = Vs @ Vs.T
+    x[off:] = b
+    cov[off:, off:] = cov_b
+    if off:
+        r00, r0 = Rf[0, 0], Rf[0, off:]
+        x[0] = (zf[0] - r0 @ b) / r00
+        cov[0, off:] = cov[off:, 0] = -(r0 @ cov_b) / r00
+        cov[0, 0] = (1.0 + r0 @ cov_b @ r0) / r00**2
+    return x, cov
+
+
+def _refine_inverse_dask(layout, Rf, Rinv, X, y, w, split_every):
+    """:func:`._gauss_markov._refine_inverse` over row chunks (one pass a step)."""
+    eps = float(np.finfo(np.float64).eps)
+    k = Rf.shape[0]
+    (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (Rf,))
+    rcond, info = trcon(Rf, norm="1", uplo="U", diag="N")
+    rho = k * eps / rcond if info == 0 and rcond > 0 else np.inf
+    C = Rinv @ Rinv.T
+    history = []
+    last = np.inf
+    passes = 0
+    for _ in range(_MAX_REFINE_STEPS):
+        (Gh, Gl), QtF = reduce_row_chunks(_InverseStep(layout, Rinv, list(history), C),
+                                          X, y, w, split_every=split_every)
+        passes += 1
+        # G = -I - A^T R, the identity added to the merged pair before rounding
+        s, d = two_sum(Gh, -np.eye(k))
+        G = s + (Gl + d)
+        H = scipy.linalg.solve_triangular(Rf, G, trans="T")
+        D = QtF - H
+        dC = scipy.linalg.solve_triangular(Rf, D)
+        size = float(np.max(np.max(np.abs(dC), axis=0) / np.max(np.abs(C), axis=0)))
+        if not np.isfinite(size) or size >= last:
+            break
+        history.append((C.copy(), D))
+        C = C + dC
+        last = size
+        if size <= 4 * eps or size * max(size, rho) <= eps:
+            break
+    return (C + C.T) / 2, passes
+
+
+def _lazy_outputs(layout, X, y, w, coef, intercept, x, rank, split_every):
+    """Per-row results as lazy Dask arrays chunked like ``X``'s rows."""
+    import dask.array as da
+
+    def residuals(Xb, yb, start, index):
+        Xd = np.asarray(Xb, dtype=np.float64)
+        return (np.asarray(yb, dtype=np.float64) - Xd @ coef - intercept).astype(X.dtype)
+
+    def whitened(Xb, yb, wb, start, index):
+        A, yw, _ = layout.chunk(Xb, yb, wb, start, index)
+        return refinement_residuals_op(np, A, yw, np.zeros_like(yw), x)[0].astype(X.dtype)
+
+    def basis(Xb, yb, wb, start, index):
+        return layout.chunk(Xb, yb, wb, start, index)[2][:, :rank]
+
+    def leverage(Xb, yb, wb, start, index):
+        Q = basis(Xb, yb, wb, start, index)
+        return np.sum(Q * Q, axis=1).astype(X.dtype)
+
+    rows = X.chunks[0]
+
+    def column(parts, dtype, width=None):
+        shapes = [(r,) if width is None else (r, width) for r in rows]
+        arrays = [da.from_delayed(part, shape=s, dtype=dtype)
+                  for part, s in zip(parts, shapes, strict=True)]
+        return da.concatenate(arrays, axis=0)
+
+    return {
+        "residuals": column(map_row_chunks(residuals, X, y), X.dtype),
+        "whitened_residuals": column(map_row_chunks(whitened, X, y, w), X.dtype),
+        "leverage": column(map_row_chunks(leverage, X, y, w), X.dtype),
+        "basis": column(map_row_chunks(basis, X, y, w), np.float64, rank),
+    }

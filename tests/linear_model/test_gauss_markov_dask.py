@@ -1,0 +1,187 @@
+"""Gauss-Markov least squares on Dask arrays against the in-memory path.
+
+Oracles: the in-memory ``gauss_markov`` on the computed arrays (the distributed path
+promises its numbers to 1e-10 and its digits on NIST's certified values), and NIST's
+certified values themselves, with the data cut into chunks of 4-8 rows so that the
+TSQR merge tree has several levels.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sketchlearn.datasets import load_nist_strd
+from sketchlearn.linear_model import GaussMarkovRegressor, gauss_markov
+
+da = pytest.importorskip("dask.array")
+
+
+def _digits(got, want):
+    got, want = np.atleast_1d(np.asarray(got, float)), np.atleast_1d(np.asarray(want, float))
+    err = np.abs(got - want) / np.maximum(np.abs(want), np.finfo(float).tiny)
+    return float(np.min(-np.log10(np.maximum(err, 1e-17))))
+
+
+def _design(rng, n=300, p=5, cond=1e3):
+    U, _ = np.linalg.qr(rng.normal(size=(n, p)))
+    V, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    X = (U * np.logspace(0, -np.log10(cond), p)) @ V.T * 10 + rng.normal(size=p)
+    y = X @ rng.normal(size=p) + 3.0 + rng.normal(size=n) * 0.1
+    return X, y
+
+
+def _chunked(X, y, chunks, w=None):
+    dX = da.from_array(X, chunks=(chunks, -1))
+    dy = da.from_array(y, chunks=(chunks,))
+    return dX, dy, (None if w is None else da.from_array(w, chunks=(chunks,)))
+
+
+@pytest.mark.parametrize("chunks", [3, 37, (100, 7, 150, 43)])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_equals_in_memory(synchronous, rng, chunks, fit_intercept, weighted):
+    X, y = _design(rng)
+    w = rng.uniform(0.5, 2.0, size=len(y)) if weighted else None
+    mem = gauss_markov(X, y, sample_weight=w, fit_intercept=fit_intercept)
+    dX, dy, dw = _chunked(X, y, chunks, w)
+    res = gauss_markov(dX, dy, sample_weight=dw, fit_intercept=fit_intercept)
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-10)
+    np.testing.assert_allclose(res.intercept, mem.intercept, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-10)
+    np.testing.assert_allclose(res.cov_params_full, mem.cov_params_full, rtol=1e-9,
+                               atol=1e-12 * np.abs(mem.cov_params_full).max())
+    np.testing.assert_allclose(res.sigma2, mem.sigma2, rtol=1e-10)
+    assert res.rank == mem.rank and res.dof_resid == mem.dof_resid
+    np.testing.assert_allclose(res.whitened_tss, mem.whitened_tss, rtol=1e-10)
+    # per-row outputs are lazy and equal the in-memory ones
+    assert isinstance(res.residuals, da.Array) and isinstance(res.leverage, da.Array)
+    np.testing.assert_allclose(res.residuals.compute(), mem.residuals, rtol=1e-8,
+                               atol=1e-10 * np.abs(y).max())
+    np.testing.assert_allclose(res.leverage.compute(), mem.leverage, rtol=1e-9, atol=1e-12)
+    Q = res.basis.compute()
+    np.testing.assert_allclose(Q.T @ Q, np.eye(Q.shape[1]), atol=1e-12)
+    # the basis spans the fitted space: projecting the fitted values changes nothing
+    fitted = y - mem.residuals
+    sw = np.ones_like(y) if w is None else np.sqrt(w)
+    np.testing.assert_allclose(Q @ (Q.T @ (sw * fitted)), sw * fitted, rtol=1e-9,
+                               atol=1e-9 * np.abs(fitted).max())
+
+
+@pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
+def test_robust_covariances_equal_in_memory(synchronous, rng, cov_type):
+    X, y = _design(rng, n=200, p=3)
+    y = y + rng.normal(size=len(y)) * np.abs(X[:, 0])  # heteroskedastic
+    mem = gauss_markov(X, y, cov_type=cov_type)
+    res = gauss_markov(*_chunked(X, y, 23)[:2], cov_type=cov_type)
+    np.testing.assert_allclose(res.cov_params_full, mem.cov_params_full, rtol=1e-9)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-10)
+    assert res.use_t is False and res.cov_type == cov_type
+
+
+@pytest.mark.parametrize("name, chunks", [("Longley", 4), ("Longley", 7), ("Filip", 5),
+                                          ("Filip", 8), ("Wampler4", 6)])
+def test_nist_certified_digits_in_small_chunks(synchronous, monkeypatch, name, chunks):
+    """Chunks of 4-8 rows merged two at a time: a tree of several levels keeps the
+    in-memory digits (Filip: 7.6, its float64 ceiling; summed normal equations give
+    none)."""
+    import sketchlearn._dask
+
+    monkeypatch.setattr(sketchlearn._dask, "DEFAULT_SPLIT_EVERY", 2)
+    data = load_nist_strd(name)
+    mem = gauss_markov(data.X, data.y, fit_intercept=data.fit_intercept)
+    dX, dy, _ = _chunked(data.X, data.y, chunks)
+    res = gauss_markov(dX, dy, fit_intercept=data.fit_intercept)
+    assert len(dX.chunks[0]) >= 3  # a tree of at least two levels
+    for got, ref, want in ((res.coef, mem.coef, data.coef), (res.bse, mem.bse, data.coef_se)):
+        assert _digits(got, want) >= _digits(ref, want) - 0.3
+    assert _digits(res.coef, data.coef) >= (7.4 if name == "Filip" else 13.5)
+    assert _digits(res.bse, data.coef_se) >= (7.4 if name == "Filip" else 13.5)
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-10)
+
+
+def test_rank_deficient_design_gives_minimum_norm(synchronous, rng):
+    X = rng.normal(size=(120, 3))
+    X = np.column_stack([X, X[:, 0] + X[:, 1]])
+    y = X @ np.array([1.0, 2.0, -1.0, 0.5]) + rng.normal(size=120) * 0.01
+    with pytest.warns(RuntimeWarning, match="rank deficient"):
+        mem = gauss_markov(X, y)
+    with pytest.warns(RuntimeWarning, match="rank deficient"):
+        res = gauss_markov(*_chunked(X, y, 17)[:2])
+    assert res.rank == mem.rank == 4
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-9)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-8)
+
+
+def test_estimator_on_dask(synchronous, rng):
+    X, y = _design(rng, n=150, p=3)
+    mem = GaussMarkovRegressor().fit(X, y)
+    model = GaussMarkovRegressor().fit(*_chunked(X, y, 40)[:2])
+    assert isinstance(model.coef_, np.ndarray)
+    np.testing.assert_allclose(model.coef_, mem.coef_, rtol=1e-10)
+    np.testing.assert_allclose(model.conf_int(), mem.conf_int(), rtol=1e-10)
+    np.testing.assert_allclose(model.score(X, y), mem.score(X, y), rtol=1e-12)
+    pred = model.predict(da.from_array(X, chunks=(40, -1)))
+    assert isinstance(pred, da.Array)
+    np.testing.assert_allclose(pred.compute(), mem.predict(X), rtol=1e-10)
+    assert "R-squared" in model.summary() or "R^2" in model.summary()
+
+
+def test_on_local_cluster(on_cluster, rng):
+    X, y = _design(rng, n=400, p=4)
+    mem = gauss_markov(X, y)
+    res = gauss_markov(*_chunked(X, y, 64)[:2])
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-10)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-10)
+
+
+def test_bad_dask_input(synchronous, rng):
+    X, y = _design(rng, n=60, p=2)
+    dX, dy, _ = _chunked(X, y, 20)
+    unknown = dX[dX[:, 0] > -np.inf]
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        gauss_markov(unknown, dy)
+    # columns in several chunks are merged with a warning, and the fit is unchanged
+    with pytest.warns(UserWarning, match="chunked along its columns"):
+        res = gauss_markov(da.from_array(X, chunks=(20, 1)), dy)
+    np.testing.assert_allclose(res.coef, gauss_markov(X, y).coef, rtol=1e-10)
+    # a NumPy y is cut into X's row chunks (documented)
+    np.testing.assert_allclose(gauss_markov(dX, y).coef, res.coef, rtol=1e-12)
+    with pytest.raises(TypeError, match="Dask array"):
+        gauss_markov(X, dy)
+    with pytest.raises(ValueError, match="shape"):
+        gauss_markov(dX, y[:-1])
+    bad = X.copy()
+    bad[33, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN.*rows 20 to 39"):
+        gauss_markov(da.from_array(bad, chunks=(20, -1)), dy)
+    with pytest.raises(TypeError, match="sample_weight"):
+        gauss_markov(dX, dy, sigma="ar1")
+    with pytest.raises(TypeError, match="HC0"):
+        gauss_markov(dX, dy, cov_type="HAC", cov_kwds={"maxlags": 1})
+
+
+def test_float32_input_gives_float32_coefficients(synchronous, rng):
+    X, y = _design(rng, n=100, p=3)
+    res = gauss_markov(*_chunked(X.astype(np.float32), y.astype(np.float32), 30)[:2])
+    mem = gauss_markov(X.astype(np.float32), y.astype(np.float32))
+    assert res.coef.dtype == np.float32 and res.residuals.dtype == np.float32
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-5)
+
+
+def test_no_dask_import_from_sketchlearn():
+    import subprocess
+    import sys
+
+    code = ("import sys, sketchlearn, sketchlearn.linear_model, sketchlearn.sketching; "
+            "assert 'dask' not in sys.modules and 'dask.array' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_warning_free_on_ordinary_data(synchronous, rng):
+    X, y = _design(rng, n=90, p=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gauss_markov(*_chunked(X, y, 30)[:2])
