@@ -33,12 +33,10 @@ import sketchlearn
 # Modules that compile CUDA source and the call that builds each of their modules
 # (the lru-cached builders, called unwrapped here to see which records they compile).
 COMPILING = {
-    "sketchlearn.completion._cupy": [
-        ("_module", (real, idx)) for real in ("float", "double") for idx in ("int", "long long")
-    ],
+    "sketchlearn.completion._cupy": [("_module", ())],
     "sketchlearn.kernels._cupy": [("_module", ())],
-    "sketchlearn.linear_model._cupy": [("_module", ("float",)), ("_module", ("double",))],
-    "sketchlearn.thinning._cupy": [("_halving_module", ())],
+    "sketchlearn.linear_model._cupy": [("_module", ())],
+    "sketchlearn.thinning._cupy": [("_module", ())],
     "sketchlearn.transport._cupy_sinkhorn": [("_module", ())],
 }
 # CuPy modules that compile no CUDA source of their own, and why.

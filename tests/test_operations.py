@@ -52,12 +52,6 @@ OPERATIONS = {op.__name__.lstrip("_"): op for op in registered_operations()
 # Operations without a CuPy implementation, and why. CuPy arrays reach their array-API
 # reference instead, with a PerformanceWarning (once per operation).
 EXPECTED_WITHOUT_CUPY = {
-    "halve_with_sums": "the fused walk-and-sums kernel exists for Numba only (issue 16, "
-                       "point 5); CuPy callers never ask for it (_walk_gives_mean)",
-    "coreset_sums": "not written yet (issue 16, point 5): the reference loops over "
-                    "candidate coresets on the host",
-    "refine_halves": "not written yet (issue 16, point 5): Compress++ refinement loops "
-                     "over blocks and slots on the host",
     "chunk_refinement_sums": "the Dask Gauss-Markov's per-chunk refinement sums: "
                              "elementwise error-free transformations and one reduction, "
                              "which CuPy chunks run as they are",

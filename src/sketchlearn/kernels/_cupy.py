@@ -1,8 +1,12 @@
 """CuPy kernels for kernel sums on the GPU (imported only when a CuPy array arrives).
 
 Each thread owns one row x_i and streams tiles of Y through shared memory, so a
-kernel sum K(X, Y) @ V needs O((n + m) d) device memory. Values are computed in
-double precision whatever the input dtype, as on the CPU.
+kernel sum K(X, Y) @ V needs O((n + m) d) device memory; each kernel value is
+computed once and applied to up to 32 columns of V (accumulators in shared memory).
+Values are computed in double precision whatever the input dtype, as on the CPU;
+float16 and integer inputs are cast to float64 before the call. The device functions
+``kernel_values`` / ``kernel_value`` (templates on the point types, any d, strided
+coordinates) are shared with the thinning kernels (``thinning/_cupy.py``).
 
 Every CUDA module of the package lists what it compiles in ``cuda_sources()``
 (:class:`CudaSource` records) and builds its ``RawModule`` from those records with
@@ -35,10 +39,11 @@ from ._kernels import (
     SINC,
     matern_half_coefficients,
 )
-from ._reference import kernel_matrix_reference, kernel_matvec_reference
+from ._reference import kernel_matvec_reference
 
 _THREADS = 128
-_COLUMNS_PER_PASS = 4
+# Columns of V per pass of matvec (accumulators in shared memory: 1 KiB per column).
+_MAX_COLUMNS = 32
 _SHARED_BYTES = 48 * 1024
 _MAX_HALF = 21
 
@@ -54,7 +59,6 @@ _DEFINES = f"""
 #define QUAD_PEAK {MATERN_QUAD_PEAK!r}
 #define TINY_T {MATERN_TINY_T!r}
 #define QUAD_CUTOFF {MATERN_QUAD_CUTOFF!r}
-#define COLS {_COLUMNS_PER_PASS}
 """
 
 _SOURCE = _DEFINES + r"""
@@ -75,13 +79,20 @@ __device__ double matern_general(double t, double nu, double log_const) {
     return exp(log_const + nu * log(t) - t + log_scale + log(total * step));
 }
 
-template <typename T>
-__device__ double kernel_value(const T* x, const double* y, int d, int ncomp,
-                               const long long* codes, const double* params,
-                               const double* weights, const double* half) {
+template <typename TX, typename TY>
+__device__ double kernel_values(const TX* x, const TY* y, int ystride, int d, int ncomp,
+                                const long long* codes, const double* params,
+                                const double* weights, const double* tweights,
+                                const double* half, double* tvalue) {
+    // k(x, y) = sum_c weights[c] k_c(x, y); with tweights, also *tvalue = sum_c
+    // tweights[c] k_c(x, y) from the same component values. x is contiguous, the
+    // coordinates of y are ystride apart (1: a row; n: a column of a (d, n) array).
     double sq = 0.0;
-    for (int t = 0; t < d; ++t) { double diff = (double)x[t] - y[t]; sq += diff * diff; }
-    double out = 0.0;
+    for (int t = 0; t < d; ++t) {
+        const double diff = (double)x[t] - (double)y[(long long)t * ystride];
+        sq += diff * diff;
+    }
+    double out = 0.0, tout = 0.0;
     for (int c = 0; c < ncomp; ++c) {
         const double nu = params[4 * c + 1], a = params[4 * c + 2], b = params[4 * c + 3];
         double value;
@@ -98,7 +109,7 @@ __device__ double kernel_value(const T* x, const double* y, int d, int ncomp,
         case SINC: {
             value = 1.0;
             for (int t = 0; t < d; ++t) {
-                double u = a * ((double)x[t] - y[t]);
+                double u = a * ((double)x[t] - (double)y[(long long)t * ystride]);
                 if (u != 0.0) value *= sin(u) / u;
             }
             break; }
@@ -106,8 +117,18 @@ __device__ double kernel_value(const T* x, const double* y, int d, int ncomp,
         default: value = nan("");
         }
         out += weights[c] * value;
+        if (tweights != nullptr) tout += tweights[c] * value;
     }
+    if (tweights != nullptr) *tvalue = tout;
     return out;
+}
+
+template <typename TX, typename TY>
+__device__ double kernel_value(const TX* x, const TY* y, int ystride, int d, int ncomp,
+                               const long long* codes, const double* params,
+                               const double* weights, const double* half) {
+    return kernel_values<TX, TY>(x, y, ystride, d, ncomp, codes, params, weights, nullptr,
+                                 half, nullptr);
 }
 
 template <typename T>
@@ -115,30 +136,41 @@ __global__ void matvec(const T* __restrict__ X, const T* __restrict__ Y,
                        const double* __restrict__ V, const long long* __restrict__ codes,
                        const double* __restrict__ params, const double* __restrict__ weights,
                        const double* __restrict__ half, int ncomp, long long n, long long m,
-                       int d, int k, int tile, double* __restrict__ out) {
-    extern __shared__ double ytile[];
+                       int d, int k, int kc, int tile, double* __restrict__ out) {
+    // Thread i owns row x_i and columns c0 .. c0 + kk - 1 of its output row (kc per
+    // pass, blockIdx.y the pass): each k(x_i, y_j) is computed once per pass and
+    // applied to all kk columns. Dynamic shared memory: the accumulators (kc per
+    // thread, thread-minor so a warp's accesses hit 32 banks), then the tile's rows of
+    // V (kc per row, read by every thread: a broadcast) and of Y (d per row).
+    extern __shared__ double smem[];
+    double* acc = smem;
+    double* vtile = acc + (long long)kc * blockDim.x;
+    double* ytile = vtile + (long long)tile * kc;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    const int c0 = blockIdx.y * COLS;
-    double acc[COLS];
-    for (int c = 0; c < COLS; ++c) acc[c] = 0.0;
+    const int c0 = blockIdx.y * kc;
+    const int kk = min(kc, k - c0);
+    for (int c = 0; c < kk; ++c) acc[c * blockDim.x + threadIdx.x] = 0.0;
     for (long long j0 = 0; j0 < m; j0 += tile) {
         const int rows = (int)min((long long)tile, m - j0);
         for (int idx = threadIdx.x; idx < rows * d; idx += blockDim.x)
             ytile[idx] = (double)Y[j0 * d + idx];
+        for (int idx = threadIdx.x; idx < rows * kk; idx += blockDim.x) {
+            const int jj = idx / kk, c = idx - jj * kk;
+            vtile[idx] = V[(j0 + jj) * k + c0 + c];
+        }
         __syncthreads();
         if (i < n) {
             for (int jj = 0; jj < rows; ++jj) {
-                double v = kernel_value<T>(X + i * d, ytile + jj * d, d, ncomp, codes, params,
-                                           weights, half);
-                for (int c = 0; c < COLS; ++c)
-                    if (c0 + c < k) acc[c] += v * V[(j0 + jj) * k + c0 + c];
+                const double v = kernel_value<T, double>(X + i * d, ytile + jj * d, 1, d,
+                                                         ncomp, codes, params, weights, half);
+                for (int c = 0; c < kk; ++c)
+                    acc[c * blockDim.x + threadIdx.x] += v * vtile[jj * kk + c];
             }
         }
         __syncthreads();
     }
     if (i < n)
-        for (int c = 0; c < COLS; ++c)
-            if (c0 + c < k) out[i * k + c0 + c] = acc[c];
+        for (int c = 0; c < kk; ++c) out[i * k + c0 + c] = acc[c * blockDim.x + threadIdx.x];
 }
 
 template <typename T>
@@ -146,17 +178,12 @@ __global__ void matrix(const T* __restrict__ X, const T* __restrict__ Y,
                        const long long* __restrict__ codes, const double* __restrict__ params,
                        const double* __restrict__ weights, const double* __restrict__ half,
                        int ncomp, long long n, long long m, int d, double* __restrict__ out) {
+    // One thread per entry, both rows read from global memory (any d).
     const long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= n * m) return;
     const long long i = idx / m, j = idx % m;
-    // A local copy of Y[j] in double (callers route d > 64 to the reference path).
-    double buf[64];
-    if (d <= 64) {
-        for (int t = 0; t < d; ++t) buf[t] = (double)Y[j * d + t];
-        out[idx] = kernel_value<T>(X + i * d, buf, d, ncomp, codes, params, weights, half);
-    } else {
-        out[idx] = nan("");
-    }
+    out[idx] = kernel_value<T, T>(X + i * d, Y + j * d, 1, d, ncomp, codes, params, weights,
+                                  half);
 }
 """
 
@@ -203,47 +230,71 @@ def _ctype(X):
 
 
 def _real(X):
-    """``X`` as float32 or float64, the two instances compiled (float16 or integers
-    would be misread); C-contiguous."""
+    """``X`` as a C-contiguous CuPy array of float32 or float64, the two instances
+    compiled: float16 and integer input is cast to float64 first (never misread)."""
     X = cupy.asarray(X)
-    return cupy.ascontiguousarray(
-        X, dtype=X.dtype if X.dtype in (cupy.float32, cupy.float64) else cupy.float64)
+    dtype = X.dtype if X.dtype in (cupy.float32, cupy.float64) else cupy.float64
+    return cupy.ascontiguousarray(X.astype(dtype, copy=False))
+
+
+def _matvec_layout(d, k):
+    """(columns per pass, rows of Y per tile) for ``matvec``: as many columns as fit
+    (at most ``_MAX_COLUMNS``: each kernel value is computed ceil(k / that) times),
+    halved until a tile of at least one row fits; (0, 0) when none does."""
+    kc = max(1, min(k, _MAX_COLUMNS))
+    while True:
+        rest = _SHARED_BYTES - 8 * kc * _THREADS
+        tile = min(256, rest // (8 * (d + kc)))
+        if tile >= 1:
+            return kc, tile
+        if kc == 1:
+            return 0, 0
+        kc //= 2
 
 
 def kernel_matvec(xp, X, Y, V, kernel):
-    """K(X, Y) @ V on the GPU; O((n + m) d) memory."""
+    """K(X, Y) @ V on the GPU; O((n + m) d) memory, each kernel value computed once for
+    up to ``_MAX_COLUMNS`` columns of V."""
     d = X.shape[1]
-    tile = min(256, _SHARED_BYTES // (8 * d)) if d else 256
-    if tile < 1:  # a single row of Y does not fit in shared memory
+    n, m, k = X.shape[0], Y.shape[0], V.shape[1]
+    kc, tile = _matvec_layout(d, k)
+    if kc == 0:  # a single row of Y does not fit in shared memory (d > ~6000)
         return kernel_matvec_reference(xp, X, Y, V, kernel)
     X = _real(X)
-    Y = cupy.ascontiguousarray(Y, dtype=X.dtype)
-    V = cupy.ascontiguousarray(V, dtype=cupy.float64)
-    n, m, k = X.shape[0], Y.shape[0], V.shape[1]
+    Y = cupy.ascontiguousarray(cupy.asarray(Y).astype(X.dtype, copy=False))
+    V = cupy.ascontiguousarray(cupy.asarray(V).astype(cupy.float64, copy=False))
     out = cupy.zeros((n, k), dtype=cupy.float64)
+    if n == 0 or k == 0:
+        return out.astype(X.dtype, copy=False)
     codes, params, weights, half, ncomp = _device_spec(kernel)
     fn = _module().get_function(f"matvec<{_ctype(X)}>")
-    grid = ((n + _THREADS - 1) // _THREADS, (k + _COLUMNS_PER_PASS - 1) // _COLUMNS_PER_PASS)
+    grid = ((n + _THREADS - 1) // _THREADS, (k + kc - 1) // kc)
     fn(grid, (_THREADS,),
        (X, Y, V, codes, params, weights, half, np.int32(ncomp), np.int64(n), np.int64(m),
-        np.int32(d), np.int32(k), np.int32(tile), out),
-       shared_mem=tile * d * 8)
+        np.int32(d), np.int32(k), np.int32(kc), np.int32(tile), out),
+       shared_mem=8 * (kc * _THREADS + tile * (kc + d)))
     return out.astype(X.dtype, copy=False)
 
 
-def kernel_matrix(xp, X, Y, kernel):
-    """The full kernel matrix on the GPU (one thread per entry)."""
-    d = X.shape[1]
-    if d > 64:
-        return kernel_matrix_reference(xp, X, Y, kernel)
-    X = _real(X)
-    Y = cupy.ascontiguousarray(Y, dtype=X.dtype)
-    n, m = X.shape[0], Y.shape[0]
+def kernel_matrix_device(X, Y, spec):
+    """K(X, Y) in float64 for C-contiguous float32/float64 ``X`` and ``Y`` of one dtype,
+    with the device spec ``spec`` (``_device_spec``) already at hand (KT-SWAP's slots)."""
+    codes, params, weights, half, ncomp = spec
+    n, m, d = X.shape[0], Y.shape[0], X.shape[1]
     out = cupy.empty((n, m), dtype=cupy.float64)
-    codes, params, weights, half, ncomp = _device_spec(kernel)
-    fn = _module().get_function(f"matrix<{_ctype(X)}>")
     total = n * m
+    if total == 0:
+        return out
+    fn = _module().get_function(f"matrix<{_ctype(X)}>")
     fn(((total + _THREADS - 1) // _THREADS,), (_THREADS,),
        (X, Y, codes, params, weights, half, np.int32(ncomp), np.int64(n), np.int64(m),
         np.int32(d), out))
+    return out
+
+
+def kernel_matrix(xp, X, Y, kernel):
+    """The full kernel matrix on the GPU (one thread per entry, any d)."""
+    X = _real(X)
+    Y = cupy.ascontiguousarray(cupy.asarray(Y).astype(X.dtype, copy=False))
+    out = kernel_matrix_device(X, Y, _device_spec(kernel))
     return out.astype(X.dtype, copy=False)

@@ -71,7 +71,7 @@ def _walks(rng, cases):
 def _halve_round_examples(xp, rng):
     """Several walks and one (parallel inside the walk), target and KT+ split
     kernels, float64 and float32 data, and d > 64 (the CuPy kernel keeps the pair in
-    shared memory up to d = 64)."""
+    shared memory up to d = 2560, in global memory beyond)."""
     cases = [(GaussianKernel(1.0), "target", np.float64, 96, 3, 2, 48),
              (MaternKernel(1.0, 1.5), "kt+", np.float64, 160, 2, 1, 128),
              (MaternKernel(0.7, 2.5), "kt+", np.float32, 96, 3, 3, 64),
@@ -170,12 +170,15 @@ swap_pass_op = Dispatch(swap_pass_reference, numba="sketchlearn.thinning._numba:
                         examples=_swap_pass_examples)
 halve_with_sums_op = Dispatch(halve_with_sums_reference,
                               numba="sketchlearn.thinning._numba:halve_with_sums",
+                              cupy="sketchlearn.thinning._cupy:halve_with_sums",
                               examples=_halve_with_sums_examples)
 coreset_sums_op = Dispatch(coreset_sums_reference,
                            numba="sketchlearn.thinning._numba:coreset_sums",
+                           cupy="sketchlearn.thinning._cupy:coreset_sums",
                            examples=_coreset_sums_examples)
 refine_halves_op = Dispatch(refine_halves_reference,
                             numba="sketchlearn.thinning._numba:refine_halves",
+                            cupy="sketchlearn.thinning._cupy:refine_halves",
                             examples=_refine_halves_examples)
 
 VARIANTS = ("kt+", "target", "power")
@@ -262,9 +265,9 @@ def target_weights(split, target):
 
 
 def _walk_gives_mean(xp, split_k, kernel) -> bool:
-    """Whether halving walks can also sum the target kernel: the Numba path, and the
-    target kernel is part of the split kernel."""
-    return (halve_with_sums_op.backend_for(xp) == "numba"
+    """Whether halving walks can also sum the target kernel: an accelerated path (Numba
+    or CuPy), and the target kernel is part of the split kernel."""
+    return (halve_with_sums_op.backend_for(xp) in ("numba", "cupy")
             and target_weights(split_k, kernel) is not None)
 
 
