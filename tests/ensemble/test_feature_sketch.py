@@ -265,20 +265,26 @@ def test_ridgeless_sketches_wider_than_rank_average_to_min_norm(kind):
 
 
 def test_gcv_consistent_for_feature_sketched_ensembles():
-    """GCV tracks the exact risk of feature-sketched ensembles on all rows for every M.
+    """GCV tracks the exact risk of feature-sketched ensembles on all rows for every M,
+    as closely as GCV tracks plain ridge on the same data.
 
     n=800, p=400, q=200, alphas {0, 10, 100, 1000}, M=1..8, Gaussian and SRDCT, two
     seeds; the true risk is exact (sigma^2 + ||b - beta||^2, averaged over member
-    subsets like the estimate). GCV's own sampling error is that of GCV for plain
-    ridge at this n (measured up to 8 % on seed 1, where ridge GCV at the equivalent
-    penalty is 8 % off as well); we require a median below 6 % and a maximum below
-    12 %. With the unsketched degrees of freedom (a plausible bug) the same estimate
-    is off by more than a factor 2 at alpha=0 (checked below)."""
-    errs = []
+    subsets like the estimate). GCV's own sampling error depends on the data drawn
+    (plain ridge GCV is 1 % off on seed 0 and 8 % on seed 1), so the oracle is plain
+    ridge on the same data at the equivalent penalty (``equivalent_ridge_penalty``):
+    its exact risk and GCV estimate from the SVD. The ensemble's GCV error may exceed
+    ridge's by at most 6 points (measured: at most 4.1). With the unsketched degrees
+    of freedom (a plausible bug) the estimate is off by more than a factor 2 at
+    alpha=0 (checked below)."""
+    from sketchlearn.ensemble._equivalence import equivalent_ridge_penalty
+
+    excess = []
     for seed in range(2):
         rng = np.random.default_rng(seed)
         n, p, q, M = 800, 400, 200, 8
         X, y, beta = _linear(rng, n, p)
+        U, s, Vt = np.linalg.svd(X, full_matrices=False)
         alphas = np.array([0.0, 10.0, 100.0, 1000.0])
         Ms = np.arange(1, M + 1)
         for kind in ("gaussian", "srdct"):
@@ -290,12 +296,19 @@ def test_gcv_consistent_for_feature_sketched_ensembles():
             g, _ = gcv_cgcv(G, D, n, n, Ms)
             Dl = C - beta[None, None, :]
             true = subset_average_mse(np.einsum("map,lap->aml", Dl, Dl), 1, Ms) + 1.0
-            errs.append(np.abs(g - true) / true)
+            errs = np.abs(g - true) / true
+            mus = np.atleast_1d(equivalent_ridge_penalty(X, alphas, sketch=kind,
+                                                         sketch_size=q, fit_intercept=False))
+            for a, mu in enumerate(mus):
+                shrink = s**2 / (s**2 + mu)
+                b = Vt.T @ (shrink / s * (U.T @ y))
+                ridge_gcv = np.sum((y - X @ b) ** 2) / n / (1 - shrink.sum() / n) ** 2
+                ridge_true = 1.0 + np.sum((b - beta) ** 2)
+                excess.append(errs[a].max() - abs(ridge_gcv - ridge_true) / ridge_true)
             df_unsketched = min(n, p)  # alpha = 0 without the sketch
             wrong = subset_average_mse(G, n, Ms)[0] / (1 - df_unsketched / n) ** 2
             assert np.all(wrong > 2 * true[0])
-    errs = np.array(errs)
-    assert np.median(errs) < 0.06 and errs.max() < 0.12, (np.median(errs), errs.max())
+    assert max(excess) < 0.06, excess
 
 
 @pytest.mark.parametrize("kind", ["gaussian", "srdct", "countsketch"])

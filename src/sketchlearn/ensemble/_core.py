@@ -27,10 +27,13 @@ import numbers
 import numpy as np
 
 from .._array_api import blas_single_thread, get_namespace, is_numpy_namespace, move_to
+from .._random import ROW_BLOCK
 from ._tridiagonal import gram_block_op, tridiagonal_df_op, tridiagonal_ridge_solve_op
 
 __all__ = [
     "draw_members",
+    "member_plan",
+    "member_rows",
     "factorize_member",
     "factorize_member_tridiag",
     "member_coefs",
@@ -41,12 +44,73 @@ __all__ = [
     "subset_average_mse",
     "gcv_cgcv",
     "ecv",
+    "ecv_sums",
+    "ecv_from_sums",
 ]
 
 
+def member_plan(n, k, n_estimators, rng):
+    """The seed and per-block row counts of ``n_estimators`` subsamples of ``k`` rows.
+
+    The rows ``0..n-1`` are cut into the fixed blocks of
+    :data:`.._random.ROW_BLOCK`. One seed is drawn from ``rng``; member ``m`` splits
+    its ``k`` rows over the blocks by a multivariate hypergeometric draw (the counts a
+    uniform ``k``-subset puts in each block) from a generator seeded by ``(seed, m)``.
+    The counts are ``n_estimators x n_blocks`` integers: no ``O(n)`` state per member.
+
+    Returns
+    -------
+    seed : int
+    counts : ndarray of int64, shape (n_estimators, n_blocks)
+    """
+    seed = int(rng.integers(2**63 - 1))
+    sizes = _block_sizes(n)
+    counts = np.stack([np.random.default_rng([seed, m]).multivariate_hypergeometric(sizes, k)
+                       for m in range(n_estimators)]) if n_estimators else \
+        np.zeros((0, sizes.size), dtype=np.int64)
+    return seed, counts.astype(np.int64)
+
+
+def _block_sizes(n):
+    blocks = -(-n // ROW_BLOCK)
+    sizes = np.full(blocks, ROW_BLOCK, dtype=np.int64)
+    sizes[-1] = n - (blocks - 1) * ROW_BLOCK
+    return sizes
+
+
+def member_rows(seed, m, counts, n, start=0, stop=None):
+    """Sorted global rows of member ``m`` (of :func:`member_plan`) in ``[start, stop)``.
+
+    Block ``b`` picks its ``counts[b]`` rows without replacement from a generator
+    seeded by ``(seed, m, b)``, so a row's membership depends on the seed, the member
+    and the global row only: any range of rows (a Dask chunk, even one holding parts
+    of blocks) draws the blocks it overlaps and keeps its own rows.
+    """
+    stop = n if stop is None else stop
+    if stop <= start:
+        return np.zeros(0, dtype=np.int64)
+    parts = []
+    for b in range(start // ROW_BLOCK, (stop - 1) // ROW_BLOCK + 1):
+        size = min(ROW_BLOCK, n - b * ROW_BLOCK)
+        c = int(counts[b])
+        if c == 0:
+            continue
+        pick = np.random.default_rng([seed, m, b]).choice(size, size=c, replace=False)
+        parts.append(np.sort(pick).astype(np.int64) + b * ROW_BLOCK)
+    if not parts:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.concatenate(parts)
+    if rows[0] < start or rows[-1] >= stop:
+        rows = rows[(rows >= start) & (rows < stop)]
+    return rows
+
+
 def draw_members(n, k, n_estimators, rng):
-    """Index arrays of ``n_estimators`` subsamples of ``k`` rows without replacement."""
-    return [np.sort(rng.choice(n, size=k, replace=False)) for _ in range(n_estimators)]
+    """Index arrays (sorted) of ``n_estimators`` subsamples of ``k`` rows without
+    replacement, keyed by global row (:func:`member_plan`, :func:`member_rows`): a
+    distributed fit draws the same rows chunk by chunk."""
+    seed, counts = member_plan(n, k, n_estimators, rng)
+    return [member_rows(seed, m, counts[m], n) for m in range(n_estimators)]
 
 
 def factorize_member(xp, Xm, ym, fit_intercept, solver="svd"):
@@ -500,6 +564,17 @@ def ecv(E, oob, Ms):
     risk : array (A, len(Ms))
         NaN where no out-of-bag rows exist (subsample size n).
     """
+    return ecv_from_sums(ecv_sums(E, oob), Ms)
+
+
+def ecv_sums(E, oob):
+    """The sums over rows that :func:`ecv` needs, as float64 NumPy arrays: additive over
+    any partition of the rows (a distributed fit adds them over row chunks).
+
+    Returns ``(counts (M, M), single_num (A, M), single_cnt (M,), S1 (A, M, M), cross
+    (A, M, M))``: out-of-bag row counts of pairs and of members, and the sums of
+    squared and crossed out-of-bag residuals.
+    """
     xp = get_namespace(E)
     O = xp.astype(move_to(oob, xp), E.dtype)            # (n, M)
     counts = O.T @ O                                     # (M, M)
@@ -510,8 +585,12 @@ def ecv(E, oob, Ms):
     single_cnt = xp.sum(O, axis=0)                       # (M,)
     S1 = xp.permute_dims(A2, (0, 2, 1)) @ O[None, :, :]  # (A, M, M): sum_i O_il O_im E_im^2
     cross = xp.permute_dims(B, (0, 2, 1)) @ B            # (A, M, M)
-    S1, cross = _np(S1), _np(cross)
-    counts, single_num, single_cnt = _np(counts), _np(single_num), _np(single_cnt)
+    return tuple(_np(a) for a in (counts, single_num, single_cnt, S1, cross))
+
+
+def ecv_from_sums(sums, Ms):
+    """:func:`ecv` from the (summed) :func:`ecv_sums`."""
+    counts, single_num, single_cnt, S1, cross = sums
     M = counts.shape[0]
     with np.errstate(divide="ignore", invalid="ignore"):
         r1_each = np.where(single_cnt > 0, single_num / np.where(single_cnt > 0, single_cnt, 1),
@@ -521,7 +600,7 @@ def ecv(E, oob, Ms):
     pair = pair[:, iu[0], iu[1]]
     valid = counts[iu] > 0
     if not np.any(single_cnt > 0) or not np.any(valid):
-        return np.full((E.shape[1], len(Ms)), np.nan)
+        return np.full((single_num.shape[0], len(Ms)), np.nan)
     R1 = np.nanmean(r1_each, axis=1)
     R2 = pair[:, valid].mean(axis=1)
     Ms = np.asarray(Ms, dtype=np.float64)

@@ -28,8 +28,10 @@ from ..sketching import KINDS, make_sketch
 from ._core import (
     draw_members,
     ecv,
+    ecv_from_sums,
     fit_members,
     gcv_cgcv,
+    member_plan,
     predictions,
     residual_grams,
     resolve_size,
@@ -43,8 +45,35 @@ _SIZE = [Interval(numbers.Integral, 1, None, closed="left"),
          Interval(numbers.Real, 0, 1, closed="right")]
 
 
-def _validate_Xy(est, X, y):
-    return validate_estimator_data(est, X, y, reset=True, y_required=True)
+def _validate_Xy(est, X, y, accept_dask=False):
+    return validate_estimator_data(est, X, y, reset=True, y_required=True,
+                                   accept_dask=accept_dask)
+
+
+def _is_dask(X):
+    import sys
+
+    if "dask.array" not in sys.modules:
+        return False
+    from .._dask import is_dask_array
+
+    return is_dask_array(X)
+
+
+def _refuse_on_dask(est):
+    """The TypeError for the options that have no distributed version."""
+    name = type(est).__name__
+    if est.sketch is not None:
+        raise TypeError(
+            f"{name}(sketch={est.sketch!r}) on a Dask array: members on row sketches have no "
+            "distributed version. Use subsampled members (sketch=None), or "
+            "SketchedLeastSquares with an int sketch_size for one sketched least-squares "
+            "fit on Dask, or compute X first if it fits in memory.")
+    if est.feature_sketch is not None:
+        raise TypeError(
+            f"{name}(feature_sketch={est.feature_sketch!r}) on a Dask array: feature-sketched "
+            "members have no distributed version. Use feature_sketch=None (subsampled "
+            "members), or compute X first if it fits in memory.")
 
 
 def _draw(X, k, M, sketch, rng):
@@ -140,7 +169,8 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     estimators_coef_ : ndarray of shape (n_estimators, n_features)
     estimators_intercept_ : ndarray of shape (n_estimators,)
     estimators_samples_ : list of ndarray
-        Rows of each member (subsampling only; empty list for sketches).
+        Rows of each member (subsampling only; empty list for sketches). After a fit
+        on Dask arrays: lazy Dask arrays (the same rows when computed).
     estimators_feature_sketches_ : list of SketchOperator
         Feature sketch of each member, as ``(q, n_features)`` operators ``T`` with
         ``S = T^T`` (empty list without ``feature_sketch``).
@@ -169,7 +199,8 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         which is not derived for that case.
     calibration_residuals_ : ndarray of shape (n_samples,)
         Sorted training residuals rescaled to the risk estimate (used by
-        :meth:`predict_interval`).
+        :meth:`predict_interval`). After a fit on Dask arrays: a lazy, unsorted
+        Dask array (:meth:`predict_interval` computes it, one pass).
     n_features_in_ : int
 
     Examples
@@ -231,14 +262,25 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-            NumPy or CuPy.
+            NumPy, CuPy or Dask. On a Dask array (subsampled members only: ``sketch``
+            and ``feature_sketch`` raise a ``TypeError``) the members are fitted in two
+            passes over the row chunks, without gathering the data: each member's rows
+            are drawn chunk by chunk from the seed (the same rows as in memory), one
+            pass sums each member's centred moments, one eigendecomposition (an SVD
+            of a merged QR factor for very small ``alpha``) per member gives its fit,
+            and a second pass sums the members' residual products for the risk
+            estimate. The fitted attributes equal the in-memory fit's with the same
+            seed (to rounding) and are NumPy, except ``estimators_samples_`` and
+            ``calibration_residuals_``, which are lazy Dask arrays.
         y : array of shape (n_samples,)
 
         Returns
         -------
         self : RidgeEnsemble
         """
-        X, y = _validate_Xy(self, X, y)
+        X, y = _validate_Xy(self, X, y, accept_dask=True)
+        if _is_dask(X):
+            return self._fit_dask(X, y)
         size = self.subsample_size
         if self.sketch is not None and self.sketch_size is not None:
             size = self.sketch_size
@@ -257,6 +299,23 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         self._equivalent_alpha(X)
         return self
 
+    def _fit_dask(self, X, y):
+        from ._dask import fit_members_dask, lazy_member_rows, residual_sums_dask
+
+        _refuse_on_dask(self)
+        n, dt = X.shape[0], X.dtype
+        k = resolve_size(self.subsample_size, n, "subsample_size")
+        plan = member_plan(n, k, self.n_estimators, as_generator(self.random_state))
+        C, B, D = fit_members_dask(X, y, [float(self.alpha)], [plan],
+                                   fit_intercept=self.fit_intercept)
+        rows = [lazy_member_rows(X, plan[0], m, plan[1][m]) for m in range(self.n_estimators)]
+        self._set_members(C[:, 0, :].astype(dt), B[:, 0].astype(dt), D[:, 0].astype(dt),
+                          rows, k)
+        ((G, _),) = residual_sums_dask(X, y, C, B, [plan])
+        self._calibrate(X, y, G[0])
+        self._equivalent_alpha(X)
+        return self
+
     def _equivalent_alpha(self, X, lam=None):
         """``equivalent_alpha_``: df matching for feature sketches on all rows."""
         n = X.shape[0]
@@ -272,18 +331,28 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             self.equivalent_alpha_ = df_matched_penalty(lam, df)
         return self
 
-    def _calibrate(self, X, y):
+    def _calibrate(self, X, y, G=None):
         """Residuals of the ensemble on the training rows, rescaled so that their mean
         square equals the (C)GCV risk estimate: the calibration set of
-        :meth:`predict_interval`."""
-        xp = get_namespace(X, y)
+        :meth:`predict_interval`.
+
+        For Dask ``X, y``, ``G`` is the ``M x M`` Gram matrix of the members' residuals
+        on all rows (from the residual pass), which gives the same estimate; the
+        residuals themselves stay a lazy Dask array.
+        """
         coefs = self.estimators_coef_
-        F = X @ coefs.T + self.estimators_intercept_[None, :]          # (n, M)
-        r = to_numpy(y - xp.mean(F, axis=1)).astype(np.float64)
-        single = float(to_numpy(xp.mean((y[:, None] - F) ** 2)))
         n, M, k = X.shape[0], coefs.shape[0], self.subsample_size_
+        if G is None:
+            xp = get_namespace(X, y)
+            F = X @ coefs.T + self.estimators_intercept_[None, :]          # (n, M)
+            r = to_numpy(y - xp.mean(F, axis=1)).astype(np.float64)
+            single = float(to_numpy(xp.mean((y[:, None] - F) ** 2)))
+            train = float(np.mean(r**2))
+        else:
+            r = None
+            single = float(np.trace(G)) / (n * M)
+            train = float(np.sum(G)) / (M * M * n)
         t = float(np.mean(to_numpy(self.estimators_df_))) / n
-        train = float(np.mean(r**2))
         if t >= 1 or train == 0:
             self.calibration_residuals_ = np.full(n, np.nan)
             self.risk_estimate_ = float("nan")
@@ -293,7 +362,14 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
             est -= t**2 / (1 - t) ** 2 * (n / k - 1) * single / (
                 1 - 2 * t + n * t**2 / k) / M
         self.risk_estimate_ = est
-        self.calibration_residuals_ = np.sort(r * np.sqrt(max(est, 0.0) / train))
+        scale = np.sqrt(max(est, 0.0) / train)
+        if r is None:
+            from ._dask import ensemble_residuals_dask
+
+            self.calibration_residuals_ = ensemble_residuals_dask(
+                X, y, coefs, self.estimators_intercept_, scale)
+        else:
+            self.calibration_residuals_ = np.sort(r * scale)
 
     @validate_params({"coverage": PROBABILITY}, prefer_skip_nested_validation=True)
     def predict_interval(self, X, coverage=0.9):
@@ -332,6 +408,8 @@ class RidgeEnsemble(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self, "calibration_residuals_")
         res = self.calibration_residuals_
+        if _is_dask(res):  # fitted on Dask: one pass over the training data
+            res = np.sort(np.asarray(res.compute(), dtype=np.float64))
         if np.isnan(res[0]):
             raise ValueError("The ensemble interpolates its training data (degrees of "
                              "freedom >= n), so its residuals carry no information about "
@@ -526,16 +604,34 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
+            NumPy, CuPy or Dask. On a Dask array (subsampled members, ``cv`` in
+            "gcv", "cgcv", "ecv"; ``sketch``, ``feature_sketch`` and held-out ``cv``
+            raise a ``TypeError``) the grid is scored in two passes over the row
+            chunks, without gathering the data: one sums each member's centred
+            moments (members of every size at once; one factorisation per member
+            gives the whole alpha grid), the other the ``M x M`` Gram matrices of
+            the members' residuals for every alpha (and, for ECV, the out-of-bag
+            sums). Risk estimates, the chosen parameters and the coefficients equal
+            the in-memory fit's with the same seed (to rounding).
         y : array of shape (n_samples,)
 
         Returns
         -------
         self : RidgeEnsembleCV
         """
-        X, y = _validate_Xy(self, X, y)
+        X, y = _validate_Xy(self, X, y, accept_dask=True)
         n = X.shape[0]
         if n < 2:
             raise ValueError(f"RidgeEnsembleCV needs at least 2 samples; got {n} sample.")
+        on_dask = _is_dask(X)
+        if on_dask:
+            _refuse_on_dask(self)
+            if self.cv not in ("gcv", "cgcv", "ecv"):
+                raise TypeError(
+                    f"RidgeEnsembleCV(cv={self.cv!r}) on a Dask array: held-out validation "
+                    "refits the members per fold and has no distributed version; use "
+                    "cv='cgcv', 'gcv' or 'ecv' (scored from two passes over the data), or "
+                    "compute X first if it fits in memory.")
         if self.sketch is not None and self.cv in ("cgcv", "ecv"):
             why = ("the CGCV correction is derived for members fitted on subsets of the "
                    "rows, not on row sketches" if self.cv == "cgcv" else
@@ -576,7 +672,9 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
             self.ridge_risk_estimates_ = np.full((alphas.size, len(sizes)), np.nan)
             lam = gram_spectrum(X, self.fit_intercept) if max(ks) == n else None
         kept = {}
-        if self.cv in ("gcv", "cgcv", "ecv"):
+        if on_dask:
+            kept = self._score_dask(X, y, alphas, ks, risk, rng)
+        elif self.cv in ("gcv", "cgcv", "ecv"):
             draws = [(*_draw(X, k, M, self.sketch, rng), _draw_features(X, q, M, fs, rng))
                      for k in ks]
             # every member of every size in one call: one pool of threads, and the
@@ -651,14 +749,14 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
                              fit_intercept=self.fit_intercept, random_state=self.random_state,
                              n_jobs=self.n_jobs)
         if j in kept:
-            coefs, icpt, dfs, idx, fops = kept[j]
+            coefs, icpt, dfs, idx, fops = kept[j][:5]
             best.n_features_in_ = self.n_features_in_
             if hasattr(self, "feature_names_in_"):
                 best.feature_names_in_ = self.feature_names_in_
             best._set_members(coefs[: mm + 1, a, :], icpt[: mm + 1, a], dfs[: mm + 1, a],
                               None if idx is None else idx[: mm + 1], int(ks[j]),
                               None if fops is None else fops[: mm + 1], q)
-            best._calibrate(X, y)
+            best._calibrate(X, y, kept[j][5][a, : mm + 1, : mm + 1] if on_dask else None)
             best._equivalent_alpha(X, lam if trick else None)
         else:
             best.fit(X, y)
@@ -666,6 +764,32 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         self.coef_ = best.coef_
         self.intercept_ = best.intercept_
         return self
+
+    def _score_dask(self, X, y, alphas, ks, risk, rng):
+        """Fill ``risk`` (n_alphas, n_sizes, M) from two passes over Dask ``X, y``;
+        returns the members kept per size (with their residual Gram matrices)."""
+        from ._dask import fit_members_dask, lazy_member_rows, residual_sums_dask
+
+        n, dt, M = X.shape[0], X.dtype, self.n_estimators
+        Ms = np.arange(1, M + 1)
+        # the draws of the in-memory fit, in its order (one plan per size)
+        plans = [member_plan(n, k, M, rng) for k in ks]
+        C, B, D = fit_members_dask(X, y, alphas, plans, fit_intercept=self.fit_intercept)
+        sums = residual_sums_dask(X, y, C, B, plans, oob=self.cv == "ecv")
+        kept = {}
+        for j, k in enumerate(ks):
+            part = slice(j * M, (j + 1) * M)
+            G, oob_sums = sums[j]
+            if self.cv == "ecv":
+                risk[:, j, :] = ecv_from_sums(oob_sums, Ms)
+            else:
+                g, c = gcv_cgcv(G, D[part].astype(dt), n, k, Ms)
+                risk[:, j, :] = g if self.cv == "gcv" else c
+            seed, counts = plans[j]
+            idx = [lazy_member_rows(X, seed, m, counts[m]) for m in range(M)]
+            kept[j] = (C[part].astype(dt), B[part].astype(dt), D[part].astype(dt), idx, None,
+                       G)
+        return kept
 
     def _ensemble_trick(self, j, G, dfs, lam, n):
         """GCV of the ``M -> inf`` feature-sketched ensemble on all rows and its
@@ -699,7 +823,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         y_pred : array of shape (n_samples,)
         """
         check_is_fitted(self, "best_estimator_")
-        X = validate_estimator_data(self, X, reset=False)[0]
+        X = validate_estimator_data(self, X, reset=False, accept_dask=True)[0]
         return self.best_estimator_.predict(X)
 
 

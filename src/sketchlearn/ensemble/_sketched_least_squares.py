@@ -13,7 +13,7 @@ from .._random import as_generator
 from .._validation import SEED, LinearPredictorMixin
 from ..sketching import KINDS
 from ._core import resolve_size
-from ._ridge_ensembles import _SIZE, RidgeEnsemble, RidgeEnsembleCV, _validate_Xy
+from ._ridge_ensembles import _SIZE, RidgeEnsemble, RidgeEnsembleCV, _is_dask, _validate_Xy
 
 __all__ = ["SketchedLeastSquares"]
 
@@ -97,16 +97,26 @@ class SketchedLeastSquares(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
+            NumPy, CuPy or Dask. On a Dask array, with an int or float
+            ``sketch_size`` and ``sketch`` one of "uniform", "countsketch",
+            "gaussian", "srht", one pass over the row chunks sketches ``[1 | X | y]``
+            (the sketch the in-memory fit draws with the same seed) and sums the
+            columns for the centring; the small sketched problem is then solved in
+            memory, so the fit equals the in-memory one (to rounding). Other kinds
+            (the default "srdct" included) and ``sketch_size="auto"`` (which refits
+            per fold) raise a ``TypeError``.
         y : array of shape (n_samples,)
 
         Returns
         -------
         self : SketchedLeastSquares
         """
-        X, y = _validate_Xy(self, X, y)
+        X, y = _validate_Xy(self, X, y, accept_dask=True)
         n = X.shape[0]
         rng = as_generator(self.random_state)
         self.cv_risk_ = self.cv_sizes_ = None
+        if _is_dask(X):
+            return self._fit_dask(X, y, rng)
         if isinstance(self.sketch_size, str):
             sizes = (np.arange(1, 11) / 10).tolist() if self.sketch_sizes is None \
                 else self.sketch_sizes
@@ -127,5 +137,26 @@ class SketchedLeastSquares(LinearPredictorMixin, RegressorMixin, BaseEstimator):
                               fit_intercept=self.fit_intercept, random_state=rng).fit(X, y)
         self.coef_ = final.coef_
         self.intercept_ = final.intercept_
+        self.sketch_size_ = int(m)
+        return self
+
+    def _fit_dask(self, X, y, rng):
+        from ._dask import DASK_SKETCH_KINDS, sketched_lstsq_dask
+
+        if self.sketch not in DASK_SKETCH_KINDS:
+            raise TypeError(
+                f"SketchedLeastSquares(sketch={self.sketch!r}) on a Dask array: this sketch "
+                f"has no distributed version; use sketch= one of {DASK_SKETCH_KINDS} (each "
+                "equal to the in-memory sketch with the same seed), or compute X first if "
+                "it fits in memory.")
+        if isinstance(self.sketch_size, str):
+            raise TypeError(
+                "SketchedLeastSquares(sketch_size='auto') on a Dask array: choosing the size "
+                "refits per fold and has no distributed version; pass an int (rows) or a "
+                "float fraction as sketch_size, or compute X first if it fits in memory.")
+        m = resolve_size(self.sketch_size, X.shape[0], "sketch_size")
+        coef, intercept = sketched_lstsq_dask(X, y, self.sketch, m, rng, self.fit_intercept)
+        self.coef_ = coef.astype(X.dtype)
+        self.intercept_ = float(intercept)
         self.sketch_size_ = int(m)
         return self
