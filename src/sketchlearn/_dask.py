@@ -105,28 +105,38 @@ def _blocks(arrays):
     return list(zip(*parts, strict=True)), [int(s) for s in starts]
 
 
-def map_row_chunks(func, *arrays, context=()):
+def map_row_chunks(func, *arrays, context=(), per_chunk=None):
     """Delayed ``func(*blocks, start, index, *context)`` for each row chunk of ``arrays``
-    (Dask arrays with the same row chunks, or None)."""
+    (Dask arrays with the same row chunks, or None).
+
+    With ``per_chunk`` (one object per row chunk) the call is ``func(*blocks, start,
+    index, per_chunk[index], *context)``: each task carries its own item only (a
+    chunk's ``k x k`` factor, say), not the list of all of them.
+    """
     import dask
 
     blocks, starts = _blocks(arrays)
     call = dask.delayed(func, pure=True)
-    return [call(*b, s, i, *context) for i, (b, s) in enumerate(zip(blocks, starts, strict=True))]
+    items = [()] * len(starts) if per_chunk is None else [(item,) for item in per_chunk]
+    return [call(*b, s, i, *item, *context)
+            for i, (b, s, item) in enumerate(zip(blocks, starts, items, strict=True))]
 
 
-def reduce_row_chunks(summary, *arrays, context=(), split_every: int = DEFAULT_SPLIT_EVERY):
+def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None,
+                      split_every: int = DEFAULT_SPLIT_EVERY):
     """Run ``summary.partial`` on every row chunk of ``arrays``, merge the results in a
     tree of ``split_every``-way ``summary.merge`` calls, and return the merged summary
     (computed: one pass over the data).
 
     ``summary.partial(*blocks, start, index, *context)`` gets each array's block of
-    one row chunk, its first global row and its index; ``summary.merge(*summaries)``
-    gets 2 to ``split_every`` summaries in row order.
+    one row chunk, its first global row and its index (and ``per_chunk[index]`` after
+    the index, see :func:`map_row_chunks`); ``summary.merge(*summaries)`` gets 2 to
+    ``split_every`` summaries in row order. ``summary`` travels with every task: keep
+    it small.
     """
     import dask
 
-    nodes = map_row_chunks(summary.partial, *arrays, context=context)
+    nodes = map_row_chunks(summary.partial, *arrays, context=context, per_chunk=per_chunk)
     merge = dask.delayed(summary.merge, pure=True)
     while len(nodes) > 1:
         nodes = [merge(*nodes[i:i + split_every]) if len(nodes[i:i + split_every]) > 1

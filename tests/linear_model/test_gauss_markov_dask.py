@@ -185,3 +185,41 @@ def test_warning_free_on_ordinary_data(synchronous, rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gauss_markov(*_chunked(X, y, 30)[:2])
+
+
+@pytest.mark.slow
+def test_out_of_core_fit_stays_under_the_workers_memory(tmp_path):
+    """A zarr design on disk 3x the workers' total memory limit, fitted on a cluster of
+    two 1 GiB workers: no worker restarted, each worker's peak memory under its
+    limit, and the exact coefficients of a consistent system (y = X beta in float64,
+    well-conditioned X: the least-squares solution is beta to rounding)."""
+    distributed = pytest.importorskip("distributed")
+    zarr = pytest.importorskip("zarr")
+    limit = 2**30
+    n_workers, p, rows = 2, 30, 50_000
+    n = -(-3 * n_workers * limit // ((p + 1) * 8) // rows) * rows  # >= 3x the limits
+    beta = np.linspace(-1.0, 1.0, p)
+    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+           "SKETCHLEARN_COLD_START": "compile"}
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
+                                  processes=True, memory_limit=limit,
+                                  dashboard_address=":0", env=env) as cluster, \
+            distributed.Client(cluster) as client:
+        pids = client.run(__import__("os").getpid)
+        for name, shape, chunks in (("X", (n, p), (rows, p)), ("y", (n,), (rows,))):
+            zarr.create_array(str(tmp_path / name), shape=shape, chunks=chunks,
+                              dtype="float64", compressors=None)
+        X = da.random.default_rng(0).standard_normal((n, p), chunks=(rows, p))
+        da.store(X, zarr.open_array(str(tmp_path / "X"), mode="r+"), lock=False)
+        X = da.from_zarr(str(tmp_path / "X"))
+        da.store(X @ beta, zarr.open_array(str(tmp_path / "y"), mode="r+"), lock=False)
+        y = da.from_zarr(str(tmp_path / "y"))
+        on_disk = X.nbytes + y.nbytes
+        assert on_disk >= 3 * n_workers * limit
+        res = gauss_markov(X, y)
+        peak = client.run(lambda: __import__("resource").getrusage(
+            __import__("resource").RUSAGE_SELF).ru_maxrss * 1024)
+        assert client.run(__import__("os").getpid) == pids  # no worker restarted
+    np.testing.assert_allclose(res.coef, beta, rtol=1e-10, atol=1e-12)
+    assert abs(res.intercept) < 1e-10
+    assert max(peak.values()) < limit, (peak, limit)

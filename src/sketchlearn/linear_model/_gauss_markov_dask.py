@@ -119,90 +119,78 @@ def _whitened(Xb, yb, wb, start, intercept):
 
 
 class _Layout:
-    """How a chunk's whitened rows map to the factored, scaled, pivoted matrix."""
+    """How a chunk's whitened rows map to the factored, scaled, pivoted matrix (small:
+    it travels with every task; each chunk's ``W_i`` is passed to its own task)."""
 
-    def __init__(self, intercept, scale, order, transforms, k):
+    def __init__(self, intercept, scale, order, k):
         self.intercept = intercept
         self.scale = scale
         self.order = order
-        self.transforms = transforms  # chunk index -> W_i (local Q columns -> basis)
         self.k = k
 
-    def chunk(self, Xb, yb, wb, start, index):
-        """``(A_i, y_i, Qf_i)``: the chunk's factored columns, response and basis rows."""
+    def chunk(self, Xb, yb, wb, start, W):
+        """``(A_i, y_i, Qf_i)``: the chunk's factored columns, response and rows of the
+        basis (its local ``Q`` times ``W``)."""
         M = _whitened(Xb, yb, wb, start, self.intercept)
         Q = local_qr(M)[0]
         A = M[:, :self.k].copy()
         A[:, int(self.intercept):] /= self.scale
         A = np.ascontiguousarray(A[:, self.order])
-        return A, M[:, self.k], np.ascontiguousarray(Q @ self.transforms[index])
+        return A, M[:, self.k], np.ascontiguousarray(Q @ W)
 
 
-def _residual_chain(A, B, Qf, R0, history):
-    """The residual iterate after the corrections in ``history`` ([(X_l, D_l), ...]):
-    ``R_{l+1} = R_l + F_l - Qf D_l``, ``F_l = B - R_l - A X_l`` in doubled precision."""
-    R = R0
-    for X_l, D_l in history:
-        F = chunk_refinement_sums_op(np, A, B, R, X_l, Qf)[0]
-        R = R + (F - Qf @ D_l)
-    return R
+class _System:
+    """One refinement iteration of ``[I A; A^T 0] [R; X] = [B; C]`` on the driver:
+    the current ``X`` and the previous step ``(X_prev, D_prev)``, from which each chunk
+    rebuilds its share of the residual iterate, ``R = B - A X_prev - Q D_prev`` (the
+    in-memory recursion ``R <- R + F - Q D`` with ``F = B - R - A X_prev`` collapsed:
+    nothing per row is stored between passes)."""
+
+    def __init__(self, X, R0_factor=None):
+        self.X = X
+        self.prev = None  # (X_prev, D_prev) once a correction was taken
+        self.R0_factor = R0_factor  # first pass: R = -Q R0_factor^T (the inverse system)
+        self.last = np.inf
+        self.steps = 0
+        self.active = True
+
+    def residual_iterate(self, A, B, Qf):
+        if self.prev is None:
+            if self.R0_factor is not None:
+                return -(Qf @ self.R0_factor.T)
+            X = self.X
+        else:
+            X = self.prev[0]
+        # B - A X in doubled precision (rounded once), then the correction's share
+        F = chunk_refinement_sums_op(np, A, B, np.zeros_like(B), X, Qf)[0]
+        return F if self.prev is None else F - Qf @ self.prev[1]
 
 
-class _SolutionStep:
-    """One refinement step of the solution, as a summary over row chunks."""
+class _RefinementPass:
+    """One pass over the row chunks: a refinement step of the solution and/or of the
+    columns of ``(A^T A)^{-1}`` (whichever is still active), and the statistics at
+    the current solution (squared residuals, the HC meat)."""
 
-    def __init__(self, layout, x0, history, x):
-        self.layout, self.x0, self.history, self.x = layout, x0, history, x
+    def __init__(self, layout, solution, inverse, cov_type):
+        self.layout, self.solution, self.inverse = layout, solution, inverse
+        self.cov_type = cov_type
 
-    def partial(self, Xb, yb, wb, start, index):
-        A, y, Qf = self.layout.chunk(Xb, yb, wb, start, index)
+    def partial(self, Xb, yb, wb, start, index, W):
+        A, y, Qf = self.layout.chunk(Xb, yb, wb, start, W)
+        out = {}
+        sol = self.solution
         B = y[:, None]
-        R = _residual_chain(A, B, Qf, B - A @ self.x0[:, None], self.history)
-        _, high, low, QtF = chunk_refinement_sums_op(np, A, B, R, self.x[:, None], Qf)
-        return (high, low), QtF
-
-    @staticmethod
-    def merge(*parts):
-        return add_pairs(*[p[0] for p in parts]), sum(p[1] for p in parts)
-
-
-class _InverseStep:
-    """One refinement step of the columns of ``(A^T A)^{-1}``."""
-
-    def __init__(self, layout, Rinv, history, C):
-        self.layout, self.Rinv, self.history, self.C = layout, Rinv, history, C
-
-    def partial(self, Xb, yb, wb, start, index):
-        A, _, Qf = self.layout.chunk(Xb, yb, wb, start, index)
-        B = np.zeros((A.shape[0], self.C.shape[1]))
-        R = _residual_chain(A, B, Qf, -(Qf @ self.Rinv.T), self.history)
-        _, high, low, QtF = chunk_refinement_sums_op(np, A, B, R, self.C, Qf)
-        return (high, low), QtF
-
-    merge = staticmethod(_SolutionStep.merge)
-
-
-class _Statistics:
-    """Sums of the last pass: squared residuals (doubled-precision ones at the final
-    coefficients, and refinement's residual iterate), and the HC meat."""
-
-    def __init__(self, layout, x, x0, history, cov_type, n, dof):
-        self.layout, self.x, self.x0, self.history = layout, x, x0, history
-        self.cov_type, self.n, self.dof = cov_type, n, dof
-
-    def partial(self, Xb, yb, wb, start, index):
-        A, y, Qf = self.layout.chunk(Xb, yb, wb, start, index)
-        wres = refinement_residuals_op(np, A, y, np.zeros_like(y), self.x)[0]
-        out = {"rss": float(wres @ wres), "refined": None, "meat": None, "n_one": 0}
-        e = wres
-        if self.history:
-            B = y[:, None]
-            r = _residual_chain(A, B, Qf, B - A @ self.x0[:, None], self.history)[:, 0]
-            out["refined"] = float(r @ r)
-            e = r
+        r = sol.residual_iterate(A, B, Qf)
+        if sol.active:
+            _, high, low, QtF = chunk_refinement_sums_op(np, A, B, r, sol.X, Qf)
+            out["solution"] = ((high, low), QtF)
+        r = r[:, 0]
+        wres = refinement_residuals_op(np, A, y, np.zeros_like(y), sol.X[:, 0])[0]
+        out["rss"], out["refined"] = float(wres @ wres), float(r @ r)
         if self.cov_type != "nonrobust":
             h = np.sum(Qf * Qf, axis=1)
             out["n_one"] = int(np.sum(h >= 1.0 - 1e3 * np.finfo(np.float64).eps))
+            e = r
             with np.errstate(divide="ignore", invalid="ignore"):
                 if self.cov_type == "HC2":
                     e = e / np.sqrt(1.0 - h)
@@ -210,16 +198,37 @@ class _Statistics:
                     e = e / (1.0 - h)
                 S = Qf * e[:, None]
             out["meat"] = S.T @ S
+        inv = self.inverse
+        if inv is not None and inv.active:
+            B0 = np.zeros((A.shape[0], inv.X.shape[1]))
+            R = inv.residual_iterate(A, B0, Qf)
+            _, high, low, QtF = chunk_refinement_sums_op(np, A, B0, R, inv.X, Qf)
+            out["inverse"] = ((high, low), QtF)
         return out
 
     @staticmethod
     def merge(*parts):
-        out = {"rss": sum(p["rss"] for p in parts), "n_one": sum(p["n_one"] for p in parts)}
-        refined = [p["refined"] for p in parts]
-        out["refined"] = None if refined[0] is None else sum(refined)
-        meats = [p["meat"] for p in parts]
-        out["meat"] = None if meats[0] is None else sum(meats)
+        out = {}
+        for key in parts[0]:
+            values = [p[key] for p in parts]
+            if key in ("solution", "inverse"):
+                out[key] = (add_pairs(*[v[0] for v in values]), sum(v[1] for v in values))
+            else:
+                out[key] = sum(values[1:], values[0])
         return out
+
+
+def _correction(system, Rf, pair, QtF, start=None):
+    """The step ``D`` and correction ``dX`` of one refinement iteration from the merged
+    sums: ``G = start - A^T R`` rounded once, ``H = Rf^{-T} G``, ``D = Q^T F - H``."""
+    high, low = pair
+    if start is not None:  # add the constant part (-I) to the pair before rounding
+        high, d = two_sum(high, start)
+        low = low + d
+    G = high + low
+    H = scipy.linalg.solve_triangular(Rf, G, trans="T")
+    D = QtF - H
+    return D, scipy.linalg.solve_triangular(Rf, D)
 
 
 # ---------------------------------------------------------------------------
@@ -300,47 +309,22 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     rank = off + int(np.sum(np.abs(np.diag(Rf)[off:]) > tol_rank))
     leaf = TSQR.leaf_transforms(tree)
     transforms = {i: T[:, :k] @ Qp for i, T in leaf.items()}
-    layout = _Layout(bool(fit_intercept), scale, order, transforms, k)
+    layout = _Layout(bool(fit_intercept), scale, order, k)
     zf = Qp.T @ z
 
-    history = []
-    x0 = None
-    cov_pivoted = None
     Rinv = None
-    passes = 2  # the TSQR and the statistics
+    inverse = None
     if rank == k:
         Rinv = scipy.linalg.solve_triangular(Rf, np.eye(k))
-        x0 = Rinv @ zf
-        x = x0.copy()
-        if refine and k:
-            last = np.inf
-            for _ in range(_MAX_REFINE_STEPS):
-                (gh, gl), QtF = reduce_row_chunks(_SolutionStep(layout, x0, list(history), x),
-                                                  X, y, w, split_every=split_every)
-                passes += 1
-                g = (gh + gl)[:, 0]
-                h = scipy.linalg.solve_triangular(Rf, g, trans="T")
-                d = QtF[:, 0] - h
-                dx = scipy.linalg.solve_triangular(Rf, d)
-                size = float(np.max(np.abs(dx)))
-                if not np.isfinite(size) or size >= last:
-                    break
-                history.append((x[:, None].copy(), d[:, None]))
-                x = x + dx
-                last = size
-                if size <= 4 * eps * float(np.max(np.abs(x))):
-                    break
+        x = Rinv @ zf
         R2 = Rf[off:, off:]
         well = True
         if p:
             (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (R2,))
             rc, info = trcon(R2, norm="1", uplo="U", diag="N")
             well = info == 0 and rc > max(100 * tol_rank, _FAST_QR_RCOND)
-        if refine and not well and cov_type == "nonrobust":
-            cov_pivoted, steps = _refine_inverse_dask(layout, Rf, Rinv, X, y, w, split_every)
-            passes += steps
-        if cov_pivoted is None:
-            cov_pivoted = Rinv @ Rinv.T
+        if refine and k and not well and cov_type == "nonrobust":
+            inverse = _System(Rinv @ Rinv.T, R0_factor=Rinv)
     else:
         # minimum norm in the user's units, as in memory: from the unscaled, unpivoted R
         x_raw, cov_raw = _minimum_norm(R, z, rank, off)
@@ -352,13 +336,42 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
             f"tolerance rcond={tol_rank:.3g}); returning the minimum-norm solution. Remove "
             "collinear or constant columns for unique estimates.", RuntimeWarning,
             stacklevel=user_stacklevel())
+    solution = _System(x[:, None])
+    solution.active = bool(refine and rank == k and k)
+
+    # refinement passes, the statistics of the current solution computed in each (as
+    # in memory, a step stops its system when it no longer shrinks or is below
+    # rounding level; a step accepted below rounding level leaves the statistics of
+    # the pass before it, a difference below the rounding of the coefficients)
+    passes = 1  # the TSQR
+    W = [transforms[i] for i in range(len(transforms))]
+    while True:
+        sums = reduce_row_chunks(_RefinementPass(layout, solution, inverse, cov_type),
+                                 X, y, w, per_chunk=W, split_every=split_every)
+        passes += 1
+        stats = sums
+        if solution.active:
+            D, dX = _correction(solution, Rf, *sums["solution"])
+            size = float(np.max(np.abs(dX)))
+            if not np.isfinite(size) or size >= solution.last:
+                solution.active = False
+            else:
+                solution.prev = (solution.X, D)
+                solution.X = solution.X + dX
+                solution.last, solution.steps = size, solution.steps + 1
+                if (size <= 4 * eps * float(np.max(np.abs(solution.X)))
+                        or solution.steps >= _MAX_REFINE_STEPS):
+                    solution.active = False
+        if inverse is not None and inverse.active:
+            _inverse_step(inverse, Rf, sums["inverse"])
+        if not (solution.active or (inverse is not None and inverse.active)):
+            break
+    x = solution.X[:, 0]
+    if rank == k:
+        cov_pivoted = Rinv @ Rinv.T if inverse is None else (inverse.X + inverse.X.T) / 2
 
     dof = n - rank
-    stats = reduce_row_chunks(_Statistics(layout, x, x0, history, cov_type, n, dof),
-                              X, y, w, split_every=split_every)
-    rss = stats["rss"]
-    if stats["refined"] is not None:
-        rss = min(rss, stats["refined"])
+    rss = min(stats["rss"], stats["refined"])
     if dof > 0:
         sigma2 = rss / dof
     else:
@@ -391,7 +404,7 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     coef = theta[off:]
     intercept = float(theta[0]) if off else 0.0
     use_t_ = (cov_type == "nonrobust") if use_t is None else bool(use_t)
-    lazy = _lazy_outputs(layout, X, y, w, coef, intercept, x, rank, split_every)
+    lazy = _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank)
     cov = cov_full[off:, off:]
     return Bunch(
         coef=coef.astype(out_dtype),
@@ -440,56 +453,50 @@ def _minimum_norm(Rf, zf, rank, off):
     return x, cov
 
 
-def _refine_inverse_dask(layout, Rf, Rinv, X, y, w, split_every):
-    """:func:`._gauss_markov._refine_inverse` over row chunks (one pass a step)."""
+def _inverse_step(inverse, Rf, sums):
+    """One step of :func:`._gauss_markov._refine_inverse` from the merged sums of a
+    pass: the same correction and the same stopping rules."""
     eps = float(np.finfo(np.float64).eps)
     k = Rf.shape[0]
-    (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (Rf,))
-    rcond, info = trcon(Rf, norm="1", uplo="U", diag="N")
-    rho = k * eps / rcond if info == 0 and rcond > 0 else np.inf
-    C = Rinv @ Rinv.T
-    history = []
-    last = np.inf
-    passes = 0
-    for _ in range(_MAX_REFINE_STEPS):
-        (Gh, Gl), QtF = reduce_row_chunks(_InverseStep(layout, Rinv, list(history), C),
-                                          X, y, w, split_every=split_every)
-        passes += 1
-        # G = -I - A^T R, the identity added to the merged pair before rounding
-        s, d = two_sum(Gh, -np.eye(k))
-        G = s + (Gl + d)
-        H = scipy.linalg.solve_triangular(Rf, G, trans="T")
-        D = QtF - H
-        dC = scipy.linalg.solve_triangular(Rf, D)
-        size = float(np.max(np.max(np.abs(dC), axis=0) / np.max(np.abs(C), axis=0)))
-        if not np.isfinite(size) or size >= last:
-            break
-        history.append((C.copy(), D))
-        C = C + dC
-        last = size
-        if size <= 4 * eps or size * max(size, rho) <= eps:
-            break
-    return (C + C.T) / 2, passes
+    if inverse.steps == 0:
+        (trcon,) = scipy.linalg.get_lapack_funcs(("trcon",), (Rf,))
+        rcond, info = trcon(Rf, norm="1", uplo="U", diag="N")
+        inverse.rho = k * eps / rcond if info == 0 and rcond > 0 else np.inf
+    C = inverse.X
+    D, dC = _correction(inverse, Rf, *sums, start=-np.eye(k))
+    size = float(np.max(np.max(np.abs(dC), axis=0) / np.max(np.abs(C), axis=0)))
+    if not np.isfinite(size) or size >= inverse.last:
+        inverse.active = False
+        return
+    inverse.prev = (C, D)
+    inverse.X = C + dC
+    inverse.last, inverse.steps = size, inverse.steps + 1
+    if (size <= 4 * eps or size * max(size, inverse.rho) <= eps
+            or inverse.steps >= _MAX_REFINE_STEPS):
+        inverse.active = False
 
 
-def _lazy_outputs(layout, X, y, w, coef, intercept, x, rank, split_every):
-    """Per-row results as lazy Dask arrays chunked like ``X``'s rows."""
+def _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank):
+    """Per-row results as lazy Dask arrays chunked like ``X``'s rows (``W``: each
+    chunk's factor from its local ``Q`` to the basis)."""
     import dask.array as da
+
+    dtype = X.dtype
 
     def residuals(Xb, yb, start, index):
         Xd = np.asarray(Xb, dtype=np.float64)
-        return (np.asarray(yb, dtype=np.float64) - Xd @ coef - intercept).astype(X.dtype)
+        return (np.asarray(yb, dtype=np.float64) - Xd @ coef - intercept).astype(dtype)
 
-    def whitened(Xb, yb, wb, start, index):
-        A, yw, _ = layout.chunk(Xb, yb, wb, start, index)
-        return refinement_residuals_op(np, A, yw, np.zeros_like(yw), x)[0].astype(X.dtype)
+    def whitened(Xb, yb, wb, start, index, Wi):
+        A, yw, _ = layout.chunk(Xb, yb, wb, start, Wi)
+        return refinement_residuals_op(np, A, yw, np.zeros_like(yw), x)[0].astype(dtype)
 
-    def basis(Xb, yb, wb, start, index):
-        return layout.chunk(Xb, yb, wb, start, index)[2][:, :rank]
+    def basis(Xb, yb, wb, start, index, Wi):
+        return layout.chunk(Xb, yb, wb, start, Wi)[2][:, :rank]
 
-    def leverage(Xb, yb, wb, start, index):
-        Q = basis(Xb, yb, wb, start, index)
-        return np.sum(Q * Q, axis=1).astype(X.dtype)
+    def leverage(Xb, yb, wb, start, index, Wi):
+        Q = basis(Xb, yb, wb, start, index, Wi)
+        return np.sum(Q * Q, axis=1).astype(dtype)
 
     rows = X.chunks[0]
 
@@ -500,8 +507,8 @@ def _lazy_outputs(layout, X, y, w, coef, intercept, x, rank, split_every):
         return da.concatenate(arrays, axis=0)
 
     return {
-        "residuals": column(map_row_chunks(residuals, X, y), X.dtype),
-        "whitened_residuals": column(map_row_chunks(whitened, X, y, w), X.dtype),
-        "leverage": column(map_row_chunks(leverage, X, y, w), X.dtype),
-        "basis": column(map_row_chunks(basis, X, y, w), np.float64, rank),
+        "residuals": column(map_row_chunks(residuals, X, y), dtype),
+        "whitened_residuals": column(map_row_chunks(whitened, X, y, w, per_chunk=W), dtype),
+        "leverage": column(map_row_chunks(leverage, X, y, w, per_chunk=W), dtype),
+        "basis": column(map_row_chunks(basis, X, y, w, per_chunk=W), np.float64, rank),
     }

@@ -488,6 +488,13 @@ default="nonrobust"
         center = self.predict(X)
         return xp.stack([center - half, center + half], axis=1)
 
+    def _projector_basis(self):
+        if is_dask_array(self._basis):
+            raise TypeError("The projectors of a fit on Dask arrays would be n x n operators "
+                            "over a distributed basis; use the lazy residuals_ and leverage_, "
+                            "or gauss_markov(X, y).basis (a lazy Dask array of Q).")
+        return self._basis
+
     def hat_projector(self):
         """The hat matrix ``H`` of the (whitened) fit as a matrix-free linear operator.
 
@@ -514,7 +521,7 @@ default="nonrobust"
         True
         """
         check_is_fitted(self)
-        Q = self._basis
+        Q = self._projector_basis()
         return _linear_operator(Q.shape[0], lambda V: Q @ (Q.T @ V), get_namespace(Q))
 
     def residual_projector(self):
@@ -536,7 +543,7 @@ default="nonrobust"
         True
         """
         check_is_fitted(self)
-        Q = self._basis
+        Q = self._projector_basis()
         return _linear_operator(Q.shape[0], lambda V: V - Q @ (Q.T @ V), get_namespace(Q))
 
     @validate_params({"alpha": PROBABILITY}, prefer_skip_nested_validation=True)

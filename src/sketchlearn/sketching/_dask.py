@@ -150,21 +150,23 @@ def _as_float(Xb, start):
 
 
 def _leverage_basis(X, rcond, split_every):
-    """Per chunk index, the matrix turning the chunk's local ``Q`` into its rows of the
-    top-``r`` left singular vectors of ``X`` (so the leverages are their row norms)."""
+    """For each chunk, the matrix turning its local ``Q`` into its rows of the top-``r``
+    left singular vectors of ``X`` (so the leverages are their row norms)."""
     R, tree = reduce_row_chunks(TSQR(_as_float), X, split_every=split_every)
     n, d = X.shape
     eps = float(np.finfo(np.float32 if X.dtype == np.float32 else np.float64).eps)
     tol = max(n, d) * eps if rcond is None else float(rcond)
     U, s, _ = np.linalg.svd(R, full_matrices=False)
     r = int(np.sum(s > tol * s[0])) if s.size and s[0] > 0 else 0
-    return {i: T @ U[:, :r] for i, T in TSQR.leaf_transforms(tree).items()}
+    leaf = TSQR.leaf_transforms(tree)
+    return [leaf[i] @ U[:, :r] for i in range(len(leaf))]
 
 
-def _chunk_leverages(Xb, start, index, transforms):
+def _chunk_leverages(Xb, start, index, W):
+    """Leverages of one chunk's rows: squared row norms of its local ``Q`` times ``W``."""
     X = _as_float(Xb, start)
     xp = get_namespace(X)
-    Q = local_qr(X)[0] @ move_to(transforms[index], xp)
+    Q = local_qr(X)[0] @ move_to(W, xp)
     return xp.sum(Q * Q, axis=1)
 
 
@@ -181,7 +183,7 @@ def leverage_scores_dask(X, method="exact", random_state=None, rcond=None, split
     X = row_chunked(X, "X")
     transforms = _leverage_basis(X, rcond, split_every or DEFAULT_SPLIT_EVERY)
     dtype = np.float32 if X.dtype == np.float32 else np.float64
-    parts = map_row_chunks(_chunk_leverages, X, context=(transforms,))
+    parts = map_row_chunks(_chunk_leverages, X, per_chunk=transforms)
     return da.concatenate([da.from_delayed(part, shape=(rows,), dtype=np.float64)
                            for part, rows in zip(parts, X.chunks[0], strict=True)]).astype(dtype)
 
@@ -191,12 +193,12 @@ class _LeverageSample:
     as the sampled rows of ``X``, their leverages and the total leverage; two samples
     merge by a binomial split of the ``size`` draws by their totals."""
 
-    def __init__(self, size, transforms, seed):
-        self.size, self.transforms, self.seed = size, transforms, seed
+    def __init__(self, size, seed):
+        self.size, self.seed = size, seed
 
-    def partial(self, Xb, start, index):
+    def partial(self, Xb, start, index, W):
         X = _as_float(Xb, start)
-        lev = np.asarray(to_numpy(_chunk_leverages(X, start, index, self.transforms)))
+        lev = np.asarray(to_numpy(_chunk_leverages(X, start, index, W)))
         total = float(lev.sum())
         if total <= 0:
             return total, np.zeros((0, X.shape[1])), lev[:0], (index,)
@@ -227,8 +229,8 @@ class _LeverageSample:
 def _leverage_sketch(X, size, rng, split_every):
     transforms = _leverage_basis(X, None, split_every)
     seed = int(rng.integers(2**62))
-    total, rows, levs, _ = reduce_row_chunks(_LeverageSample(size, transforms, seed), X,
-                                             split_every=split_every)
+    total, rows, levs, _ = reduce_row_chunks(_LeverageSample(size, seed), X,
+                                             per_chunk=transforms, split_every=split_every)
     if not total > 0:
         raise ValueError("data has rank 0 (all zero); leverage sampling is undefined.")
     # in-memory scaling: 1 / sqrt(size * p_i), p_i = l_i / total
