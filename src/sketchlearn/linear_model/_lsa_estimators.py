@@ -11,6 +11,7 @@ from sklearn.utils._param_validation import Interval, validate_params
 from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import get_namespace, move_to, to_compute_device, to_numpy
+from .._dask import is_dask_array
 from .._random import as_generator
 from .._validation import (
     COUNT,
@@ -79,6 +80,46 @@ def _common_constraints():
 
 class _BaseLSA(BaseEstimator):
     """Chain state, fitting and bootstrap shared by the LSA estimators."""
+
+    def _stream_dask(self, X, y, X_next=None, *, restart: bool):
+        """Fit on Dask arrays: ``partial_fit`` over their row chunks in order, one chunk
+        in memory at a time (``n_epochs`` passes when ``restart``, as ``fit``; one pass
+        otherwise). Stochastic approximation is sequential: the chunks are visited one
+        after the other, not in parallel."""
+        import dask
+
+        from .._dask import is_dask_array, row_chunked
+
+        if self.shuffle and restart:
+            raise TypeError("shuffle=True needs every row at once; a Dask array is streamed "
+                            "in order, one chunk at a time: set shuffle=False (shuffle the "
+                            "rows beforehand if the stream order is not random).")
+        if self.n_bootstrap and restart:
+            raise TypeError("n_bootstrap > 0 runs bootstrap chains over the whole stream in "
+                            "memory; on a Dask array set n_bootstrap=0, or fit the computed "
+                            "arrays if they fit in memory.")
+        if X_next is not None:
+            if X_next.shape != X.shape:
+                raise ValueError(f"X_next has shape {tuple(X_next.shape)} but X has "
+                                 f"{tuple(X.shape)}.")
+            if is_dask_array(X_next):
+                X_next = row_chunked(X_next, "X_next").rechunk(X.chunks)
+            else:  # a NumPy X_next is cut into X's row chunks, as y is
+                import dask.array as da
+
+                X_next = da.from_array(np.asarray(X_next), chunks=X.chunks)
+        if restart:
+            for name in ("_lsa_state", "_pending", "bootstrap_coef_", "bootstrap_intercept_"):
+                if hasattr(self, name):
+                    delattr(self, name)
+        for _ in range(self.n_epochs if restart else 1):
+            if isinstance(self, TD0Evaluator):
+                self._pending = None  # each pass is the trajectory again: no wrap-around
+            for i in range(X.numblocks[0]):
+                parts = (X.blocks[i], y.blocks[i]) + (() if X_next is None
+                                                      else (X_next.blocks[i],))
+                self.partial_fit(*dask.compute(*parts))
+        return self
 
     def _run(self, samples: Samples, theta0, *, reset: bool, n_epochs: int, shuffle: bool):
         """Advance (or restart) the chains on ``samples``; return the estimate.
@@ -409,7 +450,10 @@ class LSARegressor(LinearPredictorMixin, RegressorMixin, _BaseLSA):
         self : LSARegressor
         """
         self._validate_params()
-        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True,
+                                       accept_dask=True)
+        if is_dask_array(X):
+            return self._stream_dask(X, y, restart=True)
         samples = self._samples(X, y)
         xp = samples.xp
         theta, boot = self._run(samples, xp.zeros(samples.n_features, dtype=xp.float64),
@@ -440,7 +484,10 @@ class LSARegressor(LinearPredictorMixin, RegressorMixin, _BaseLSA):
         """
         self._validate_params()
         first = not hasattr(self, "_lsa_state")
-        X, y = validate_estimator_data(self, X, y, reset=first, y_required=True)
+        X, y = validate_estimator_data(self, X, y, reset=first, y_required=True,
+                                       accept_dask=True)
+        if is_dask_array(X):
+            return self._stream_dask(X, y, restart=False)
         samples = self._samples(X, y)
         xp = samples.xp
         theta, _ = self._run(samples, xp.zeros(samples.n_features, dtype=xp.float64),
@@ -602,7 +649,10 @@ class TD0Evaluator(LinearPredictorMixin, _BaseLSA):
         self : TD0Evaluator
         """
         self._validate_params()
-        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True)
+        X, y = validate_estimator_data(self, X, y, reset=True, y_required=True,
+                                       accept_dask=True)
+        if is_dask_array(X):
+            return self._stream_dask(X, y, X_next, restart=True)
         if X_next is None and X.shape[0] < 2:
             raise ValueError(f"X has {X.shape[0]} sample(s): TD(0) on a trajectory needs at "
                              "least 2 states (one transition), or pass X_next.")
@@ -640,7 +690,10 @@ class TD0Evaluator(LinearPredictorMixin, _BaseLSA):
         """
         self._validate_params()
         first = not hasattr(self, "_lsa_state")
-        X, y = validate_estimator_data(self, X, y, reset=first, y_required=True)
+        X, y = validate_estimator_data(self, X, y, reset=first, y_required=True,
+                                       accept_dask=True)
+        if is_dask_array(X):
+            return self._stream_dask(X, y, X_next, restart=False)
         pending = None if first else getattr(self, "_pending", None)
         samples, pending = self._transitions(X, y, X_next, pending)
         xp = samples.xp
