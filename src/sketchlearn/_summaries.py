@@ -10,7 +10,8 @@ rounding for any chunking and any tree, so a distributed fit equals the in-memor
   Langou's TSQR); it keeps each merge's small orthogonal factor, so that
   :meth:`TSQR.leaf_transforms` can give each chunk the ``k x k`` matrix that turns
   its local ``Q`` into its rows of the global orthonormal basis, recomputed chunk by
-  chunk later without ever storing ``Q``.
+  chunk later without ever storing ``Q`` (nor forming it: :class:`ChunkQ` applies
+  LAPACK's reflectors).
 - Compensated sums: (sum, error) pairs merged with Knuth's TwoSum, so a sum over
   chunks keeps about twice the float64 precision, whatever the chunking.
 """
@@ -18,21 +19,64 @@ rounding for any chunking and any tree, so a distributed fit equals the in-memor
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 
 from ._array_api import get_namespace, to_numpy
 
-__all__ = ["TSQR", "local_qr", "two_sum", "add_pairs"]
+__all__ = ["TSQR", "ChunkQ", "local_qr", "two_sum", "add_pairs"]
+
+
+class ChunkQ:
+    """The orthogonal factor ``Q`` (``m x r``, ``r = min(m, k)``) of one chunk's
+    Householder QR, applied without being formed.
+
+    NumPy chunks keep LAPACK's reflectors (``geqrf``) and apply them with ``ormqr``:
+    ``Q^T F`` and ``Q V`` cost ``O(m r)`` a column, where forming ``Q`` would cost
+    ``O(m r^2)``. CuPy chunks form ``Q`` (CuPy has no ``ormqr``). The same ``geqrf``
+    gives the ``R`` of :meth:`TSQR.partial`, so a chunk refactored in a later pass has
+    the same ``Q`` as in the first.
+    """
+
+    def __init__(self, A):
+        self.shape = (A.shape[0], min(A.shape))
+        if isinstance(A, np.ndarray):
+            (qr, self._tau), self.R = scipy.linalg.qr(A, mode="raw", check_finite=False)
+            self._qr = qr[:, :self.shape[1]]  # the reflectors (a wide chunk has m of them)
+            self._Q = None
+        else:
+            self._Q, self.R = get_namespace(A).linalg.qr(A, mode="reduced")
+
+    def _ormqr(self, trans, C):
+        from scipy.linalg import lapack
+
+        C = np.asfortranarray(C, dtype=np.float64)
+        out, _, info = lapack.dormqr("L", trans, self._qr, self._tau, C,
+                                     max(1, C.shape[1] * 64), overwrite_c=True)
+        if info != 0:
+            raise RuntimeError(f"LAPACK dormqr failed (info={info}).")
+        return out
+
+    def rmatmul(self, F):
+        """``Q^T F`` for ``F`` of shape ``(m, c)``: ``(r, c)``."""
+        if self._Q is not None:
+            return self._Q.T @ F
+        return self._ormqr("T", F)[:self.shape[1]]
+
+    def matmul(self, V):
+        """``Q V`` for ``V`` of shape ``(r, c)``: ``(m, c)``."""
+        if self._Q is not None:
+            return self._Q @ V
+        padded = np.zeros((self.shape[0], V.shape[1]), order="F")
+        padded[:self.shape[1]] = V
+        return self._ormqr("N", padded)
 
 
 def local_qr(A):
-    """Householder QR of one chunk (NumPy or CuPy), ``(Q, R)`` with ``Q`` of shape
-    ``(m, min(m, k))``, in the chunk's namespace.
-
-    The same LAPACK (or cuSOLVER) call, ``geqrf``, gives the ``R`` of
-    :meth:`TSQR.partial`, so a chunk refactored in a later pass has the same ``Q`` as
-    in the first.
-    """
-    return get_namespace(A).linalg.qr(A, mode="reduced")
+    """Explicit ``(Q, R)`` of one chunk, from the same ``geqrf`` as :class:`ChunkQ`."""
+    factor = ChunkQ(A)
+    if factor._Q is not None:
+        return factor._Q, factor.R
+    return factor.matmul(np.eye(factor.shape[1])), factor.R
 
 
 class TSQR:
@@ -60,10 +104,7 @@ class TSQR:
     def partial(self, *args):
         *blocks, start, index = args
         A = self.build(*blocks, start)
-        if isinstance(A, np.ndarray):
-            R = np.linalg.qr(A, mode="r")  # LAPACK's geqrf alone, as local_qr's first step
-        else:
-            R = np.asarray(to_numpy(local_qr(A)[1]), dtype=np.float64)
+        R = np.asarray(to_numpy(ChunkQ(A).R), dtype=np.float64)
         return R, ("leaf", index, R.shape[0])
 
     @staticmethod

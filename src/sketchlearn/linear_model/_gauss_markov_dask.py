@@ -39,7 +39,7 @@ from sklearn.utils import Bunch
 
 from .._array_api import Dispatch, move_to
 from .._dask import aligned_vector, map_row_chunks, reduce_row_chunks, row_chunked
-from .._summaries import TSQR, add_pairs, local_qr, two_sum
+from .._summaries import TSQR, ChunkQ, add_pairs, two_sum
 from .._validation import user_stacklevel
 from ._gauss_markov import _FAST_QR_RCOND, _MAX_REFINE_STEPS, _rank_tolerance
 from ._refinement import (
@@ -129,14 +129,40 @@ class _Layout:
         self.k = k
 
     def chunk(self, Xb, yb, wb, start, W):
-        """``(A_i, y_i, Qf_i)``: the chunk's factored columns, response and rows of the
-        basis (its local ``Q`` times ``W``)."""
+        """``(A_i, y_i, basis)``: the chunk's factored columns, response and rows of the
+        basis (its local ``Q`` times ``W``, applied without being formed)."""
         M = _whitened(Xb, yb, wb, start, self.intercept)
-        Q = local_qr(M)[0]
         A = M[:, :self.k].copy()
         A[:, int(self.intercept):] /= self.scale
         A = np.ascontiguousarray(A[:, self.order])
-        return A, M[:, self.k], np.ascontiguousarray(Q @ W)
+        return A, M[:, self.k], _ChunkBasis(ChunkQ(M), W)
+
+
+class _ChunkBasis:
+    """A chunk's rows ``Q_i W`` of the global basis, as products."""
+
+    def __init__(self, factor, W):
+        self.factor, self.W = factor, W
+
+    def rmatmul(self, F):
+        """``(Q_i W)^T F``."""
+        return self.W.T @ self.factor.rmatmul(F)
+
+    def matmul(self, D):
+        """``Q_i W D``."""
+        return self.factor.matmul(self.W @ D)
+
+    def explicit(self):
+        return np.ascontiguousarray(self.factor.matmul(self.W))
+
+
+def _sums(A, B, R, X, basis):
+    """``chunk_refinement_sums`` with ``Q^T F`` from the basis' reflectors."""
+    F, high, low, _ = chunk_refinement_sums_op(np, A, B, R, X, _NO_COLUMNS)
+    return F, high, low, basis.rmatmul(F)
+
+
+_NO_COLUMNS = np.zeros((0, 0))
 
 
 class _System:
@@ -154,16 +180,16 @@ class _System:
         self.steps = 0
         self.active = True
 
-    def residual_iterate(self, A, B, Qf):
+    def residual_iterate(self, A, B, basis):
         if self.prev is None:
             if self.R0_factor is not None:
-                return -(Qf @ self.R0_factor.T)
+                return -basis.matmul(self.R0_factor.T)
             X = self.X
         else:
             X = self.prev[0]
         # B - A X in doubled precision (rounded once), then the correction's share
-        F = chunk_refinement_sums_op(np, A, B, np.zeros_like(B), X, Qf)[0]
-        return F if self.prev is None else F - Qf @ self.prev[1]
+        F = chunk_refinement_sums_op(np, A, B, np.zeros_like(B), X, _NO_COLUMNS)[0]
+        return F if self.prev is None else F - basis.matmul(self.prev[1])
 
 
 class _RefinementPass:
@@ -176,18 +202,19 @@ class _RefinementPass:
         self.cov_type = cov_type
 
     def partial(self, Xb, yb, wb, start, index, W):
-        A, y, Qf = self.layout.chunk(Xb, yb, wb, start, W)
+        A, y, basis = self.layout.chunk(Xb, yb, wb, start, W)
         out = {}
         sol = self.solution
         B = y[:, None]
-        r = sol.residual_iterate(A, B, Qf)
+        r = sol.residual_iterate(A, B, basis)
         if sol.active:
-            _, high, low, QtF = chunk_refinement_sums_op(np, A, B, r, sol.X, Qf)
+            _, high, low, QtF = _sums(A, B, r, sol.X, basis)
             out["solution"] = ((high, low), QtF)
         r = r[:, 0]
         wres = refinement_residuals_op(np, A, y, np.zeros_like(y), sol.X[:, 0])[0]
         out["rss"], out["refined"] = float(wres @ wres), float(r @ r)
         if self.cov_type != "nonrobust":
+            Qf = basis.explicit()
             h = np.sum(Qf * Qf, axis=1)
             out["n_one"] = int(np.sum(h >= 1.0 - 1e3 * np.finfo(np.float64).eps))
             e = r
@@ -201,8 +228,8 @@ class _RefinementPass:
         inv = self.inverse
         if inv is not None and inv.active:
             B0 = np.zeros((A.shape[0], inv.X.shape[1]))
-            R = inv.residual_iterate(A, B0, Qf)
-            _, high, low, QtF = chunk_refinement_sums_op(np, A, B0, R, inv.X, Qf)
+            R = inv.residual_iterate(A, B0, basis)
+            _, high, low, QtF = _sums(A, B0, R, inv.X, basis)
             out["inverse"] = ((high, low), QtF)
         return out
 
@@ -492,7 +519,7 @@ def _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank):
         return refinement_residuals_op(np, A, yw, np.zeros_like(yw), x)[0].astype(dtype)
 
     def basis(Xb, yb, wb, start, index, Wi):
-        return layout.chunk(Xb, yb, wb, start, Wi)[2][:, :rank]
+        return layout.chunk(Xb, yb, wb, start, Wi)[2].explicit()[:, :rank]
 
     def leverage(Xb, yb, wb, start, index, Wi):
         Q = basis(Xb, yb, wb, start, index, Wi)
