@@ -14,12 +14,12 @@ The test: NIST's Filip, a degree-10 polynomial whose design has condition number
 about :math:`2 \\times 10^{15}`, repeated 500 times (41,000 rows; repeating rows
 keeps the least-squares solution, so the certified coefficients still hold) and cut
 into chunks of 4,100 rows, fitted on a two-worker
-:class:`~distributed.LocalCluster`. Two ways a Dask user would otherwise write it:
+``distributed.LocalCluster``. Two ways a Dask user would otherwise write it:
 
 * the normal equations summed over the chunks, ``(A^T A)^{-1} A^T y`` with
   ``A^T A`` and ``A^T y`` computed by Dask (one pass, the condition number
   squared);
-* :func:`dask.array.linalg.lstsq` (TSQR, no refinement, no standard errors).
+* ``dask.array.linalg.lstsq`` (TSQR, no refinement, no standard errors).
 
 The code below runs as it is in a script: the ``if __name__ == "__main__"`` guard
 is what a process-based cluster needs.
