@@ -105,3 +105,16 @@ def test_not_distributed_kinds_refuse_with_alternatives(synchronous, X):
             sketch(dX, kind, 16, random_state=0)
     with pytest.raises(ValueError, match="compute_chunk_sizes"):
         sketch(dX[dX[:, 0] > 0], "countsketch", 16, random_state=0)
+
+
+@pytest.mark.gpu
+def test_sketch_of_cupy_chunks_equals_numpy_chunks(synchronous, X):
+    """A Dask array of CuPy chunks is sketched on the GPU, chunk by chunk, with the same
+    operator: the result equals the NumPy-chunk sketch."""
+    cupy = pytest.importorskip("cupy")
+    dX = da.from_array(X, chunks=(128, -1))
+    dG = dX.map_blocks(cupy.asarray, dtype=X.dtype)
+    for kind in ("uniform", "countsketch", "gaussian", "srht"):
+        np.testing.assert_allclose(sketch(dG, kind, 32, random_state=4),
+                                   sketch(dX, kind, 32, random_state=4), rtol=1e-12,
+                                   atol=1e-13 * np.abs(X).max())

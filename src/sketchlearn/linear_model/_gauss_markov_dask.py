@@ -97,6 +97,11 @@ chunk_refinement_sums_op = Dispatch(
 
 def _whitened(Xb, yb, wb, start, intercept):
     """The chunk's whitened ``[v | X | y]`` in float64 (``v``: the intercept column)."""
+    if not isinstance(Xb, np.ndarray):
+        raise TypeError(
+            f"gauss_markov on Dask arrays needs NumPy chunks; got {type(Xb).__name__} "
+            f"chunks (rows from {start}). Move them to the host with "
+            "X.map_blocks(cupy.asnumpy), or compute X if it fits on the GPU.")
     X = np.asarray(Xb, dtype=np.float64)
     y = np.asarray(yb, dtype=np.float64)
     rows = f"rows {start} to {start + X.shape[0] - 1}"
