@@ -4,6 +4,8 @@ compiles (``CudaSource``, read without CuPy or a GPU by the CI compile check,
 
 from __future__ import annotations
 
+import functools
+import sys
 from typing import NamedTuple
 
 # NVRTC options every source is compiled with (CuPy adds its own, and the architecture).
@@ -28,4 +30,25 @@ def compile_source(source: CudaSource):
                           name_expressions=list(source.name_expressions) or None)
 
 
-__all__ = ["CUDA_OPTIONS", "CudaSource", "compile_source"]
+def single_module(module_name: str):
+    """``(build, kernel)`` for a ``_cupy`` module that compiles one record.
+
+    ``build()`` compiles the module's ``cuda_sources()`` record with
+    :func:`compile_source` (looked up when called, so the CI check can intercept it)
+    once; ``kernel(name)`` returns a kernel by its name expression, looked up once.
+    Use as ``_module, _function = single_module(__name__)`` after ``cuda_sources``.
+    """
+
+    @functools.lru_cache(maxsize=1)
+    def build():
+        (source,) = sys.modules[module_name].cuda_sources()
+        return compile_source(source)
+
+    @functools.cache
+    def kernel(name):
+        return build().get_function(name)
+
+    return build, kernel
+
+
+__all__ = ["CUDA_OPTIONS", "CudaSource", "compile_source", "single_module"]

@@ -25,7 +25,7 @@ try:
 except ImportError:  # cuda_sources() is read without CuPy (the CI compile check)
     cupy = None
 
-from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, single_module
 from ._kernels import (
     GAUSSIAN,
     IMQ,
@@ -194,10 +194,7 @@ def cuda_sources() -> list[CudaSource]:
     return [CudaSource("kernels", _SOURCE, CUDA_OPTIONS, names, _THREADS)]
 
 
-@lru_cache(maxsize=1)
-def _module():
-    (source,) = cuda_sources()
-    return compile_source(source)
+_module, _kernel = single_module(__name__)
 
 
 def _device_spec(kernel):
@@ -267,7 +264,7 @@ def kernel_matvec(xp, X, Y, V, kernel):
     if n == 0 or k == 0:
         return out.astype(X.dtype, copy=False)
     codes, params, weights, half, ncomp = _device_spec(kernel)
-    fn = _module().get_function(f"matvec<{_ctype(X)}>")
+    fn = _kernel(f"matvec<{_ctype(X)}>")
     grid = ((n + _THREADS - 1) // _THREADS, (k + kc - 1) // kc)
     fn(grid, (_THREADS,),
        (X, Y, V, codes, params, weights, half, np.int32(ncomp), np.int64(n), np.int64(m),
@@ -285,7 +282,7 @@ def kernel_matrix_device(X, Y, spec):
     total = n * m
     if total == 0:
         return out
-    fn = _module().get_function(f"matrix<{_ctype(X)}>")
+    fn = _kernel(f"matrix<{_ctype(X)}>")
     fn(((total + _THREADS - 1) // _THREADS,), (_THREADS,),
        (X, Y, codes, params, weights, half, np.int32(ncomp), np.int64(n), np.int64(m),
         np.int32(d), out))

@@ -21,11 +21,9 @@ Every kernel is a C++ template over the data type, or double only; one module.
 
 from __future__ import annotations
 
-from functools import cache, lru_cache
-
 import numpy as np
 
-from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, single_module
 
 try:
     import cupy
@@ -234,16 +232,7 @@ def cuda_sources() -> list[CudaSource]:
                        names, _THREADS)]
 
 
-@lru_cache(maxsize=1)
-def _module():
-    (source,) = cuda_sources()
-    return compile_source(source)
-
-
-@cache
-def _function(name):
-    """A kernel of the module by its name expression (looked up once)."""
-    return _module().get_function(name)
+_module, _function = single_module(__name__)
 
 
 def _ctype(dtype) -> tuple:

@@ -243,6 +243,25 @@ def ar1_coefficient(residuals) -> float:
 # the solver
 # ---------------------------------------------------------------------------
 
+def unbiased_sigma2(rss, n, rank):
+    """``rss / (n - rank)``, or NaN with a warning when no residual dof is left."""
+    if n > rank:
+        return rss / (n - rank)
+    warnings.warn(f"No residual degrees of freedom (n_samples={n}, rank={rank}); sigma2, "
+                  "standard errors and intervals are NaN.", RuntimeWarning,
+                  stacklevel=user_stacklevel())
+    return float("nan")
+
+
+def warn_rank_deficient(rank, n_columns, tol):
+    """The warning of a rank-deficient design (the minimum-norm solution follows)."""
+    warnings.warn(
+        f"The design is rank deficient (numerical rank {rank} of {n_columns} columns, "
+        f"tolerance rcond={tol:.3g}); returning the minimum-norm solution. Remove "
+        "collinear or constant columns for unique estimates.", RuntimeWarning,
+        stacklevel=user_stacklevel())
+
+
 def _power_of_two_scales(A, xp):
     """Column scales 2^k near each column's norm (exact to divide by); 1 for zero columns."""
     norms = xp.linalg.vector_norm(A, axis=0)
@@ -765,11 +784,7 @@ default="nonrobust"
             break
         rho_now = rho_new
     if fit.rank < p + bool(fit_intercept):
-        warnings.warn(
-            f"The design is rank deficient (numerical rank {fit.rank} of "
-            f"{p + bool(fit_intercept)} columns, tolerance rcond={tol_rank:.3g}); returning the "
-            "minimum-norm solution. Remove collinear or constant columns for unique estimates.",
-            RuntimeWarning, stacklevel=user_stacklevel())
+        warn_rank_deficient(fit.rank, p + bool(fit_intercept), tol_rank)
     if factorization == "pivoted-qr" and refine and Xw.dtype == np.float64:
         # the residual cancels most digits of y: form it in doubled precision
         cols = np.column_stack([v, Xw]) if v is not None else np.ascontiguousarray(Xw)
@@ -788,13 +803,7 @@ default="nonrobust"
     if fit.get("refined_resid") is not None:
         rss = min(rss, float(fit.refined_resid @ fit.refined_resid))
     dof = n - fit.rank
-    if dof > 0:
-        sigma2 = rss / dof
-    else:
-        warnings.warn(f"No residual degrees of freedom (n_samples={n}, rank={fit.rank}); "
-                      "sigma2, standard errors and intervals are NaN.", RuntimeWarning,
-                      stacklevel=user_stacklevel())
-        sigma2 = float("nan")
+    sigma2 = unbiased_sigma2(rss, n, fit.rank)
     if v is not None:
         centered = yw - v * (float(v @ yw) / float(v @ v))
         tss = float(xp.sum(centered * centered))

@@ -41,7 +41,13 @@ from .._array_api import Dispatch, move_to
 from .._dask import aligned_vector, map_row_chunks, reduce_row_chunks, row_chunked
 from .._summaries import TSQR, ChunkQ, add_pairs, two_sum
 from .._validation import user_stacklevel
-from ._gauss_markov import _FAST_QR_RCOND, _MAX_REFINE_STEPS, _rank_tolerance
+from ._gauss_markov import (
+    _FAST_QR_RCOND,
+    _MAX_REFINE_STEPS,
+    _rank_tolerance,
+    unbiased_sigma2,
+    warn_rank_deficient,
+)
 from ._refinement import (
     _column_sums,
     _ill_conditioned,
@@ -402,11 +408,7 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
         unscale = np.concatenate([np.ones(off), scale])
         x = (x_raw * unscale)[order]
         cov_pivoted = (cov_raw * (unscale[:, None] * unscale[None, :]))[np.ix_(order, order)]
-        warnings.warn(
-            f"The design is rank deficient (numerical rank {rank} of {k} columns, "
-            f"tolerance rcond={tol_rank:.3g}); returning the minimum-norm solution. Remove "
-            "collinear or constant columns for unique estimates.", RuntimeWarning,
-            stacklevel=user_stacklevel())
+        warn_rank_deficient(rank, k, tol_rank)
     solution = _System(x[:, None])
     solution.active = bool(refine and rank == k and k)
 
@@ -449,13 +451,7 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
 
     dof = n - rank
     rss = min(stats["rss"], stats["refined"])
-    if dof > 0:
-        sigma2 = rss / dof
-    else:
-        warnings.warn(f"No residual degrees of freedom (n_samples={n}, rank={rank}); "
-                      "sigma2, standard errors and intervals are NaN.", RuntimeWarning,
-                      stacklevel=user_stacklevel())
-        sigma2 = float("nan")
+    sigma2 = unbiased_sigma2(rss, n, rank)
 
     theta = np.empty(k)
     theta[order] = x

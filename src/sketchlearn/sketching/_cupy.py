@@ -11,11 +11,10 @@ reference's bit for bit (barring float32 subnormals, which CuPy flushes to zero)
 from __future__ import annotations
 
 import math
-from functools import cache, lru_cache
 
 import numpy as np
 
-from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, single_module
 
 try:
     import cupy
@@ -117,16 +116,7 @@ def cuda_sources() -> list[CudaSource]:
     return [CudaSource("sketching", _SOURCE, CUDA_OPTIONS, names, _THREADS)]
 
 
-@lru_cache(maxsize=1)
-def _module():
-    (source,) = cuda_sources()
-    return compile_source(source)
-
-
-@cache
-def _function(name):
-    """A kernel of the module by its name expression (looked up once)."""
-    return _module().get_function(name)
+_module, _function = single_module(__name__)
 
 
 def _grid(work):

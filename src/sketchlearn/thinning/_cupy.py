@@ -53,7 +53,7 @@ from functools import lru_cache
 import numpy as np
 
 from .._array_api import to_numpy
-from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, single_module
 from ..kernels._cupy import _SOURCE as _KERNEL_SOURCE
 from ..kernels._cupy import _ctype, _device_spec, _real, kernel_matrix_device, kernel_matvec
 
@@ -454,14 +454,11 @@ def cuda_sources() -> list[CudaSource]:
     return [CudaSource("thinning", _HALVING_SOURCE, CUDA_OPTIONS, names, _THREADS)]
 
 
-@lru_cache(maxsize=1)
-def _module():
-    (source,) = cuda_sources()
-    return compile_source(source)
+_module, _kernel = single_module(__name__)
 
 
 def _function(name, X):
-    return _module().get_function(f"{name}<{_ctype(X)}>")
+    return _kernel(f"{name}<{_ctype(X)}>")
 
 
 @lru_cache(maxsize=16)

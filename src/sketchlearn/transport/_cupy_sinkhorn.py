@@ -13,11 +13,9 @@ double), its instances named.
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 
-from .._cuda import CUDA_OPTIONS, CudaSource, compile_source
+from .._cuda import CUDA_OPTIONS, CudaSource, single_module
 
 try:
     import cupy
@@ -151,16 +149,7 @@ def cuda_sources() -> list[CudaSource]:
                        CUDA_OPTIONS, names, _THREADS)]
 
 
-@cache
-def _module():
-    (source,) = cuda_sources()
-    return compile_source(source)
-
-
-@cache
-def _function(name):
-    """A kernel of the module by its name expression (looked up once)."""
-    return _module().get_function(name)
+_module, _function = single_module(__name__)
 
 
 def _kernel(name, A):
