@@ -373,8 +373,9 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
         order[off:] = off + piv
     tol_rank = _rank_tolerance(rcond, n, p, X.dtype)
     rank = off + int(np.sum(np.abs(np.diag(Rf)[off:]) > tol_rank))
+    # each chunk's factor from its local Q to its rows of the pivoted basis Q Qp
     leaf = TSQR.leaf_transforms(tree)
-    transforms = {i: T[:, :k] @ Qp for i, T in leaf.items()}
+    W = [leaf[i][:, :k] @ Qp for i in range(len(leaf))]
     layout = _Layout(bool(fit_intercept), scale, order, k)
     zf = Qp.T @ z
 
@@ -417,7 +418,6 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     # rounding level; a step accepted below rounding level leaves the statistics of
     # the pass before it, a difference below the rounding of the coefficients)
     passes = 1  # the TSQR
-    W = [transforms[i] for i in range(len(transforms))]
     while True:
         sums = reduce_row_chunks(_RefinementPass(layout, solution, inverse, cov_type),
                                  X, y, w, per_chunk=W, split_every=split_every)
