@@ -98,12 +98,17 @@ class TSQR:
     the chunks' ``R`` factors together, never ``n``.
     """
 
-    def __init__(self, build):
+    def __init__(self, build, per_chunk=False):
         self.build = build
+        self.per_chunk = per_chunk  # build also takes the chunk's per_chunk item
 
     def partial(self, *args):
-        *blocks, start, index = args
-        A = self.build(*blocks, start)
+        if self.per_chunk:
+            *blocks, start, index, item = args
+            A = self.build(*blocks, start, item)
+        else:
+            *blocks, start, index = args
+            A = self.build(*blocks, start)
         R = np.asarray(to_numpy(ChunkQ(A).R), dtype=np.float64)
         return R, ("leaf", index, R.shape[0])
 

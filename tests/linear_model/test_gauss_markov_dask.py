@@ -70,6 +70,30 @@ def test_equals_in_memory(synchronous, rng, chunks, fit_intercept, weighted):
                                atol=1e-9 * np.abs(fitted).max())
 
 
+@pytest.mark.parametrize("chunks", [400, 37, (1, 150, 249)])
+def test_ar1_errors_equal_in_memory(synchronous, rng, chunks):
+    """Prais-Winsten whitening across chunk boundaries (each chunk's first row uses the
+    raw row before it), with rho known and estimated by feasible GLS."""
+    n = 400
+    X = rng.normal(size=(n, 3))
+    e = np.zeros(n)
+    for t in range(1, n):
+        e[t] = 0.6 * e[t - 1] + rng.normal()
+    y = X @ np.array([1.0, -2.0, 0.5]) + 3.0 + e
+    dX, dy = da.from_array(X, chunks=(chunks, -1)), da.from_array(y, chunks=(chunks,))
+    for kwargs in ({"sigma": "ar1", "rho": 0.5}, {"sigma": "ar1"}):
+        mem = gauss_markov(X, y, **kwargs)
+        res = gauss_markov(dX, dy, **kwargs)
+        np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-10)
+        np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-10)
+        np.testing.assert_allclose(res.sigma2, mem.sigma2, rtol=1e-10)
+        np.testing.assert_allclose(res.rho, mem.rho, rtol=1e-10)
+        assert res.n_iter == mem.n_iter
+        np.testing.assert_allclose(res.residuals.compute(), mem.residuals, rtol=1e-9,
+                                   atol=1e-10)
+    assert mem.n_iter > 2 and 0.4 < mem.rho < 0.8  # feasible GLS did iterate
+
+
 @pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
 def test_robust_covariances_equal_in_memory(synchronous, rng, cov_type):
     X, y = _design(rng, n=200, p=3)
@@ -158,7 +182,9 @@ def test_bad_dask_input(synchronous, rng):
     with pytest.raises(ValueError, match="NaN.*rows 20 to 39"):
         gauss_markov(da.from_array(bad, chunks=(20, -1)), dy)
     with pytest.raises(TypeError, match="sample_weight"):
-        gauss_markov(dX, dy, sigma="ar1")
+        gauss_markov(dX, dy, sigma=np.ones(len(y)))
+    with pytest.raises(ValueError, match="sample_weight cannot be combined"):
+        gauss_markov(dX, dy, sigma="ar1", sample_weight=np.ones(len(y)))
     with pytest.raises(TypeError, match="HC0"):
         gauss_markov(dX, dy, cov_type="HAC", cov_kwds={"maxlags": 1})
 

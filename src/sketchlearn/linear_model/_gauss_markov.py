@@ -646,9 +646,9 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     ----------
     X : array of shape (n_samples, n_features)
         Design matrix (no constant column needed when ``fit_intercept``): NumPy,
-        CuPy, or a tall Dask array chunked by rows (OLS and WLS, covariances
-        ``"nonrobust"`` and HC0-HC3: TSQR and refinement over the chunks, the same
-        numbers as in memory; see the user guide's Dask page).
+        CuPy, or a tall Dask array chunked by rows (OLS, WLS and AR(1) errors,
+        covariances ``"nonrobust"`` and HC0-HC3: TSQR and refinement over the chunks,
+        the same numbers as in memory; see the user guide's Dask page).
     y : array of shape (n_samples,)
         Responses.
     sigma : None, "ar1", callable, array of shape (n,) or (n, n), default=None

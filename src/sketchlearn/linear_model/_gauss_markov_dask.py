@@ -101,8 +101,14 @@ chunk_refinement_sums_op = Dispatch(
 # chunk functions (module level: they are pickled to the workers)
 # ---------------------------------------------------------------------------
 
-def _whitened(Xb, yb, wb, start, intercept):
-    """The chunk's whitened ``[v | X | y]`` in float64 (``v``: the intercept column)."""
+def _whitened(Xb, yb, wb, start, prev=None, *, intercept, rho=None):
+    """The chunk's whitened ``[v | X | y]`` in float64 (``v``: the intercept column).
+
+    With ``rho`` (AR(1) errors) the Prais-Winsten transform: row ``t`` minus ``rho``
+    times row ``t - 1``, which for the chunk's first row is ``prev``, the raw ``[X |
+    y]`` row before the chunk (None for the first chunk, whose first row is scaled by
+    ``sqrt(1 - rho^2)`` instead).
+    """
     if not isinstance(Xb, np.ndarray):
         raise TypeError(
             f"gauss_markov on Dask arrays needs NumPy chunks; got {type(Xb).__name__} "
@@ -126,25 +132,36 @@ def _whitened(Xb, yb, wb, start, intercept):
         v = np.ones(X.shape[0])
     if intercept:
         cols.insert(0, v[:, None])
-    return np.ascontiguousarray(np.concatenate(cols, axis=1))
+    M = np.concatenate(cols, axis=1)
+    if rho is not None and M.shape[0]:
+        out = np.empty_like(M)
+        out[1:] = M[1:] - rho * M[:-1]
+        if prev is None:  # the series' first row
+            out[0] = math.sqrt(1.0 - rho**2) * M[0]
+        else:
+            out[0] = M[0] - rho * np.concatenate([[1.0] if intercept else [], prev])
+        M = out
+    return np.ascontiguousarray(M)
 
 
 class _Layout:
     """How a chunk's whitened rows map to the factored, scaled, pivoted matrix (small:
     it travels with every task; each chunk's ``W_i`` is passed to its own task)."""
 
-    def __init__(self, intercept, scale, order, k, Rf=None):
+    def __init__(self, intercept, scale, order, k, Rf=None, rho=None):
         self.intercept = intercept
         self.scale = scale
         self.order = order
         self.k = k
         self.Rf = Rf  # set: apply the basis as A Rf^{-1}, no QR (well-conditioned designs)
+        self.rho = rho  # AR(1) whitening
 
-    def chunk(self, Xb, yb, wb, start, W):
+    def chunk(self, Xb, yb, wb, start, item):
         """``(A_i, y_i, basis)``: the chunk's factored columns, response and rows of the
         basis (its local ``Q`` times ``W``, applied without being formed; or ``A_i
-        Rf^{-1}``)."""
-        M = _whitened(Xb, yb, wb, start, self.intercept)
+        Rf^{-1}``). ``item``: the chunk's ``(W, raw row before the chunk)``."""
+        W, prev = item
+        M = _whitened(Xb, yb, wb, start, prev, intercept=self.intercept, rho=self.rho)
         A = M[:, :self.k].copy()
         A[:, int(self.intercept):] /= self.scale
         A = np.ascontiguousarray(A[:, self.order])
@@ -239,8 +256,8 @@ class _RefinementPass:
         self.layout, self.solution, self.inverse = layout, solution, inverse
         self.cov_type = cov_type
 
-    def partial(self, Xb, yb, wb, start, index, W):
-        A, y, basis = self.layout.chunk(Xb, yb, wb, start, W)
+    def partial(self, Xb, yb, wb, start, index, item):
+        A, y, basis = self.layout.chunk(Xb, yb, wb, start, item)
         out = {}
         sol = self.solution
         B = y[:, None]
@@ -309,7 +326,8 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
                       cov_kwds=None, use_t=None, solver="auto", split_every=None):
     """:func:`~sketchlearn.linear_model.gauss_markov` for a tall Dask array ``X``.
 
-    Same arguments and result (see there); OLS and WLS (``sample_weight``) with the
+    Same arguments and result (see there); OLS, WLS (``sample_weight``) and AR(1) errors
+    (``sigma="ar1"``, ``rho`` known or estimated by feasible GLS) with the
     ``"nonrobust"`` and HC0-HC3 covariances. ``residuals``, ``whitened_residuals``,
     ``leverage`` and ``basis`` are lazy Dask arrays chunked like ``X``'s rows.
     """
@@ -319,10 +337,15 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
         raise TypeError("y or sample_weight is a Dask array but X is not: pass X as a Dask "
                         "array too (dask.array.from_array(X, chunks=(rows, -1))), or "
                         "compute the others (y.compute()).")
-    if sigma is not None or rho is not None:
+    ar1 = isinstance(sigma, str) and sigma == "ar1"
+    if sigma is not None and not ar1:
         raise _not_distributed(
-            "sigma= (GLS, AR(1))", "use sample_weight= for WLS, or fit the computed arrays "
-            "(X.compute(), y.compute()) if they fit in memory.")
+            "a covariance matrix or vector sigma=", "use sample_weight= for WLS (a vector "
+            "of variances v is sample_weight=1/v), sigma='ar1' for AR(1) errors, or fit the "
+            "computed arrays (X.compute(), y.compute()) if they fit in memory.")
+    if ar1 and sample_weight is not None:
+        raise ValueError("sample_weight cannot be combined with sigma='ar1'; pass one of "
+                         "them.")
     if solver == "svd":
         raise _not_distributed(
             "solver='svd'", "the distributed fit is a column-pivoted QR (TSQR), which "
@@ -342,15 +365,57 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     n, p = (int(s) for s in X.shape)
     if n == 0 or p == 0 and not fit_intercept:
         raise ValueError(f"X is empty (shape {X.shape}).")
-    out_dtype = np.float32 if X.dtype == np.float32 else np.float64
     check_cov_kwds(cov_type, cov_kwds, n)
+    fit = functools.partial(_fit_once, X, y, w, fit_intercept=fit_intercept, rcond=rcond,
+                            refine=refine, cov_type=cov_type, use_t=use_t,
+                            split_every=split_every)
+    if not ar1:
+        return fit([None] * len(X.chunks[0]), None)
+    # AR(1): each chunk's first row is whitened with the raw row before it (one pass
+    # gathers them); feasible GLS iterates rho from the residuals, as in memory
+    import dask
+    import dask.array as da
+
+    starts = np.cumsum(X.chunks[0])[:-1]
+    before_X, before_y = dask.compute(X[starts - 1], y[starts - 1])
+    boundary = [None] + [np.concatenate([bx, [by]]).astype(np.float64)
+                         for bx, by in zip(before_X, before_y, strict=True)]
+    if rho is not None:
+        res = fit(boundary, float(rho))
+        res.n_passes += 1
+        return res
+    rho_now, n_iter, passes = 0.0, 0, 1
+    while True:
+        res = fit(boundary, rho_now)
+        n_iter, passes = n_iter + 1, passes + res.n_passes + 1
+        r = res.residuals.astype(np.float64)
+        num, den = dask.compute(da.sum(r[1:] * r[:-1]), da.sum(r * r))
+        rho_new = 0.0 if den == 0 else min(max(float(num) / float(den), -0.999), 0.999)
+        if abs(rho_new - rho_now) < tol or n_iter >= max_iter:
+            if abs(rho_new - rho_now) >= tol:
+                warnings.warn(f"Feasible GLS did not converge in {max_iter} iterations (rho "
+                              f"changed by {abs(rho_new - rho_now):.2e} > tol={tol:g}).",
+                              RuntimeWarning, stacklevel=user_stacklevel())
+            break
+        rho_now = rho_new
+    res.rho, res.n_iter, res.n_passes = rho_now, n_iter, passes
+    return res
+
+
+def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type, use_t,
+              split_every):
+    """One fit of the whitened model (``rho``: AR(1) whitening, else None), in 2-4 passes;
+    ``boundary``: each chunk's raw ``[X | y]`` row before it (AR(1) only)."""
+    n, p = (int(s) for s in X.shape)
+    out_dtype = np.float32 if X.dtype == np.float32 else np.float64
     off = int(bool(fit_intercept))
     k = p + off
     eps = float(np.finfo(np.float64).eps)
 
     # pass 1: TSQR of the whitened [v | X | y]
-    build = functools.partial(_whitened, intercept=bool(fit_intercept))
-    R_aug, tree = reduce_row_chunks(TSQR(build), X, y, w, split_every=split_every)
+    build = functools.partial(_whitened, intercept=bool(fit_intercept), rho=rho)
+    R_aug, tree = reduce_row_chunks(TSQR(build, per_chunk=True), X, y, w, per_chunk=boundary,
+                                    split_every=split_every)
     full = np.zeros((k + 1, k + 1))
     full[:R_aug.shape[0]] = R_aug
     R, z = full[:k, :k], full[:k, k]
@@ -376,7 +441,8 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     # each chunk's factor from its local Q to its rows of the pivoted basis Q Qp
     leaf = TSQR.leaf_transforms(tree)
     W = [leaf[i][:, :k] @ Qp for i in range(len(leaf))]
-    layout = _Layout(bool(fit_intercept), scale, order, k)
+    layout = _Layout(bool(fit_intercept), scale, order, k, rho=rho)
+    items = list(zip(W, boundary, strict=True))
     zf = Qp.T @ z
 
     Rinv = None
@@ -392,15 +458,15 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
             well = info == 0 and rc > max(100 * tol_rank, _FAST_QR_RCOND)
         # cond of the factored matrix with every column scaled alike (the intercept
         # column too): below 1e3 the refinement needs no QR of the chunks. A step
-        # shrinks the error by about rho = k eps cond (k eps cond^2 without the QR)
+        # shrinks the error by about k eps cond (k eps cond^2 without the QR)
         Rn = Rf / np.linalg.norm(Rf, axis=0) if k else Rf
         rc, info = (scipy.linalg.get_lapack_funcs(("trcon",), (Rn,))[0](
             Rn, norm="1", uplo="U", diag="N") if k else (1.0, 0))
         cond = 1.0 / rc if info == 0 and rc > 0 else np.inf
-        rho = k * eps * cond
+        contraction = k * eps * cond
         if well and k and cond < 1.0 / _FAST_QR_RCOND:
             layout.Rf = Rf
-            rho = k * eps * cond**2
+            contraction = k * eps * cond**2
         if refine and k and not well and cov_type == "nonrobust":
             inverse = _System(Rinv @ Rinv.T, R0_factor=Rinv)
     else:
@@ -420,7 +486,7 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     passes = 1  # the TSQR
     while True:
         sums = reduce_row_chunks(_RefinementPass(layout, solution, inverse, cov_type),
-                                 X, y, w, per_chunk=W, split_every=split_every)
+                                 X, y, w, per_chunk=items, split_every=split_every)
         passes += 1
         stats = sums
         if solution.active:
@@ -432,13 +498,13 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
                 solution.prev = (solution.X, D)
                 solution.X = solution.X + dX
                 solution.last, solution.steps = size, solution.steps + 1
-                # stop when this step, or the next one (about rho times this one), is
+                # stop when this step, or the next one (contraction times this one), is
                 # below rounding level: the next pass would only confirm it (and give
                 # the statistics at the new solution; they differ by less than rounding
                 # unless the fit is nearly exact, which therefore takes that pass)
                 tiny = 4 * eps * float(np.max(np.abs(solution.X)))
                 exact_fit = sums["refined"] <= 1e-16 * y_norm2
-                if (size <= tiny or (size * rho <= tiny and not exact_fit)
+                if (size <= tiny or (size * contraction <= tiny and not exact_fit)
                         or solution.steps >= _MAX_REFINE_STEPS):
                     solution.active = False
         if inverse is not None and inverse.active:
@@ -477,7 +543,7 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     coef = theta[off:]
     intercept = float(theta[0]) if off else 0.0
     use_t_ = (cov_type == "nonrobust") if use_t is None else bool(use_t)
-    lazy = _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank)
+    lazy = _lazy_outputs(layout, items, X, y, w, coef, intercept, x, rank)
     cov = cov_full[off:, off:]
     return Bunch(
         coef=coef.astype(out_dtype),
@@ -493,7 +559,7 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
         sigma2=sigma2,
         rank=rank,
         dof_resid=dof,
-        rho=None,
+        rho=rho,
         n_iter=1,
         whitened_tss=tss,
         whitened_rss=rss,
@@ -549,9 +615,9 @@ def _inverse_step(inverse, Rf, sums):
         inverse.active = False
 
 
-def _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank):
-    """Per-row results as lazy Dask arrays chunked like ``X``'s rows (``W``: each
-    chunk's factor from its local ``Q`` to the basis)."""
+def _lazy_outputs(layout, items, X, y, w, coef, intercept, x, rank):
+    """Per-row results as lazy Dask arrays chunked like ``X``'s rows (``items``: each
+    chunk's ``(W, row before)``, see :meth:`_Layout.chunk`)."""
     import dask.array as da
 
     dtype = X.dtype
@@ -560,15 +626,15 @@ def _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank):
         Xd = np.asarray(Xb, dtype=np.float64)
         return (np.asarray(yb, dtype=np.float64) - Xd @ coef - intercept).astype(dtype)
 
-    def whitened(Xb, yb, wb, start, index, Wi):
-        A, yw, _ = layout.chunk(Xb, yb, wb, start, Wi)
+    def whitened(Xb, yb, wb, start, index, item):
+        A, yw, _ = layout.chunk(Xb, yb, wb, start, item)
         return refinement_residuals_op(np, A, yw, np.zeros_like(yw), x)[0].astype(dtype)
 
-    def basis(Xb, yb, wb, start, index, Wi):
-        return layout.chunk(Xb, yb, wb, start, Wi)[2].explicit()[:, :rank]
+    def basis(Xb, yb, wb, start, index, item):
+        return layout.chunk(Xb, yb, wb, start, item)[2].explicit()[:, :rank]
 
-    def leverage(Xb, yb, wb, start, index, Wi):
-        Q = basis(Xb, yb, wb, start, index, Wi)
+    def leverage(Xb, yb, wb, start, index, item):
+        Q = basis(Xb, yb, wb, start, index, item)
         return np.sum(Q * Q, axis=1).astype(dtype)
 
     rows = X.chunks[0]
@@ -581,7 +647,8 @@ def _lazy_outputs(layout, W, X, y, w, coef, intercept, x, rank):
 
     return {
         "residuals": column(map_row_chunks(residuals, X, y), dtype),
-        "whitened_residuals": column(map_row_chunks(whitened, X, y, w, per_chunk=W), dtype),
-        "leverage": column(map_row_chunks(leverage, X, y, w, per_chunk=W), dtype),
-        "basis": column(map_row_chunks(basis, X, y, w, per_chunk=W), np.float64, rank),
+        "whitened_residuals": column(map_row_chunks(whitened, X, y, w, per_chunk=items),
+                                     dtype),
+        "leverage": column(map_row_chunks(leverage, X, y, w, per_chunk=items), dtype),
+        "basis": column(map_row_chunks(basis, X, y, w, per_chunk=items), np.float64, rank),
     }

@@ -194,8 +194,8 @@ default="nonrobust"
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            Design matrix: NumPy, CuPy, or a tall Dask array chunked by rows (OLS
-            and WLS; see :func:`gauss_markov`). With Dask input the fitted
+            Design matrix: NumPy, CuPy, or a tall Dask array chunked by rows (OLS,
+            WLS and AR(1); see :func:`gauss_markov`). With Dask input the fitted
             attributes are NumPy except the per-row ``residuals_`` and
             ``leverage_``, which are lazy Dask arrays.
         y : array-like of shape (n_samples,)
