@@ -46,6 +46,25 @@ in every namespace. ``tests/test_operations.py`` runs every registered operation
 each of its examples with every backend available (Numba, the reference under
 ``array_api_strict``, CuPy) against the reference on NumPy inputs, checks that no
 backend writes into its inputs, and fails for an operation without examples.
+
+Public functions and Dask
+-------------------------
+Every public function is wrapped by :func:`public_function`, which checks its
+parameters once (scikit-learn constraints), applies the device policy and moves the
+data. A Dask array among its data arguments sends the call to the function's
+distributed version, named by ``public_function(dask="package.module:function")``,
+with the arguments bound and checked; without one, Dask input is a ``TypeError``
+that says what to do (``dask_instead``), never a silent ``compute()``. Estimators
+opt in with ``validate_estimator_data(..., accept_dask=True)``.
+
+A distributed version is built from summaries of row chunks (``sketchlearn._summaries``:
+``partial(*blocks, start, index) -> summary`` and ``merge(*summaries)``, plain
+NumPy/CuPy without Dask) that ``sketchlearn._dask.reduce_row_chunks`` runs as a tree
+over the chunks, one pass over the data each. Random numbers are keyed by global row
+(``sketchlearn._random.row_keyed``), so a distributed result equals the in-memory one
+with the same seed, whatever the chunking; per-chunk state (a factor, a boundary
+row) travels with its own chunk's task only (``per_chunk=``). The user guide's Dask
+page describes the algorithms.
 """
 
 from __future__ import annotations
