@@ -232,11 +232,28 @@ def ar1_coefficient(residuals) -> float:
     """
     xp = get_namespace(residuals)
     r = residuals
-    denom = float(xp.sum(r * r))
-    if denom == 0.0:
+    return ar1_from_sums(float(xp.sum(r[1:] * r[:-1])), float(xp.sum(r * r)))
+
+
+def ar1_from_sums(lagged, squares):
+    """``sum r_t r_{t-1} / sum r_t^2`` clipped to ``(-0.999, 0.999)`` (0 for no residual)."""
+    if squares == 0.0:
         return 0.0
-    rho = float(xp.sum(r[1:] * r[:-1])) / denom
-    return min(max(rho, -0.999), 0.999)
+    return min(max(lagged / squares, -0.999), 0.999)
+
+
+def feasible_gls_done(rho_new, rho_now, tol, n_iter, max_iter) -> bool:
+    """Whether feasible GLS stops: ``rho`` changed by less than ``tol``, or the
+    iterations ran out (then with a warning)."""
+    change = abs(rho_new - rho_now)
+    if change < tol:
+        return True
+    if n_iter >= max_iter:
+        warnings.warn(f"Feasible GLS did not converge in {max_iter} iterations (rho changed "
+                      f"by {change:.2e} > tol={tol:g}).", RuntimeWarning,
+                      stacklevel=user_stacklevel())
+        return True
+    return False
 
 
 # ---------------------------------------------------------------------------
@@ -776,11 +793,7 @@ default="nonrobust"
         if not estimate_rho:
             break
         rho_new = ar1_coefficient(residuals)
-        if abs(rho_new - rho_now) < tol or n_iter >= max_iter:
-            if abs(rho_new - rho_now) >= tol:
-                warnings.warn(f"Feasible GLS did not converge in {max_iter} iterations (rho "
-                              f"changed by {abs(rho_new - rho_now):.2e} > tol={tol:g}).",
-                              RuntimeWarning, stacklevel=user_stacklevel())
+        if feasible_gls_done(rho_new, rho_now, tol, n_iter, max_iter):
             break
         rho_now = rho_new
     if fit.rank < p + bool(fit_intercept):

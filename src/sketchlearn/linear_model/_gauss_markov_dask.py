@@ -45,6 +45,8 @@ from ._gauss_markov import (
     _FAST_QR_RCOND,
     _MAX_REFINE_STEPS,
     _rank_tolerance,
+    ar1_from_sums,
+    feasible_gls_done,
     unbiased_sigma2,
     warn_rank_deficient,
 )
@@ -389,13 +391,9 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
         res = fit(boundary, rho_now)
         n_iter, passes = n_iter + 1, passes + res.n_passes + 1
         r = res.residuals.astype(np.float64)
-        num, den = dask.compute(da.sum(r[1:] * r[:-1]), da.sum(r * r))
-        rho_new = 0.0 if den == 0 else min(max(float(num) / float(den), -0.999), 0.999)
-        if abs(rho_new - rho_now) < tol or n_iter >= max_iter:
-            if abs(rho_new - rho_now) >= tol:
-                warnings.warn(f"Feasible GLS did not converge in {max_iter} iterations (rho "
-                              f"changed by {abs(rho_new - rho_now):.2e} > tol={tol:g}).",
-                              RuntimeWarning, stacklevel=user_stacklevel())
+        lagged, squares = dask.compute(da.sum(r[1:] * r[:-1]), da.sum(r * r))
+        rho_new = ar1_from_sums(float(lagged), float(squares))
+        if feasible_gls_done(rho_new, rho_now, tol, n_iter, max_iter):
             break
         rho_now = rho_new
     res.rho, res.n_iter, res.n_passes = rho_now, n_iter, passes
