@@ -94,6 +94,61 @@ def test_ar1_errors_equal_in_memory(synchronous, rng, chunks):
     assert mem.n_iter > 2 and 0.4 < mem.rho < 0.8  # feasible GLS did iterate
 
 
+def _clustered(rng, sizes, p=3):
+    """A design with errors correlated within clusters of the given sizes, and the
+    clusters' covariance blocks (random SPD, of different scales)."""
+    n = int(np.sum(sizes))
+    blocks = []
+    for s in sizes:
+        A = rng.normal(size=(s, s))
+        blocks.append(A @ A.T + s * np.eye(s) * rng.uniform(0.5, 4.0))
+    e = np.concatenate([np.linalg.cholesky(B) @ rng.normal(size=len(B)) for B in blocks])
+    X = rng.normal(size=(n, p))
+    return X, X @ rng.normal(size=p) + 2.0 + e, blocks
+
+
+@pytest.mark.parametrize("chunks", [1, 25, (60, 5, 150, 3, 82)])
+def test_block_diagonal_sigma_equals_in_memory(synchronous, rng, chunks):
+    """GLS with a block-diagonal covariance: row chunks are moved onto block boundaries
+    (chunks of 1 and 25 rows cut most blocks), each chunk whitened by its blocks'
+    Cholesky factors; the fit equals the in-memory one with the dense matrix."""
+    import scipy.linalg
+
+    sizes = rng.integers(1, 9, size=80)
+    sizes = sizes[np.cumsum(sizes) <= 300]
+    sizes = np.append(sizes, 300 - sizes.sum())
+    X, y, blocks = _clustered(rng, sizes[sizes > 0])
+    mem = gauss_markov(X, y, sigma=scipy.linalg.block_diag(*blocks))
+    res = gauss_markov(*_chunked(X, y, chunks)[:2], sigma=blocks)
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-10)
+    np.testing.assert_allclose(res.intercept, mem.intercept, rtol=1e-10)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-10)
+    np.testing.assert_allclose(res.sigma2, mem.sigma2, rtol=1e-10)
+    ends = set(np.cumsum(sizes).tolist())
+    assert set(np.cumsum(res.residuals.chunks[0]).tolist()) <= ends
+    np.testing.assert_allclose(res.residuals.compute(), mem.residuals, rtol=1e-9,
+                               atol=1e-10 * np.abs(y).max())
+    np.testing.assert_allclose(res.whitened_residuals.compute(), mem.whitened_residuals,
+                               rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(res.leverage.compute(), mem.leverage, rtol=1e-9, atol=1e-12)
+    # a callable returning the blocks is the same covariance
+    same = gauss_markov(*_chunked(X, y, chunks)[:2], sigma=lambda n: blocks)
+    np.testing.assert_array_equal(same.coef, res.coef)
+
+
+def test_block_diagonal_sigma_bad_input(synchronous, rng):
+    X, y, blocks = _clustered(rng, [3, 4, 5])
+    dX, dy, _ = _chunked(X, y, 5)
+    with pytest.raises(ValueError, match="cover 11 rows.*12 samples"):
+        gauss_markov(dX, dy, sigma=blocks[:2] + [blocks[1]])
+    with pytest.raises(ValueError, match=r"sigma\[1\] is not positive definite"):
+        gauss_markov(dX, dy, sigma=[blocks[0], -blocks[1], blocks[2]])
+    with pytest.raises(ValueError, match=r"sigma\[2\].*must be square"):
+        gauss_markov(dX, dy, sigma=[blocks[0], blocks[1], np.ones((5, 4))])
+    with pytest.raises(ValueError, match="sample_weight cannot be combined"):
+        gauss_markov(dX, dy, sigma=blocks, sample_weight=np.ones(12))
+
+
 @pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
 def test_robust_covariances_equal_in_memory(synchronous, rng, cov_type):
     X, y = _design(rng, n=200, p=3)
@@ -181,7 +236,7 @@ def test_bad_dask_input(synchronous, rng):
     bad[33, 1] = np.nan
     with pytest.raises(ValueError, match="NaN.*rows 20 to 39"):
         gauss_markov(da.from_array(bad, chunks=(20, -1)), dy)
-    with pytest.raises(TypeError, match="sample_weight"):
+    with pytest.raises(TypeError, match="sample_weight.*list of diagonal blocks"):
         gauss_markov(dX, dy, sigma=np.ones(len(y)))
     with pytest.raises(ValueError, match="sample_weight cannot be combined"):
         gauss_markov(dX, dy, sigma="ar1", sample_weight=np.ones(len(y)))

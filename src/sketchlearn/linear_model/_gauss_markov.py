@@ -101,6 +101,84 @@ class _CholeskyWhitener:
         return self.xp.linalg.solve(self.L, M)
 
 
+class _BlockDiagonalWhitener:
+    """Block-diagonal SPD covariance (clustered or panel errors): each block's rows
+    solved with its own lower Cholesky factor, blocks of one size in one batched
+    solve (a Python loop over many small blocks would dominate the fit)."""
+
+    def __init__(self, factors, xp):
+        self.xp = xp
+        starts = np.concatenate([[0], np.cumsum([L.shape[0] for L in factors])[:-1]])
+        groups = {}
+        for L, s in zip(factors, starts, strict=True):
+            Ls, firsts = groups.setdefault(int(L.shape[0]), ([], []))
+            Ls.append(L)
+            firsts.append(int(s))
+        # per block size: the stacked factors and the rows of its blocks, (B, size)
+        self.groups = [(xp.stack(Ls), xp.asarray(np.add.outer(s, np.arange(size))))
+                       for size, (Ls, s) in groups.items()]
+
+    def __call__(self, M):
+        xp = self.xp
+        parts, order = [], []
+        for Ls, rows in self.groups:
+            block = xp.take(M, xp.reshape(rows, (-1,)), axis=0)
+            block = xp.reshape(block, (*rows.shape, *M.shape[1:]))
+            solved = xp.linalg.solve(Ls, block if M.ndim == 2 else block[..., None])
+            parts.append(xp.reshape(solved, (-1, *M.shape[1:])))
+            order.append(xp.reshape(rows, (-1,)))
+        # the groups' rows back in their places (one gather, no scattered writes)
+        inverse = xp.argsort(xp.concat(order))
+        return xp.take(xp.concat(parts, axis=0), inverse, axis=0)
+
+
+def is_block_list(sigma) -> bool:
+    """Whether ``sigma`` is a list (or tuple) of square blocks, the diagonal blocks of a
+    block-diagonal covariance (a nested list of numbers is one matrix: its items are
+    1-D)."""
+    return (isinstance(sigma, (list, tuple)) and len(sigma) > 0
+            and all(np.ndim(block) == 2 for block in sigma))
+
+
+def _block_factors(blocks, n, *, xp, dtype):
+    """The lower Cholesky factors of ``sigma``'s diagonal blocks, checked."""
+    factors = []
+    for i, block in enumerate(blocks):
+        S = check_array(block, f"sigma[{i}]")
+        if dtype is not None:
+            S = xp.astype(xp.asarray(S), dtype)
+        if S.shape[0] != S.shape[1]:
+            raise ValueError(f"sigma[{i}] has shape {tuple(S.shape)}; the diagonal blocks of "
+                             "a block-diagonal covariance must be square.")
+        factors.append(_cholesky(S, xp, f"sigma[{i}]"))
+    total = sum(int(L.shape[0]) for L in factors)
+    if total != n:
+        raise ValueError(f"sigma's {len(factors)} diagonal blocks cover {total} rows, but the "
+                         f"data has {n} samples; the blocks' sizes must add up to n.")
+    return factors
+
+
+def _cholesky(S, xp, name):
+    """The lower Cholesky factor of the symmetric positive definite ``S`` (named
+    ``name`` in the errors)."""
+    asym = float(xp.max(xp.abs(S - S.T)))
+    if asym > 1e-10 * max(float(xp.max(xp.abs(S))), 1e-300):
+        raise ValueError(f"{name} is not symmetric (max |{name} - {name}.T| = {asym:.3g}); a "
+                         "covariance matrix must be symmetric positive definite.")
+    failed = ValueError(f"{name} is not positive definite (its Cholesky factorization "
+                        "failed); a covariance matrix must be symmetric positive definite.")
+    try:
+        if is_numpy_namespace(xp):
+            L = scipy.linalg.cholesky(S, lower=True, check_finite=False)
+        else:
+            L = xp.linalg.cholesky(S)
+    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as exc:
+        raise failed from exc
+    if not bool(xp.all(xp.isfinite(L))):
+        raise failed
+    return L
+
+
 class _AR1Whitener:
     """Stationary AR(1) errors, ``corr(e_s, e_t) = rho^|s-t|``: the Prais-Winsten transform."""
 
@@ -119,11 +197,13 @@ def make_whitener(sigma, n, *, xp=np, dtype=None, sample_weight=None, rho=None):
 
     Parameters
     ----------
-    sigma : None, "ar1", callable, array of shape (n,) or (n, n)
+    sigma : None, "ar1", callable, array of shape (n,) or (n, n), or list of blocks
         None: independent errors of equal variance (OLS, or WLS with
         ``sample_weight``). A vector: the errors' variances. A matrix: their SPD
-        covariance. ``"ar1"``: stationary AR(1) errors with coefficient ``rho``. A
-        callable is called as ``sigma(n)`` and must return a vector or a matrix.
+        covariance. A list of square SPD matrices: the diagonal blocks, in row order,
+        of a block-diagonal covariance (clustered or panel errors; sizes adding up to
+        ``n``). ``"ar1"``: stationary AR(1) errors with coefficient ``rho``. A
+        callable is called as ``sigma(n)`` and must return one of these.
     n : int
         Number of observations.
     xp : namespace
@@ -161,7 +241,8 @@ def _whitener(sigma, n, *, xp, dtype, sample_weight, rho):
     if callable(sigma) and not isinstance(sigma, str):
         sigma = sigma(n)
         if sigma is None or isinstance(sigma, str):
-            raise TypeError("A callable sigma must return a vector or a matrix of covariances.")
+            raise TypeError("A callable sigma must return a vector, a matrix or a list of "
+                            "diagonal blocks of covariances.")
     if isinstance(sigma, str):
         if sigma != "ar1":
             raise ValueError(f"sigma={sigma!r} is not understood; the only string is 'ar1'.")
@@ -182,6 +263,11 @@ def _whitener(sigma, n, *, xp, dtype, sample_weight, rho):
         weight = xp.astype(xp.asarray(weight), dtype) if dtype is not None else weight
     if sigma is None:
         return None if weight is None else _DiagonalWhitener(xp.sqrt(weight))
+    if is_block_list(sigma):
+        if weight is not None:
+            raise ValueError("sample_weight cannot be combined with a block-diagonal sigma; "
+                             "fold the weights into its blocks (block / sqrt(outer(w, w))).")
+        return _BlockDiagonalWhitener(_block_factors(sigma, n, xp=xp, dtype=dtype), xp)
     S = check_array(sigma, "sigma", ensure_2d=False) if getattr(sigma, "ndim", np.ndim(sigma)) \
         == 1 else check_array(sigma, "sigma")
     if dtype is not None:
@@ -199,22 +285,7 @@ def _whitener(sigma, n, *, xp, dtype, sample_weight, rho):
     if weight is not None:
         raise ValueError("sample_weight cannot be combined with a covariance matrix sigma; "
                          "fold the weights into sigma (sigma / sqrt(outer(w, w))).")
-    asym = float(xp.max(xp.abs(S - S.T)))
-    if asym > 1e-10 * max(float(xp.max(xp.abs(S))), 1e-300):
-        raise ValueError(f"sigma is not symmetric (max |sigma - sigma.T| = {asym:.3g}); a "
-                         "covariance matrix must be symmetric positive definite.")
-    try:
-        if is_numpy_namespace(xp):
-            L = scipy.linalg.cholesky(S, lower=True, check_finite=False)
-        else:
-            L = xp.linalg.cholesky(S)
-    except (np.linalg.LinAlgError, scipy.linalg.LinAlgError) as exc:
-        raise ValueError("sigma is not positive definite (its Cholesky factorization failed); "
-                         "a covariance matrix must be symmetric positive definite.") from exc
-    if not bool(xp.all(xp.isfinite(L))):
-        raise ValueError("sigma is not positive definite (its Cholesky factorization failed); "
-                         "a covariance matrix must be symmetric positive definite.")
-    return _CholeskyWhitener(L, xp)
+    return _CholeskyWhitener(_cholesky(S, xp, "sigma"), xp)
 
 
 @public_function(arrays=("residuals",))
@@ -663,16 +734,20 @@ def gauss_markov(X, y, *, sigma=None, sample_weight=None, fit_intercept=True, rh
     ----------
     X : array of shape (n_samples, n_features)
         Design matrix (no constant column needed when ``fit_intercept``): NumPy,
-        CuPy, or a tall Dask array chunked by rows (OLS, WLS and AR(1) errors,
+        CuPy, or a tall Dask array chunked by rows (OLS, WLS, block-diagonal GLS, AR(1) errors,
         covariances ``"nonrobust"`` and HC0-HC3: TSQR and refinement over the chunks,
         the same numbers as in memory; see the user guide's Dask page).
     y : array of shape (n_samples,)
         Responses.
-    sigma : None, "ar1", callable, array of shape (n,) or (n, n), default=None
+    sigma : None, "ar1", callable, array of shape (n,) or (n, n), list of blocks, \
+default=None
         Error covariance up to the scale ``sigma2`` (estimated): None for equal
-        variances, a vector of variances, an SPD matrix, ``"ar1"`` for AR(1)
-        errors (``rho`` known, or estimated by feasible GLS when ``rho`` is None),
-        or a callable ``sigma(n)`` returning a vector or matrix.
+        variances, a vector of variances, an SPD matrix, a list of square SPD
+        matrices (the diagonal blocks, in row order, of a block-diagonal covariance:
+        clustered or panel errors, whitened block by block without forming the
+        ``n x n`` matrix; on Dask the only covariance matrix accepted), ``"ar1"`` for
+        AR(1) errors (``rho`` known, or estimated by feasible GLS when ``rho`` is
+        None), or a callable ``sigma(n)`` returning one of these.
     sample_weight : array of shape (n,), optional
         WLS weights: observation ``i`` has error variance ``sigma2 / w_i``.
     fit_intercept : bool, default=True
@@ -769,7 +844,8 @@ default="nonrobust"
     factorization = resolve_solver(solver, xp, long_double=extended)
     if extended:
         X, y = X.astype(np.longdouble), y.astype(np.longdouble)
-        if not (sigma is None or isinstance(sigma, str) or getattr(sigma, "ndim", 1) == 1):
+        if is_block_list(sigma) or not (sigma is None or isinstance(sigma, str)
+                                        or getattr(sigma, "ndim", 1) == 1):
             raise ValueError("Long double input works with sigma=None, a vector of variances "
                              "or 'ar1'; a covariance matrix needs float64 data.")
     work_dtype = xp.float64 if is_numpy_namespace(xp) and not extended else X.dtype

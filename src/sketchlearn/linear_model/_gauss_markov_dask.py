@@ -44,9 +44,12 @@ from .._validation import user_stacklevel
 from ._gauss_markov import (
     _FAST_QR_RCOND,
     _MAX_REFINE_STEPS,
+    _block_factors,
+    _BlockDiagonalWhitener,
     _rank_tolerance,
     ar1_from_sums,
     feasible_gls_done,
+    is_block_list,
     unbiased_sigma2,
     warn_rank_deficient,
 )
@@ -103,13 +106,14 @@ chunk_refinement_sums_op = Dispatch(
 # chunk functions (module level: they are pickled to the workers)
 # ---------------------------------------------------------------------------
 
-def _whitened(Xb, yb, wb, start, prev=None, *, intercept, rho=None):
+def _whitened(Xb, yb, wb, start, item=None, *, intercept, rho=None):
     """The chunk's whitened ``[v | X | y]`` in float64 (``v``: the intercept column).
 
     With ``rho`` (AR(1) errors) the Prais-Winsten transform: row ``t`` minus ``rho``
-    times row ``t - 1``, which for the chunk's first row is ``prev``, the raw ``[X |
+    times row ``t - 1``, which for the chunk's first row is ``item``, the raw ``[X |
     y]`` row before the chunk (None for the first chunk, whose first row is scaled by
-    ``sqrt(1 - rho^2)`` instead).
+    ``sqrt(1 - rho^2)`` instead). Without ``rho``, an ``item`` is the chunk's
+    block-diagonal whitener (its chunk holds whole blocks).
     """
     if not isinstance(Xb, np.ndarray):
         raise TypeError(
@@ -138,11 +142,13 @@ def _whitened(Xb, yb, wb, start, prev=None, *, intercept, rho=None):
     if rho is not None and M.shape[0]:
         out = np.empty_like(M)
         out[1:] = M[1:] - rho * M[:-1]
-        if prev is None:  # the series' first row
+        if item is None:  # the series' first row
             out[0] = math.sqrt(1.0 - rho**2) * M[0]
         else:
-            out[0] = M[0] - rho * np.concatenate([[1.0] if intercept else [], prev])
+            out[0] = M[0] - rho * np.concatenate([[1.0] if intercept else [], item])
         M = out
+    elif item is not None:
+        M = item(M)
     return np.ascontiguousarray(M)
 
 
@@ -328,10 +334,12 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
                       cov_kwds=None, use_t=None, solver="auto", split_every=None):
     """:func:`~sketchlearn.linear_model.gauss_markov` for a tall Dask array ``X``.
 
-    Same arguments and result (see there); OLS, WLS (``sample_weight``) and AR(1) errors
-    (``sigma="ar1"``, ``rho`` known or estimated by feasible GLS) with the
-    ``"nonrobust"`` and HC0-HC3 covariances. ``residuals``, ``whitened_residuals``,
-    ``leverage`` and ``basis`` are lazy Dask arrays chunked like ``X``'s rows.
+    Same arguments and result (see there); OLS, WLS (``sample_weight``), block-diagonal
+    GLS (``sigma`` a list of diagonal blocks: the row chunks are moved onto block
+    boundaries) and AR(1) errors (``sigma="ar1"``, ``rho`` known or estimated by
+    feasible GLS) with the ``"nonrobust"`` and HC0-HC3 covariances. ``residuals``,
+    ``whitened_residuals``, ``leverage`` and ``basis`` are lazy Dask arrays chunked
+    like the (block-aligned) rows of ``X``.
     """
     from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array
 
@@ -340,11 +348,18 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
                         "array too (dask.array.from_array(X, chunks=(rows, -1))), or "
                         "compute the others (y.compute()).")
     ar1 = isinstance(sigma, str) and sigma == "ar1"
-    if sigma is not None and not ar1:
+    if callable(sigma) and not ar1:
+        sigma = sigma(int(X.shape[0]))
+    blocks = is_block_list(sigma)
+    if sigma is not None and not (ar1 or blocks):
         raise _not_distributed(
             "a covariance matrix or vector sigma=", "use sample_weight= for WLS (a vector "
-            "of variances v is sample_weight=1/v), sigma='ar1' for AR(1) errors, or fit the "
-            "computed arrays (X.compute(), y.compute()) if they fit in memory.")
+            "of variances v is sample_weight=1/v), a list of diagonal blocks for a "
+            "block-diagonal covariance, sigma='ar1' for AR(1) errors, or fit the computed "
+            "arrays (X.compute(), y.compute()) if they fit in memory.")
+    if blocks and sample_weight is not None:
+        raise ValueError("sample_weight cannot be combined with a block-diagonal sigma; "
+                         "fold the weights into its blocks (block / sqrt(outer(w, w))).")
     if ar1 and sample_weight is not None:
         raise ValueError("sample_weight cannot be combined with sigma='ar1'; pass one of "
                          "them.")
@@ -368,11 +383,14 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     if n == 0 or p == 0 and not fit_intercept:
         raise ValueError(f"X is empty (shape {X.shape}).")
     check_cov_kwds(cov_type, cov_kwds, n)
-    fit = functools.partial(_fit_once, X, y, w, fit_intercept=fit_intercept, rcond=rcond,
+    fit = functools.partial(_fit_once, fit_intercept=fit_intercept, rcond=rcond,
                             refine=refine, cov_type=cov_type, use_t=use_t,
                             split_every=split_every)
+    if blocks:
+        X, y, whiteners = _block_whiteners(sigma, X, y)
+        return fit(X, y, None, whiteners, None)
     if not ar1:
-        return fit([None] * len(X.chunks[0]), None)
+        return fit(X, y, w, [None] * len(X.chunks[0]), None)
     # AR(1): each chunk's first row is whitened with the raw row before it (one pass
     # gathers them); feasible GLS iterates rho from the residuals, as in memory
     import dask
@@ -383,12 +401,12 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     boundary = [None] + [np.concatenate([bx, [by]]).astype(np.float64)
                          for bx, by in zip(before_X, before_y, strict=True)]
     if rho is not None:
-        res = fit(boundary, float(rho))
+        res = fit(X, y, w, boundary, float(rho))
         res.n_passes += 1
         return res
     rho_now, n_iter, passes = 0.0, 0, 1
     while True:
-        res = fit(boundary, rho_now)
+        res = fit(X, y, w, boundary, rho_now)
         n_iter, passes = n_iter + 1, passes + res.n_passes + 1
         r = res.residuals.astype(np.float64)
         lagged, squares = dask.compute(da.sum(r[1:] * r[:-1]), da.sum(r * r))
@@ -400,10 +418,30 @@ def gauss_markov_dask(X, y, *, sigma=None, sample_weight=None, fit_intercept=Tru
     return res
 
 
+def _block_whiteners(blocks, X, y):
+    """``X`` and ``y`` with every row-chunk boundary on a boundary of ``sigma``'s
+    diagonal blocks (a chunk's end moved to the end of the block it cuts, if it cuts
+    one), and each chunk's block-diagonal whitener. The blocks' Cholesky factors
+    are computed here, once; each travels with its own chunk's task only."""
+    n = int(X.shape[0])
+    factors = _block_factors(blocks, n, xp=np, dtype=np.float64)
+    ends = np.cumsum([L.shape[0] for L in factors])
+    chunk_ends = np.unique(ends[np.searchsorted(ends, np.cumsum(X.chunks[0]))])
+    chunks = tuple(int(c) for c in np.diff(np.concatenate([[0], chunk_ends])))
+    if chunks != X.chunks[0]:
+        X, y = X.rechunk({0: chunks}), y.rechunk({0: chunks})
+    first = np.searchsorted(ends, np.concatenate([[0], chunk_ends[:-1]]), side="right")
+    last = np.searchsorted(ends, chunk_ends, side="right")
+    return X, y, [_BlockDiagonalWhitener(factors[a:b], np) for a, b in zip(first, last,
+                                                                           strict=True)]
+
+
 def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type, use_t,
               split_every):
-    """One fit of the whitened model (``rho``: AR(1) whitening, else None), in 2-4 passes;
-    ``boundary``: each chunk's raw ``[X | y]`` row before it (AR(1) only)."""
+    """One fit of the whitened model in 2-4 passes (``rho``: AR(1) whitening, else
+    None); ``boundary``: each chunk's whitening item (see :func:`_whitened`): the raw
+    ``[X | y]`` row before it for AR(1), its block whitener for a block-diagonal sigma,
+    else None."""
     n, p = (int(s) for s in X.shape)
     out_dtype = np.float32 if X.dtype == np.float32 else np.float64
     off = int(bool(fit_intercept))

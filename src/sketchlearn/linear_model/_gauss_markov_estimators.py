@@ -56,12 +56,14 @@ class GaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
     ----------
     fit_intercept : bool, default=True
         Estimate an intercept.
-    sigma : None, "ar1", callable or array, default=None
+    sigma : None, "ar1", callable, array or list of arrays, default=None
         Error covariance up to the scale ``sigma2`` (which is estimated): None
         (independent, equal variances: OLS; WLS with ``sample_weight``), a vector
-        of ``n_samples`` variances, an ``(n_samples, n_samples)`` SPD matrix,
-        ``"ar1"`` (stationary AR(1) errors in row order, Prais-Winsten whitening),
-        or a callable ``sigma(n_samples)`` returning a vector or matrix.
+        of ``n_samples`` variances, an ``(n_samples, n_samples)`` SPD matrix, a list
+        of square SPD matrices (the diagonal blocks, in row order, of a
+        block-diagonal covariance: clustered or panel errors), ``"ar1"``
+        (stationary AR(1) errors in row order, Prais-Winsten whitening), or a
+        callable ``sigma(n_samples)`` returning one of these.
     rho : float in (-1, 1), optional
         AR(1) coefficient for ``sigma="ar1"``; None estimates it by feasible GLS
         (lag-one autocorrelation of the residuals, iterated).
