@@ -215,3 +215,27 @@ def test_linear_stochastic_approximation_on_cupy_equals_numpy(cupy):
                                           cupy.asarray(y), **kw)
     assert isinstance(got, cupy.ndarray)
     np.testing.assert_allclose(_host(got), want, rtol=1e-10)
+
+
+def test_gauss_markov_on_dask_array_of_cupy_chunks(cupy):
+    """A Dask array of CuPy chunks: each chunk comes to the host for the TSQR and the
+    refinement (CPU kernels), so the fit equals the one on NumPy chunks; block-diagonal
+    GLS too."""
+    da = pytest.importorskip("dask.array")
+    import dask
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 4))
+    y = X @ np.array([1.0, -2.0, 0.5, 3.0]) + 1.0 + rng.normal(size=300)
+    blocks = [np.eye(3) + 0.5] * 100
+    with dask.config.set(scheduler="synchronous"):
+        for sigma in (None, blocks):
+            want = gauss_markov(da.from_array(X, chunks=(64, -1)), da.from_array(y, chunks=64),
+                                sigma=sigma)
+            dX = da.from_array(X, chunks=(64, -1)).map_blocks(cupy.asarray)
+            dy = da.from_array(y, chunks=64).map_blocks(cupy.asarray)
+            got = gauss_markov(dX, dy, sigma=sigma)
+            np.testing.assert_array_equal(got.coef, want.coef)
+            np.testing.assert_array_equal(got.bse, want.bse)
+            np.testing.assert_allclose(got.residuals.compute(), want.residuals.compute(),
+                                       rtol=1e-12, atol=1e-12)

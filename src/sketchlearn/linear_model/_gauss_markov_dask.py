@@ -37,7 +37,7 @@ import numpy as np
 import scipy.linalg
 from sklearn.utils import Bunch
 
-from .._array_api import Dispatch, move_to
+from .._array_api import Dispatch, move_to, to_numpy
 from .._dask import aligned_vector, map_row_chunks, reduce_row_chunks, row_chunked
 from .._summaries import TSQR, ChunkQ, add_pairs, two_sum
 from .._validation import user_stacklevel
@@ -115,20 +115,16 @@ def _whitened(Xb, yb, wb, start, item=None, *, intercept, rho=None):
     ``sqrt(1 - rho^2)`` instead). Without ``rho``, an ``item`` is the chunk's
     block-diagonal whitener (its chunk holds whole blocks).
     """
-    if not isinstance(Xb, np.ndarray):
-        raise TypeError(
-            f"gauss_markov on Dask arrays needs NumPy chunks; got {type(Xb).__name__} "
-            f"chunks (rows from {start}). Move them to the host with "
-            "X.map_blocks(cupy.asnumpy), or compute X if it fits on the GPU.")
-    X = np.asarray(Xb, dtype=np.float64)
-    y = np.asarray(yb, dtype=np.float64)
+    # CuPy chunks come to the host: the doubled-precision refinement kernels and the
+    # reflector products (ormqr) that give the certified digits are CPU code
+    X, y = _host(Xb), _host(yb)
     rows = f"rows {start} to {start + X.shape[0] - 1}"
     if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
         raise ValueError(f"X or y contains NaN or infinity ({rows}); drop or impute those "
                          "rows first.")
     cols = [X, y[:, None]]
     if wb is not None:
-        w = np.asarray(wb, dtype=np.float64)
+        w = _host(wb)
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise ValueError(f"sample_weight must be finite and non-negative ({rows}).")
         sw = np.sqrt(w)
@@ -150,6 +146,11 @@ def _whitened(Xb, yb, wb, start, item=None, *, intercept, rho=None):
     elif item is not None:
         M = item(M)
     return np.ascontiguousarray(M)
+
+
+def _host(block):
+    """A chunk's block as a float64 NumPy array (a CuPy block is copied to the host)."""
+    return np.asarray(to_numpy(block), dtype=np.float64)
 
 
 class _Layout:
@@ -659,8 +660,7 @@ def _lazy_outputs(layout, items, X, y, w, coef, intercept, x, rank):
     dtype = X.dtype
 
     def residuals(Xb, yb, start, index):
-        Xd = np.asarray(Xb, dtype=np.float64)
-        return (np.asarray(yb, dtype=np.float64) - Xd @ coef - intercept).astype(dtype)
+        return (_host(yb) - _host(Xb) @ coef - intercept).astype(dtype)
 
     def whitened(Xb, yb, wb, start, index, item):
         A, yw, _ = layout.chunk(Xb, yb, wb, start, item)
