@@ -94,6 +94,23 @@ def test_ar1_errors_equal_in_memory(synchronous, rng, chunks):
     assert mem.n_iter > 2 and 0.4 < mem.rho < 0.8  # feasible GLS did iterate
 
 
+def test_unrefined_fit_takes_one_pass(synchronous, rng):
+    """refine=False: the TSQR pass alone; sigma2 from the last diagonal entry of the R
+    of [A | y] (the residual norm, as LAPACK's gels reports it), equal to the in-memory
+    unrefined fit's; a robust covariance still needs its statistics pass."""
+    X, y = _design(rng, n=500, p=4)
+    mem = gauss_markov(X, y, refine=False)
+    res = gauss_markov(*_chunked(X, y, 45)[:2], refine=False)
+    assert res.n_passes == 1
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-10)
+    np.testing.assert_allclose(res.sigma2, mem.sigma2, rtol=1e-10)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-10)
+    hc = gauss_markov(*_chunked(X, y, 45)[:2], refine=False, cov_type="HC0")
+    assert hc.n_passes == 2
+    np.testing.assert_allclose(hc.bse, gauss_markov(X, y, refine=False, cov_type="HC0").bse,
+                               rtol=1e-10)
+
+
 def _clustered(rng, sizes, p=3):
     """A design with errors correlated within clusters of the given sizes, and the
     clusters' covariance blocks (random SPD, of different scales)."""

@@ -763,11 +763,12 @@ default=None
     refine : bool, default=True
         With ``solver="pivoted-qr"``, polish float64 solutions by iterative
         refinement in extended precision (``O(n p)`` extra work per step) and, on
-        designs too
-        ill-conditioned for the fast unpivoted QR (condition number above about
-        1e3), the unit covariance ``(A^T A)^{-1}`` behind the non-robust standard
-        errors (``O(n p^2)`` a step, usually two steps); ``sigma2`` then uses the
-        refined residual sum of squares.
+        designs too ill-conditioned for the fast unpivoted QR (condition number
+        above about 1e3), the unit covariance ``(A^T A)^{-1}`` behind the
+        non-robust standard errors (``O(n p^2)`` a step, usually two steps);
+        ``sigma2`` then uses the refined residual sum of squares. On Dask each step
+        is a pass over the data; ``refine=False`` fits in one pass (full rank,
+        ``"nonrobust"``).
     max_iter : int, default=20
         Feasible-GLS iterations.
     tol : float, default=1e-8

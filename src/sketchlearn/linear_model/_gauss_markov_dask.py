@@ -521,7 +521,13 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
     # rounding level; a step accepted below rounding level leaves the statistics of
     # the pass before it, a difference below the rounding of the coefficients)
     passes = 1  # the TSQR
-    while True:
+    # Without refinement, a full-rank fit with the non-robust covariance needs no
+    # second pass: the last diagonal entry of the R of [A | y] is the residual norm
+    one_pass = not (solution.active or inverse is not None) and rank == k \
+        and cov_type == "nonrobust"
+    if one_pass:
+        stats = {"rss": float(full[k, k] ** 2), "refined": float(full[k, k] ** 2)}
+    while not one_pass:
         sums = reduce_row_chunks(_RefinementPass(layout, solution, inverse, cov_type),
                                  X, y, w, per_chunk=items, split_every=split_every)
         passes += 1
