@@ -588,6 +588,8 @@ def _ols_rows(cl, spark, data, public, repeats, spark_repeats, timeout, raw):
     exp = f"OLS {data.label}"
     contenders = {
         "sketchlearn gauss_markov": lambda: _ours_fit(X, y, fi, public),
+        "sketchlearn gauss_markov(refine='coef')": lambda: _ours_fit(X, y, fi, public,
+                                                                      "coef"),
         "sketchlearn gauss_markov(refine=False)": lambda: _ours_fit(X, y, fi, public, False),
         "dask.array.linalg.lstsq": lambda: _lstsq_fit(X, y, fi),
         "normal equations (Dask sums)": lambda: _normal_fit(X, y, fi),
@@ -884,12 +886,17 @@ def run(quick: bool) -> dict:
             "normal equations (logged as 'LBFGS: Failure'; no extra pass). Spark's BLAS is "
             "its Java fallback (no native libblas on this machine).",
             "sketchlearn gauss_markov(refine=False): the TSQR pass and the solve only, "
-            "without the refinement passes that give the certified digits (shows their "
-            "cost). dask.array.linalg.lstsq and svd_compressed compute the first TSQR level "
-            "of every chunk before the merged R is known and keep each chunk's Q (or X "
-            "chunk) until then: they need about n x p x 8 bytes of worker memory or spill, "
-            "which is why they read the data once; gauss_markov keeps only k x k factors "
-            "and re-reads the chunks instead.",
+            "without the refinement that gives the certified digits (one pass; sigma2 "
+            "from the R of [A | y]); refine='coef': the coefficients refined, not the "
+            "standard errors (no O(n k^2) extended-precision work). dask.array.linalg."
+            "lstsq and svd_compressed compute the first TSQR level of every chunk before "
+            "the merged R is known and keep each chunk's Q (or X chunk) until then: they "
+            "need about n x p x 8 bytes of worker memory or spill, which is why they read "
+            "the data once. gauss_markov keeps its whitened chunks and their QR factors in "
+            "the workers' memory after the first pass when 3 n (k + 1) 8 bytes fit in a "
+            "quarter of the workers' memory limits (then it reads the data once too), "
+            "and otherwise keeps only k x k factors and re-reads the chunks in each "
+            "refinement step.",
             "Worker RSS at rest after the warm-up (imports, compiled kernels): "
             + ", ".join(f"{b / 2**20:.0f} MiB" for b in raw["worker_idle_rss_bytes"] if b)
             + "; every peak includes it.",

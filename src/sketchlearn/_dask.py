@@ -19,7 +19,7 @@ import warnings
 import numpy as np
 
 __all__ = ["is_dask_array", "any_dask", "row_chunked", "aligned_vector", "map_row_chunks",
-           "reduce_row_chunks", "DEFAULT_SPLIT_EVERY"]
+           "reduce_row_chunks", "persist_row_chunks", "memory_for_cache", "DEFAULT_SPLIT_EVERY"]
 
 # Summaries merged per tree node: small trees (few levels) keep the rounding of merged
 # floating-point summaries low, and 8 k x k factors stacked are still a small QR.
@@ -105,24 +105,26 @@ def _blocks(arrays):
     return list(zip(*parts, strict=True)), [int(s) for s in starts]
 
 
-def map_row_chunks(func, *arrays, context=(), per_chunk=None):
+def map_row_chunks(func, *arrays, context=(), per_chunk=None, kept=None):
     """Delayed ``func(*blocks, start, index, *context)`` for each row chunk of ``arrays``
     (Dask arrays with the same row chunks, or None).
 
     With ``per_chunk`` (one object per row chunk) the call is ``func(*blocks, start,
     index, per_chunk[index], *context)``: each task carries its own item only (a
-    chunk's ``k x k`` factor, say), not the list of all of them.
+    chunk's ``k x k`` factor, say), not the list of all of them. With ``kept`` (what
+    :func:`persist_row_chunks` returned) instead of ``arrays``, ``blocks`` is the one
+    object kept for the chunk.
     """
     import dask
 
-    blocks, starts = _blocks(arrays)
+    blocks, starts = kept if kept is not None else _blocks(arrays)
     call = dask.delayed(func, pure=True)
     items = [()] * len(starts) if per_chunk is None else [(item,) for item in per_chunk]
     return [call(*b, s, i, *item, *context)
             for i, (b, s, item) in enumerate(zip(blocks, starts, items, strict=True))]
 
 
-def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None,
+def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None, kept=None,
                       split_every: int = DEFAULT_SPLIT_EVERY):
     """Run ``summary.partial`` on every row chunk of ``arrays``, merge the results in a
     tree of ``split_every``-way ``summary.merge`` calls, and return the merged summary
@@ -132,14 +134,50 @@ def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None,
     one row chunk, its first global row and its index (and ``per_chunk[index]`` after
     the index, see :func:`map_row_chunks`); ``summary.merge(*summaries)`` gets 2 to
     ``split_every`` summaries in row order. ``summary`` travels with every task: keep
-    it small.
+    it small. ``kept``: chunks held in memory by :func:`persist_row_chunks`, in place
+    of ``arrays``.
     """
     import dask
 
-    nodes = map_row_chunks(summary.partial, *arrays, context=context, per_chunk=per_chunk)
+    nodes = map_row_chunks(summary.partial, *arrays, context=context, per_chunk=per_chunk,
+                           kept=kept)
     merge = dask.delayed(summary.merge, pure=True)
     while len(nodes) > 1:
         nodes = [merge(*nodes[i:i + split_every]) if len(nodes[i:i + split_every]) > 1
                  else nodes[i] for i in range(0, len(nodes), split_every)]
     (result,) = dask.compute(nodes[0])
     return result
+
+
+def persist_row_chunks(func, *arrays, context=(), per_chunk=None):
+    """``func(*blocks, start, index, [item,] *context)`` computed for every row chunk and
+    kept in memory where it was computed (the workers of the active
+    ``distributed.Client``, else this process), for later passes to start from
+    (``kept=`` of :func:`map_row_chunks` and :func:`reduce_row_chunks`) instead of
+    reading the chunk again. Release it by dropping the reference."""
+    import dask
+
+    blocks, starts = _blocks(arrays)
+    parts = dask.persist(*map_row_chunks(func, context=context, per_chunk=per_chunk,
+                                         kept=(blocks, starts)))
+    return [(part,) for part in parts], starts
+
+
+def memory_for_cache() -> float:
+    """Bytes that per-chunk results may take when kept between passes: a quarter of the
+    total memory limit of the workers of the scheduler in use (a
+    ``distributed.Client``'s), else a quarter of this machine's available memory."""
+    import dask.base
+
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    if client is not None and hasattr(client, "scheduler_info"):
+        workers = client.scheduler_info().get("workers", {}).values()
+        limits = [w.get("memory_limit") or 0 for w in workers]
+        if limits and all(limits):
+            return 0.25 * float(sum(limits))
+    try:
+        import psutil
+
+        return 0.25 * float(psutil.virtual_memory().available)
+    except ImportError:  # distributed brings psutil; without it, keep nothing
+        return 0.0

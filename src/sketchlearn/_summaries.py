@@ -103,7 +103,8 @@ class TSQR:
     ----------
     build : callable
         ``build(*blocks, start) -> A_i``: the rows of the matrix to factor (float64,
-        NumPy or CuPy) held by one row chunk, from its blocks and its first global row.
+        NumPy or CuPy) held by one row chunk, from its blocks and its first global row,
+        or their :class:`ChunkQ` when the caller keeps it.
         The summaries themselves (``k x k`` factors) are NumPy.
 
     Notes
@@ -126,7 +127,8 @@ class TSQR:
         else:
             *blocks, start, index = args
             A = self.build(*blocks, start)
-        R = np.asarray(to_numpy(ChunkQ(A).R), dtype=np.float64)
+        factor = A if isinstance(A, ChunkQ) else ChunkQ(A)  # build may factor it itself
+        R = np.asarray(to_numpy(factor.R), dtype=np.float64)
         return R, ("leaf", index, R.shape[0])
 
     @staticmethod

@@ -17,10 +17,11 @@ from sketchlearn.linear_model._refinement import (
 from sketchlearn.metrics import log_relative_error
 
 
-def _ours(data):
+def _ours(data, refine=True):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no rank-deficiency warning on any NIST set
-        m = GaussMarkovRegressor(fit_intercept=data.fit_intercept).fit(data.X, data.y)
+        m = GaussMarkovRegressor(fit_intercept=data.fit_intercept, refine=refine).fit(data.X,
+                                                                                     data.y)
     if data.fit_intercept:
         return (np.concatenate([[m.intercept_], m.coef_]),
                 np.concatenate([[m.intercept_bse_], m.bse_]))
@@ -136,6 +137,23 @@ def test_coefficients_and_standard_errors_equal_the_exact_ones_of_the_float64_da
     D = _design(data)
     assert _lre(coef, _exact_least_squares(D, data.y)) >= 12.0
     assert _lre(se, _exact_standard_errors(D, data.y)) >= 12.0
+
+
+@pytest.mark.parametrize("name", ["Filip", "Wampler4", "Pontius"])
+def test_refining_the_coefficients_only(name):
+    """refine="coef": the same coefficients as refine=True (12 digits of the exact
+    solution), standard errors with the digits of R^{-1} R^{-T} alone: at least
+    16 - log10(cond) - 1 of them against the exact ones, where cond is the condition
+    number of the column-scaled design, and none more than the fully refined ones."""
+    data = load_nist_strd(name)
+    coef, se = _ours(data, refine="coef")
+    full_coef, full_se = _ours(data)
+    np.testing.assert_array_equal(coef, full_coef)
+    D = _design(data)
+    exact_se = _exact_standard_errors(D, data.y)
+    cond = np.linalg.cond(D / np.linalg.norm(D, axis=0))
+    assert _lre(se, exact_se) >= 16 - np.log10(cond) - 1
+    assert _lre(se, exact_se) <= _lre(full_se, exact_se)
 
 
 def test_an_exact_fit_keeps_sigma2_zero():

@@ -38,7 +38,14 @@ import scipy.linalg
 from sklearn.utils import Bunch
 
 from .._array_api import Dispatch, move_to, to_numpy
-from .._dask import aligned_vector, map_row_chunks, reduce_row_chunks, row_chunked
+from .._dask import (
+    aligned_vector,
+    map_row_chunks,
+    memory_for_cache,
+    persist_row_chunks,
+    reduce_row_chunks,
+    row_chunked,
+)
 from .._summaries import TSQR, ChunkQ, add_pairs, two_sum
 from .._validation import user_stacklevel
 from ._gauss_markov import (
@@ -165,18 +172,39 @@ class _Layout:
         self.Rf = Rf  # set: apply the basis as A Rf^{-1}, no QR (well-conditioned designs)
         self.rho = rho  # AR(1) whitening
 
-    def chunk(self, Xb, yb, wb, start, item):
+    def chunk(self, blocks, start, item):
         """``(A_i, y_i, basis)``: the chunk's factored columns, response and rows of the
         basis (its local ``Q`` times ``W``, applied without being formed; or ``A_i
-        Rf^{-1}``). ``item``: the chunk's ``(W, raw row before the chunk)``."""
-        W, prev = item
-        M = _whitened(Xb, yb, wb, start, prev, intercept=self.intercept, rho=self.rho)
+        Rf^{-1}``). ``blocks``: the chunk's ``(X, y, w)`` blocks, or its
+        :class:`_KeptChunk`; ``item``: the chunk's ``(W, whitening item)``."""
+        W, whitening = item
+        if len(blocks) == 1:
+            kept = blocks[0]
+            M, factor = kept.M, kept.factor
+        else:
+            M = _whitened(*blocks, start, whitening, intercept=self.intercept, rho=self.rho)
+            factor = None
         A = M[:, :self.k].copy()
         A[:, int(self.intercept):] /= self.scale
         A = np.ascontiguousarray(A[:, self.order])
         if self.Rf is not None:
             return A, M[:, self.k], _SeminormalBasis(A, self.Rf)
-        return A, M[:, self.k], _ChunkBasis(ChunkQ(M), W)
+        return A, M[:, self.k], _ChunkBasis(factor or ChunkQ(M), W)
+
+
+class _KeptChunk:
+    """A chunk's whitened ``[v | X | y]`` and its QR, computed in the first pass and
+    kept in its worker's memory for the refinement passes, when the data fit (see
+    :func:`_fit_once`): those passes then neither read nor refactor the chunk."""
+
+    def __init__(self, Xb, yb, wb, start, index, whitening, intercept, rho):
+        self.M = _whitened(Xb, yb, wb, start, whitening, intercept=intercept, rho=rho)
+        self.factor = ChunkQ(self.M)
+
+
+def _kept_factor(kept, start, whitening):
+    """The TSQR pass's ``build`` on kept chunks: the QR already computed."""
+    return kept.factor
 
 
 class _SeminormalBasis:
@@ -265,8 +293,9 @@ class _RefinementPass:
         self.layout, self.solution, self.inverse = layout, solution, inverse
         self.cov_type = cov_type
 
-    def partial(self, Xb, yb, wb, start, index, item):
-        A, y, basis = self.layout.chunk(Xb, yb, wb, start, item)
+    def partial(self, *args):
+        *blocks, start, index, item = args
+        A, y, basis = self.layout.chunk(blocks, start, item)
         out = {}
         sol = self.solution
         B = y[:, None]
@@ -449,10 +478,23 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
     k = p + off
     eps = float(np.finfo(np.float64).eps)
 
-    # pass 1: TSQR of the whitened [v | X | y]
-    build = functools.partial(_whitened, intercept=bool(fit_intercept), rho=rho)
-    R_aug, tree = reduce_row_chunks(TSQR(build, per_chunk=True), X, y, w, per_chunk=boundary,
-                                    split_every=split_every)
+    # pass 1: TSQR of the whitened [v | X | y]. When the whitened chunks and their
+    # factors fit in a quarter of the memory, they stay where they were computed, and
+    # the refinement passes start from them (no reading, no refactoring); otherwise
+    # each pass reads and factors its chunk again, and memory is bounded by a chunk
+    kept = None
+    more_passes = refine or cov_type != "nonrobust"
+    if more_passes and 3.0 * n * (k + 1) * 8 <= memory_for_cache():  # M, reflectors, Q
+        kept = persist_row_chunks(_KeptChunk, X, y, w, per_chunk=boundary,
+                                  context=(bool(fit_intercept), rho))
+        R_aug, tree = reduce_row_chunks(TSQR(_kept_factor, per_chunk=True), kept=kept,
+                                        per_chunk=boundary, split_every=split_every)
+    else:
+        build = functools.partial(_whitened, intercept=bool(fit_intercept), rho=rho)
+        R_aug, tree = reduce_row_chunks(TSQR(build, per_chunk=True), X, y, w,
+                                        per_chunk=boundary, split_every=split_every)
+    source = {"kept": kept} if kept is not None else {}
+    arrays = () if kept is not None else (X, y, w)
     full = np.zeros((k + 1, k + 1))
     full[:R_aug.shape[0]] = R_aug
     R, z = full[:k, :k], full[:k, k]
@@ -504,7 +546,7 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
         if well and k and cond < 1.0 / _FAST_QR_RCOND:
             layout.Rf = Rf
             contraction = k * eps * cond**2
-        if refine and k and not well and cov_type == "nonrobust":
+        if refine and refine != "coef" and k and not well and cov_type == "nonrobust":
             inverse = _System(Rinv @ Rinv.T, R0_factor=Rinv)
     else:
         # minimum norm in the user's units, as in memory: from the unscaled, unpivoted R
@@ -529,8 +571,9 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
         stats = {"rss": float(full[k, k] ** 2), "refined": float(full[k, k] ** 2)}
     while not one_pass:
         sums = reduce_row_chunks(_RefinementPass(layout, solution, inverse, cov_type),
-                                 X, y, w, per_chunk=items, split_every=split_every)
-        passes += 1
+                                 *arrays, per_chunk=items, split_every=split_every,
+                                 **source)
+        passes += kept is None  # a pass over kept chunks reads no data
         stats = sums
         if solution.active:
             D, dX = _correction(solution, Rf, *sums["solution"])
@@ -669,11 +712,11 @@ def _lazy_outputs(layout, items, X, y, w, coef, intercept, x, rank):
         return (_host(yb) - _host(Xb) @ coef - intercept).astype(dtype)
 
     def whitened(Xb, yb, wb, start, index, item):
-        A, yw, _ = layout.chunk(Xb, yb, wb, start, item)
+        A, yw, _ = layout.chunk((Xb, yb, wb), start, item)
         return refinement_residuals_op(np, A, yw, np.zeros_like(yw), x)[0].astype(dtype)
 
     def basis(Xb, yb, wb, start, index, item):
-        return layout.chunk(Xb, yb, wb, start, item)[2].explicit()[:, :rank]
+        return layout.chunk((Xb, yb, wb), start, item)[2].explicit()[:, :rank]
 
     def leverage(Xb, yb, wb, start, index, item):
         Q = basis(Xb, yb, wb, start, index, item)

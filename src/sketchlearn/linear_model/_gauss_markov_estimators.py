@@ -71,9 +71,11 @@ class GaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         Rank tolerance on the pivoted-QR diagonal of the whitened, intercept-free,
         unit-norm-scaled design; default ``max(n_samples, n_features) * eps``. A
         rank-deficient design gets the minimum-norm solution and a warning.
-    refine : bool, default=True
+    refine : bool or "coef", default=True
         Iterative refinement in extended precision for float64 input with
-        ``solver="pivoted-qr"``.
+        ``solver="pivoted-qr"``: of the coefficients and, on ill-conditioned
+        designs, of the non-robust standard errors; ``"coef"``: of the
+        coefficients only (see :func:`gauss_markov`).
     max_iter : int, default=20
         Feasible-GLS iterations.
     tol : float, default=1e-8
