@@ -15,6 +15,7 @@ from ._barycenter import entropic_barycenter, sliced_barycenter
 from ._estimators import OTMapper, SlicedWassersteinKernel
 from ._exact import gaussian_wasserstein, wasserstein
 from ._mirror import MirrorSinkhornResult, mirror_sinkhorn
+from ._quantile_sketch import SketchedDistance
 from ._sinkhorn import SinkhornResult, sinkhorn, sinkhorn_divergence
 from ._sliced import (
     distributional_sliced_wasserstein,
@@ -34,6 +35,7 @@ __all__ = [
     "augmented_sliced_wasserstein",
     "energy_distance",
     "energy_distance_grad",
+    "SketchedDistance",
     "sphere_abs_moment",
     "spd_sliced_wasserstein",
     "wasserstein",

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
-from sklearn.utils._param_validation import StrOptions, validate_params
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 
 from .._array_api import Dispatch, get_namespace, move_to, public_function
 from .._cold_start import reference_until_compiled
@@ -21,6 +22,7 @@ from .._validation import (
     check_same_n_features,
     check_weights,
 )
+from ._quantile_sketch import DEFAULT_SKETCH_SIZE, SketchedDistance
 from ._sliced_ops import slice_energy_grad_op, slice_energy_op, slice_wasserstein_op
 from ._slices import SLICES, make_directions, sample_vmf
 
@@ -48,10 +50,15 @@ def _slice_work(X, Y, n_projections=100, **_):
 
 
 # Parameter constraints, checked once by the public_function wrapper.
+# quantiles="sketch" (mergeable quantile sketches of size sketch_size) is the Dask
+# path's approximate mode; in memory the quantiles are exact (bound 0)
+_QUANTILE_PARAMS = {"quantiles": [StrOptions({"exact", "sketch"})],
+                    "sketch_size": [Interval(numbers.Integral, 8, None, closed="left"), None]}
 _SLICED_PARAMS = {"p": P_EXPONENT, "n_projections": COUNT, "slices": [StrOptions(set(SLICES))],
-                  "random_state": SEED, "return_std": ["boolean"]}
+                  "random_state": SEED, "return_std": ["boolean"], **_QUANTILE_PARAMS}
 _ENERGY_PARAMS = {"n_projections": COUNT, "slices": [StrOptions(set(SLICES))],
-                  "random_state": SEED, "squared": ["boolean"], "return_std": ["boolean"]}
+                  "random_state": SEED, "squared": ["boolean"], "return_std": ["boolean"],
+                  **_QUANTILE_PARAMS}
 
 
 def _small_for_reference(L, n, m):
@@ -190,9 +197,11 @@ def _root(value, se, p):
 # --------------------------------------------------------------------------- SW
 
 
-@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work, params=_SLICED_PARAMS)
+@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work, params=_SLICED_PARAMS,
+                 dask="sketchlearn.transport._sliced_dask:sliced_wasserstein_dask")
 def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="mc",
-                       random_state=None, return_std=False):
+                       random_state=None, return_std=False, quantiles="exact",
+                       sketch_size=None):
     r"""Sliced Wasserstein distance between two weighted point clouds.
 
     .. math::
@@ -242,6 +251,16 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
         Also return the standard error of the estimate (spread of independent
         replicates: single directions, orthogonal blocks or RQMC sets; carried to
         the ``1/p`` power by the delta method). NaN for ``"qmc"``.
+    quantiles : {"exact", "sketch"}, default="exact"
+        For Dask point clouds: ``"exact"`` sorts each projection by a distributed
+        sample sort (equal to the in-memory value to rounding); ``"sketch"`` merges
+        one quantile sketch of size ``sketch_size`` per projection and cloud, and
+        returns a :class:`SketchedDistance` (a float with its certain
+        ``error_bound``; see the user guide's Dask page). In memory the quantiles
+        are always exact: ``"sketch"`` then returns the exact value as a
+        :class:`SketchedDistance` with ``error_bound`` 0.
+    sketch_size : int >= 8, optional
+        Size ``k`` of each quantile sketch (``"sketch"`` only); default 16384.
 
     Returns
     -------
@@ -289,7 +308,17 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
         value = float(np.mean(w))
         se = _group_std_error(w, groups) if L > 1 else math.nan
     value, se = _root(value, se, p)
+    value = _exact_as_requested(value, quantiles, sketch_size, L)
     return (value, se) if return_std else value
+
+
+def _exact_as_requested(value, quantiles, sketch_size, n_projections):
+    """An exact in-memory value, as a :class:`SketchedDistance` of bound 0 when the
+    caller asked for the sketch mode (its result type on Dask)."""
+    if quantiles != "sketch":
+        return value
+    return SketchedDistance(value, error_bound=0.0, projection_bounds=np.zeros(n_projections),
+                            rank_error=0.0, sketch_size=sketch_size or DEFAULT_SKETCH_SIZE)
 
 
 def _control_variate(xp, X, Y, a, b, dirs, w, slices):
@@ -328,7 +357,11 @@ def _control_variate(xp, X, Y, a, b, dirs, w, slices):
                  params={"p": P_EXPONENT, "n_starts": COUNT, "max_iter": STEPS,
                          "step_size": [*POSITIVE, None],
                          "n_restart_projections": COUNT, "random_state": SEED,
-                         "return_direction": ["boolean"]})
+                         "return_direction": ["boolean"]},
+                 dask_instead="Its gradient ascent needs the exact 1-D coupling of both "
+                 "clouds at every step (thousands of distributed sorts); use "
+                 "sliced_wasserstein on the Dask clouds (many directions, one sort), or run "
+                 "max_sliced_wasserstein on a row subsample computed into memory.")
 def max_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_starts=10, max_iter=100,
                            step_size=None, n_restart_projections=200, random_state=None,
                            return_direction=False):
@@ -451,7 +484,10 @@ def _wp_dir_grad(X, Y, a, b, theta, p):
                          "kappa": NON_NEGATIVE,
                          "n_iter": STEPS,
                          "step_size": POSITIVE,
-                         "random_state": SEED})
+                         "random_state": SEED},
+                 dask_instead="Its ascent on the slicing distribution needs a distributed "
+                 "sort of both clouds per step; use sliced_wasserstein on the Dask clouds, or "
+                 "run it on a row subsample computed into memory.")
 def distributional_sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100,
                                       kappa=10.0, n_iter=50, step_size=0.1,
                                       random_state=None):
@@ -560,9 +596,11 @@ def _kappa(d: int) -> float:
     return math.exp(math.lgamma(d / 2) - math.lgamma((d + 1) / 2)) / math.sqrt(math.pi)
 
 
-@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work, params=_ENERGY_PARAMS)
+@public_function(arrays=("X", "Y", "a", "b"), work=_slice_work, params=_ENERGY_PARAMS,
+                 dask="sketchlearn.transport._sliced_dask:energy_distance_dask")
 def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
-                    random_state=None, squared=False, return_std=False):
+                    random_state=None, squared=False, return_std=False, quantiles="exact",
+                    sketch_size=None):
     r"""Energy distance between two weighted samples, by sorting.
 
     .. math::
@@ -597,6 +635,16 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
         convention of ``scipy.stats.energy_distance`` (a metric).
     return_std : bool, default=False
         Also return the Monte Carlo standard error (0 in 1-D).
+    quantiles : {"exact", "sketch"}, default="exact"
+        For Dask point clouds: ``"exact"`` sorts each projection by a distributed
+        sample sort (equal to the in-memory value to rounding); ``"sketch"`` merges
+        one quantile sketch of size ``sketch_size`` per projection and cloud, and
+        returns a :class:`SketchedDistance` (a float with its certain
+        ``error_bound``; see the user guide's Dask page). In memory the quantiles
+        are always exact: ``"sketch"`` then returns the exact value as a
+        :class:`SketchedDistance` with ``error_bound`` 0.
+    sketch_size : int >= 8, optional
+        Size ``k`` of each quantile sketch (``"sketch"`` only); default 16384.
 
     Returns
     -------
@@ -634,11 +682,15 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
     se = 0.0 if d == 1 else (_group_std_error(e, groups) / kd if L > 1 else math.nan)
     if not squared:
         value, se = _root(value, se, 2.0)
+    value = _exact_as_requested(value, quantiles, sketch_size, L)
     return (value, se) if return_std else value
 
 
 @public_function(arrays=("X", "Y", "a", "b"),
-                 params={"n_projections": COUNT, "random_state": SEED})
+                 params={"n_projections": COUNT, "random_state": SEED},
+                 dask_instead="Its gradient is an n x d array of the points of X, for "
+                 "particle flows held in memory; use energy_distance for the value on Dask "
+                 "clouds.")
 def energy_distance_grad(X, Y, a=None, b=None, *, n_projections=100, random_state=None):
     r"""Sliced energy distance and its gradient with respect to the points ``X``.
 
