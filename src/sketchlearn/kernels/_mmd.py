@@ -38,7 +38,8 @@ def _finish(m2, squared, unbiased):
     return math.sqrt(max(m2, 0.0))
 
 
-@public_function(arrays=("X", "Y", "weights_x", "weights_y"), work=_mmd_work)
+@public_function(arrays=("X", "Y", "weights_x", "weights_y"), work=_mmd_work,
+                 dask="sketchlearn.kernels._dask:mmd_dask")
 def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=None,
         unbiased=False, squared=False, **kernel_params):
     """Maximum mean discrepancy between two samples.
@@ -51,7 +52,8 @@ def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=No
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
-        First sample (NumPy or CuPy).
+        First sample (NumPy or CuPy, or a Dask array: the quadratic forms are then
+        summed over pairs of row chunks, equal to the in-memory value to rounding).
     Y : array of shape (m_samples, n_features)
         Second sample, same library and number of features.
     kernel : str or Kernel, default="gaussian"

@@ -139,7 +139,8 @@ def kernel_matrix(X, Y=None, kernel="gaussian", *, bandwidth=None, **kernel_para
         return kernel_matrix_op(xp, X, Y, k)
 
 
-@public_function(arrays=("X", "Y", "V"), work=_pair_work)
+@public_function(arrays=("X", "Y", "V"), work=_pair_work,
+                 dask="sketchlearn.kernels._dask:kernel_matvec_dask")
 def kernel_matvec(X, Y, V, kernel="gaussian", *, bandwidth=None, **kernel_params):
     """Kernel matrix-vector product ``K(X, Y) @ V`` without forming ``K``.
 
@@ -160,7 +161,9 @@ def kernel_matvec(X, Y, V, kernel="gaussian", *, bandwidth=None, **kernel_params
     Returns
     -------
     KV : array of shape (n_samples,) or (n_samples, k)
-        Same shape convention as ``V``; dtype of ``X``.
+        Same shape convention as ``V``; dtype of ``X``. A lazy Dask array chunked
+        like ``X``'s rows when an input is a Dask array (block pairs of row chunks,
+        equal to the in-memory product to rounding).
 
     Examples
     --------
@@ -186,7 +189,8 @@ def kernel_matvec(X, Y, V, kernel="gaussian", *, bandwidth=None, **kernel_params
     return out[:, 0] if vector else out
 
 
-@public_function(arrays=("X", "Y", "weights"), work=_pair_work)
+@public_function(arrays=("X", "Y", "weights"), work=_pair_work,
+                 dask="sketchlearn.kernels._dask:kernel_mean_dask")
 def kernel_mean(X, Y=None, kernel="gaussian", *, weights=None, bandwidth=None, **kernel_params):
     """Kernel mean embedding of ``Y`` evaluated at the rows of ``X``.
 
@@ -207,6 +211,7 @@ def kernel_mean(X, Y=None, kernel="gaussian", *, weights=None, bandwidth=None, *
     Returns
     -------
     mean : array of shape (n_samples,)
+        A lazy Dask array chunked like ``X``'s rows when an input is a Dask array.
 
     Examples
     --------

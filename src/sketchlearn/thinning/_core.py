@@ -389,7 +389,10 @@ def _check_common(X, n_out, delta, sample_weight, kernel, bandwidth, kernel_para
 
 @public_function(arrays=("X", "sample_weight"),
                  work=lambda X, **_: float(np.shape(X)[0]) ** 2 * np.shape(X)[1],
-                 params=_THIN_PARAMS)
+                 params=_THIN_PARAMS,
+                 dask_instead="Kernel thinning costs O(n^2) kernel evaluations; use "
+                              "compress_thin(X, ...) (Compress++, near-linear, runs on Dask "
+                              "arrays chunk by chunk).")
 def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant="kt+",
                 alpha=0.5, delta=0.5, unique=False, sample_weight=None, random_state=None,
                 verbose=0, return_mmd=False, **kernel_params):
@@ -410,7 +413,8 @@ def kernel_thin(X, n_out=None, *, kernel="gaussian", bandwidth="median", variant
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
-        Input points (NumPy or CuPy), at least 2.
+        Input points (NumPy or CuPy), at least 2. A Dask array is a ``TypeError``
+        that points to :func:`compress_thin`.
     n_out : int, optional
         Size of the coreset, 1 <= n_out <= n; default ``floor(sqrt(n))``.
     kernel : str or Kernel, default="gaussian"
@@ -617,7 +621,8 @@ def _compress_all(xp, X, rows, g, split_k, kernel, delta_per_sq, rng, progress):
 
 @public_function(arrays=("X",),
                  work=lambda X, g, **_: float(np.shape(X)[0]) * 4**g * np.shape(X)[1],
-                 params={**_THIN_PARAMS, "g": STEPS})
+                 params={**_THIN_PARAMS, "g": STEPS},
+                 dask="sketchlearn.thinning._dask:compress_thin_dask")
 def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
                   variant="kt+", alpha=0.5, delta=0.5, unique=False, random_state=None,
                   verbose=0, return_mmd=False, **kernel_params):
@@ -644,7 +649,12 @@ def compress_thin(X, n_out=None, *, g=4, kernel="gaussian", bandwidth="median",
     Parameters
     ----------
     X : array of shape (n_samples, n_features)
-        Input points.
+        Input points: NumPy, CuPy, or a Dask array. On Dask, Compress++ runs chunk by
+        chunk (chunks rechunked to ``4^g 4^i`` rows) and merges four summaries at a
+        time; randomness is keyed by tree node, so one seed gives one coreset
+        whatever the chunking and scheduler, though not the in-memory coreset of
+        that seed. The indices are NumPy row numbers (see the user guide's Dask
+        page).
     n_out : int, optional
         Coreset size, default ``floor(sqrt(n))``.
     g : int, default=4

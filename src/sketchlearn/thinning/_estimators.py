@@ -12,7 +12,8 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .._array_api import get_namespace, move_to
+from .._array_api import get_namespace, move_to, to_numpy
+from .._dask import is_dask_array
 from .._validation import validate_estimator_data
 from ..kernels import Kernel, make_kernel
 from ._core import COMPRESS_AUTO_MIN, VARIANTS, compress_thin, kernel_thin, split_kernel
@@ -126,7 +127,14 @@ class KernelThinning(BaseEstimator):
         self.verbose = verbose
 
     def _validate_X(self, X):
-        return validate_estimator_data(self, X, reset=True, ensure_min_samples=2)[0]
+        if is_dask_array(X) and self.compress != "always":
+            raise TypeError(
+                f"KernelThinning(compress={self.compress!r}) got a Dask array: only "
+                "Compress++ runs on Dask arrays (kernel thinning itself costs O(n^2)). "
+                "Use KernelThinning(compress='always') or compress_thin(X, ...); if the "
+                "data fit in memory, pass X.compute().")
+        return validate_estimator_data(self, X, reset=True, ensure_min_samples=2,
+                                       accept_dask=True)[0]
 
     @_fit_context(prefer_skip_nested_validation=True)  # kernel_thin: no second check
     def fit(self, X, y=None, sample_weight=None):
@@ -135,7 +143,9 @@ class KernelThinning(BaseEstimator):
         Parameters
         ----------
         X : array of shape (n_samples, n_features)
-            Points to thin (NumPy or CuPy), at least 2.
+            Points to thin (NumPy or CuPy), at least 2; or a Dask array with
+            ``compress="always"`` (Compress++ chunk by chunk, see
+            :func:`~sketchlearn.thinning.compress_thin`; the fitted attributes are NumPy).
         y : ignored
             Present for API consistency.
         sample_weight : array of shape (n_samples,), optional
@@ -158,7 +168,13 @@ class KernelThinning(BaseEstimator):
             raise ValueError("sample_weight is not supported with compress='always'; use "
                              "compress='never' (kernel thinning of the weighted sample).")
         bandwidth = None if isinstance(self.kernel, Kernel) else self.bandwidth
-        self.kernel_ = make_kernel(self.kernel, bandwidth, X)
+        dask_input = is_dask_array(X)
+        if dask_input:  # the in-memory bandwidth, from the rows it would look at
+            from ..kernels._dask import dask_make_kernel
+
+            self.kernel_ = dask_make_kernel(self.kernel, bandwidth, X)
+        else:
+            self.kernel_ = make_kernel(self.kernel, bandwidth, X)
         with warnings.catch_warnings():  # the thinning function below warns once
             warnings.simplefilter("ignore", UserWarning)
             self.split_kernel_ = split_kernel(self.kernel_, self.variant, X.shape[1],
@@ -172,6 +188,9 @@ class KernelThinning(BaseEstimator):
             self.indices_, self.mmd_ = kernel_thin(X, n_out, sample_weight=sample_weight,
                                                    **common)
         self.compressed_ = use_compress
+        if dask_input:  # fitted attributes are NumPy: gather the n_out rows
+            self.coreset_ = to_numpy(X[self.indices_].compute())
+            return self
         xp = get_namespace(X)
         self.coreset_ = xp.take(X, move_to(self.indices_, xp), axis=0)
         return self
@@ -196,6 +215,8 @@ class KernelThinning(BaseEstimator):
         if y_arr.shape[0] != np.shape(X)[0]:
             raise ValueError(f"X has {np.shape(X)[0]} samples but y has {y_arr.shape[0]}.")
         self.fit(X)
+        if is_dask_array(y_arr):
+            return self.coreset_, to_numpy(y_arr[self.indices_].compute())
         ys = get_namespace(y_arr)
         return self.coreset_, ys.take(y_arr, move_to(self.indices_, ys), axis=0)
 
