@@ -302,21 +302,27 @@ def public_function(*, arrays: tuple = (), work=None, params: dict | None = None
 
 
 def _has_dask_array(args, kwargs) -> bool:
+    return any(_is_dask_value(v) for v in list(args) + list(kwargs.values()))
+
+
+def _is_dask_value(v) -> bool:
+    """A Dask array or DataFrame, or a list or tuple holding one (point clouds, (row,
+    column, value) triplets)."""
     from ._dask import is_dask_array
 
-    values = list(args) + list(kwargs.values())
-    return any(is_dask_array(v) or (isinstance(v, (list, tuple))
-                                    and any(is_dask_array(u) for u in v)) for v in values)
+    def one(u):
+        frame = sys.modules.get("dask.dataframe")
+        return is_dask_array(u) or (frame is not None and isinstance(u, frame.DataFrame))
+
+    return one(v) or (isinstance(v, (list, tuple)) and any(one(u) for u in v))
 
 
 def _call_distributed(func, signature, params, arrays, dask, dask_instead, args, kwargs):
     """A public function called with Dask arrays: its distributed version, or a
     ``TypeError`` saying what to do."""
-    from ._dask import is_dask_array
-
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
-    names = [name for name in arrays if is_dask_array(bound.arguments[name])]
+    names = [name for name in arrays if _is_dask_value(bound.arguments[name])]
     if dask is None or not names:
         given = ", ".join(names) or "an argument"
         instead = f" {dask_instead}" if dask_instead else ""

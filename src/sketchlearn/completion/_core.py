@@ -708,7 +708,8 @@ def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, in
     return Uo, s, Vo, n_iter, res
 
 
-@public_function(arrays=("X", "observed_mask"), params=ALTMIN_PARAMS)
+@public_function(arrays=("X", "observed_mask"), params=ALTMIN_PARAMS,
+                 dask="sketchlearn.completion._dask:altmin_complete_dask")
 def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="auto",
                     cg_iter=4, solve_tol=1e-6, init_clip=2.0, observed_mask=None,
                     duplicates="raise", random_state=None, verbose=0):
@@ -720,7 +721,10 @@ def altmin_complete(X, rank=None, *, alpha=0.0, max_iter=100, tol=1e-4, solver="
     Parameters
     ----------
     X : array with NaN, sparse matrix or (rows, cols, values[, shape]) tuple
-        The partly observed matrix.
+        The partly observed matrix. On Dask: a row-chunked Dask array with NaN, a
+        tuple of Dask arrays, or a Dask DataFrame of (row, col, value) triplets
+        (``U``, with one row per matrix row, is then a Dask array, ``s`` and ``V``
+        NumPy; see the user guide's Dask page).
     rank : int, optional
         Target rank, default ``min(10, n_rows, n_cols)``.
     alpha, max_iter, tol, solver, cg_iter, solve_tol, init_clip, duplicates, random_state, verbose
@@ -878,7 +882,8 @@ def resolve_solver(solver, shape) -> str:
     return solver
 
 
-@public_function(arrays=("X", "observed_mask"), params=SOFT_IMPUTE_PARAMS)
+@public_function(arrays=("X", "observed_mask"), params=SOFT_IMPUTE_PARAMS,
+                 dask="sketchlearn.completion._dask_lowrank:soft_impute_dask")
 def soft_impute(X, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100, tol=1e-6,
                 observed_mask=None, duplicates="raise", random_state=None, verbose=0):
     """Nuclear-norm regularised matrix completion (Soft-Impute); returns the factors.
@@ -891,7 +896,10 @@ def soft_impute(X, shrinkage=None, max_rank=None, *, solver="auto", max_iter=100
     Parameters
     ----------
     X : array with NaN, sparse matrix or (rows, cols, values[, shape]) tuple
-        The partly observed matrix.
+        The partly observed matrix. On Dask: a row-chunked Dask array with NaN, a
+        tuple of Dask arrays, or a Dask DataFrame of (row, col, value) triplets
+        (``U``, with one row per matrix row, is then a Dask array, ``s`` and ``V``
+        NumPy; see the user guide's Dask page).
     shrinkage : float, optional
         Nuclear-norm weight; default ``sigma_max(P_Omega(X)) / 50``.
     max_rank : int, optional
@@ -981,7 +989,8 @@ def _svt(obs: Observed, *, threshold, thresholding, max_rank, rng):
     return U[:, :keep], s, V[:, :keep], tau
 
 
-@public_function(arrays=("X", "observed_mask"), params=SVT_PARAMS)
+@public_function(arrays=("X", "observed_mask"), params=SVT_PARAMS,
+                 dask="sketchlearn.completion._dask_lowrank:svt_complete_dask")
 def svt_complete(X, threshold="auto", *, thresholding="hard", max_rank=None,
                  observed_mask=None, duplicates="raise", random_state=None):
     """One-shot singular value thresholding of the rescaled observed matrix.
@@ -991,7 +1000,10 @@ def svt_complete(X, threshold="auto", *, thresholding="hard", max_rank=None,
     Parameters
     ----------
     X : array with NaN, sparse matrix or (rows, cols, values[, shape]) tuple
-        The partly observed matrix.
+        The partly observed matrix. On Dask: a row-chunked Dask array with NaN, a
+        tuple of Dask arrays, or a Dask DataFrame of (row, col, value) triplets
+        (``U``, with one row per matrix row, is then a Dask array, ``s`` and ``V``
+        NumPy; see the user guide's Dask page).
     threshold : float or "auto", default="auto"
         Threshold on the singular values of ``P_Omega(X) / p_hat``.
     thresholding : {"hard", "soft"}, default="hard"

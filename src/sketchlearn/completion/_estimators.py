@@ -106,18 +106,25 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         X : array of shape (n_rows, n_cols) with NaN, sparse matrix, or tuple
             A dense array with NaN at the missing entries; a ``scipy.sparse`` matrix
             whose stored entries (explicit zeros included) are the observed ones; or
-            a tuple ``(rows, cols, values)`` / ``(rows, cols, values, shape)``.
+            a tuple ``(rows, cols, values)`` / ``(rows, cols, values, shape)``. Dask
+            input (a Dask array with NaN, a tuple of Dask arrays, or a Dask DataFrame
+            of ``row``, ``col``, ``value`` triplets) is fitted on the workers
+            (AltMinCompleter by blocked ALS; see the user guide's Dask page); the
+            fitted attributes are NumPy.
         y : ignored
             Present for API consistency.
         observed_mask : array of bool or sparse matrix, optional
             Observed positions, overriding NaN (dense ``X``) or the sparsity
-            pattern (sparse ``X``).
+            pattern (sparse ``X``). Not with Dask input.
 
         Returns
         -------
         self
         """
         self._validate_params()
+        if _is_dask_input(X):
+            self._fit_dask(X, observed_mask)
+            return self
         obs, _ = self._observed(X, observed_mask, reset=True)
         self._fit(obs)
         return self
@@ -131,18 +138,56 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         empty_r, empty_c = check_observed(obs, rank, name="X",
                                           warn_dof=isinstance(self, AltMinCompleter))
         U, s, V, ridge = self._fit_observed(obs, rank, rng)
+        self._store(xp, U, s, V, ridge, empty_r, empty_c, obs.shape[0])
+        return obs
+
+    def _store(self, xp, U, s, V, ridge, empty_r, empty_c, n_rows):
         # All-missing rows (columns) get the average left (right) singular vector, so
         # they are predicted as the average row (column) of the fitted matrix.
         U = _fill_mean_rows(xp, U, empty_r)
         V = _fill_mean_rows(xp, V, empty_c)
         self.U_, self.singular_values_, self.V_ = U, s, V
         self.rank_ = int(s.shape[0])
-        self.n_rows_ = obs.shape[0]
+        self.n_rows_ = n_rows
         root = xp.sqrt(s)
         self._B = V * root  # fold-in basis: a row x is modelled as a @ B.T
         self._mean_row = xp.mean(U * root, axis=0)
         self._fold_in_ridge = ridge
-        return obs
+
+    # ------------------------------------------------------------------ Dask
+
+    def _fit_dask(self, X, observed_mask):
+        """Fit on Dask input (a NaN-marked Dask array, a Dask DataFrame or a tuple of
+        Dask arrays of triplets): the entries are blocked once on the workers
+        (:func:`._dask.blocked_entries`), the subclass's ``_fit_blocked`` computes the
+        factors, and the fitted attributes are NumPy, as in memory."""
+        from ._dask import blocked_entries
+
+        ent = blocked_entries(X, observed_mask, duplicates=self.duplicates)
+        self.n_features_in_ = ent.shape[1]
+        rng = as_generator(self.random_state)
+        rank = self._rank(ent.shape)
+        empty_r, empty_c = check_observed(ent, rank, name="X",
+                                          warn_dof=isinstance(self, AltMinCompleter))
+        U, s, V, ridge = self._fit_blocked(X, ent, rank, rng)
+        self._store(np, np.asarray(U), np.asarray(s), np.asarray(V), ridge, empty_r, empty_c,
+                    ent.shape[0])
+        return ent
+
+    def _fit_blocked(self, X, ent, rank, rng):
+        raise TypeError(f"{type(self).__name__} has no distributed version: X is a Dask "
+                        "input. If the data fit in memory, pass computed arrays "
+                        "(X.compute()); AltMinCompleter, SoftImpute and SVTCompleter accept "
+                        "Dask input.")
+
+    def _completed_dask(self, X, ent):
+        from .._dask import is_dask_array
+        from ._dask import completed_dense, completed_from_blocks
+
+        if is_dask_array(X):
+            return completed_dense(X, self.U_, self.singular_values_, self.V_, self.denoise)
+        return completed_from_blocks(ent, self.U_, self.singular_values_, self.V_,
+                                     self.denoise)
 
     def fit_transform(self, X, y=None, observed_mask=None):
         """Fit, then return ``X`` with its missing entries filled.
@@ -156,9 +201,13 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         -------
         X_filled : ndarray of shape (n_rows, n_cols)
             Dense, the dtype of ``X`` (float32 stays float32). Observed entries keep
-            their values unless ``denoise=True``.
+            their values unless ``denoise=True``. For Dask input, a lazy Dask array
+            (never computed here).
         """
         self._validate_params()
+        if _is_dask_input(X):
+            ent = self._fit_dask(X, observed_mask)
+            return self._completed_dask(X, ent)
         obs, dense = self._observed(X, observed_mask, reset=True)
         self._fit(obs)
         xp = obs.xp
@@ -210,9 +259,19 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         Returns
         -------
         X_filled : ndarray of shape (n_rows, n_cols)
-            Observed entries unchanged unless ``denoise=True``.
+            Observed entries unchanged unless ``denoise=True``. A lazy Dask array for
+            Dask input.
         """
         check_is_fitted(self, "U_")
+        if _is_dask_input(X):
+            if observed_mask is not None:
+                raise ValueError("observed_mask is not supported with Dask input: mark the "
+                                 "missing entries with NaN, or pass triplets.")
+            from ._dask import transform_dask
+
+            return transform_dask(X, to_numpy(self._B), self._fold_in_ridge,
+                                  to_numpy(self._mean_row), self.denoise,
+                                  self.n_features_in_, self.duplicates)
         obs, dense = self._observed(X, observed_mask, reset=False)
         _check_dense_size(obs.shape)
         A, B = self._fold_in(obs)
@@ -237,7 +296,9 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         Returns
         -------
         values : array of shape (n_entries,)
-            The fitted values, in the namespace and dtype of the fitted factors.
+            The fitted values, in the namespace and dtype of the fitted factors; a
+            lazy Dask array when ``rows`` or ``cols`` is one (indices out of range then
+            raise when it is computed).
 
         Raises
         ------
@@ -264,6 +325,11 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         True
         """
         check_is_fitted(self, "U_")
+        if _is_dask_input(rows) or _is_dask_input(cols):
+            from ._dask import predict_entries_dask
+
+            return predict_entries_dask(rows, cols, to_numpy(self.U_ * self.singular_values_),
+                                        to_numpy(self.V_), self.n_rows_, self.n_features_in_)
         xp = get_namespace(self.U_)
         r, c = (move_to(a if array_api_compat.is_array_api_obj(a) else np.asarray(a), xp)
                 for a in (rows, cols))
@@ -289,6 +355,18 @@ class _BaseCompleter(TransformerMixin, BaseEstimator):
         tags.input_tags.sparse = True
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def _is_dask_input(X) -> bool:
+    """A Dask array, Dask DataFrame or tuple of Dask arrays (no Dask import when Dask was
+    never imported: then X cannot be one)."""
+    import sys
+
+    if "dask" not in sys.modules:
+        return False
+    from ._dask import is_dask_input
+
+    return is_dask_input(X)
 
 
 def _fill_mean_rows(xp, F, empty):
@@ -490,6 +568,19 @@ class AltMinCompleter(_BaseCompleter):
         ridge = self.alpha if self.alpha > 0 else _tiny_ridge(obs.xp, s)
         return U, s, V, ridge
 
+    def _fit_blocked(self, X, ent, rank, rng):
+        from ._dask import altmin_fit
+
+        U, s, V, n_iter, res = altmin_fit(
+            ent, rank, alpha=self.alpha, max_iter=self.max_iter, tol=self.tol,
+            solver=self.solver, cg_iter=self.cg_iter, init_clip=self.init_clip, rng=rng,
+            verbose=self.verbose, solve_tol=self.solve_tol)
+        self.n_iter_ = n_iter
+        self.residual_ = res
+        self.solver_ = resolve_altmin_solver(self.solver, rank)
+        ridge = self.alpha if self.alpha > 0 else _tiny_ridge(np, s)
+        return U, s, V, ridge
+
 
 def _tiny_ridge(xp, s):
     top = float(s[0]) if s.shape[0] else 1.0
@@ -586,6 +677,23 @@ class SoftImpute(_BaseCompleter):
         U, s, V = _trim(obs.xp, U, s, V)
         self.shrinkage_, self.solver_, self.n_iter_ = lam, solver, n_iter
         return U, s, V, _fold_ridge(obs.xp, lam, s)
+
+    def _fit_blocked(self, X, ent, rank, rng):
+        # The functional twin on Dask (soft_impute's distributed version), with the
+        # default shrinkage drawn from rng first, as in memory, so the two agree.
+        from ._core import soft_impute
+        from ._dask import as_dask_triplets, lambda_max_blocked
+
+        lam = (lambda_max_blocked(ent, rng) / 50.0 if self.shrinkage is None
+               else float(self.shrinkage))
+        U, s, V = soft_impute(as_dask_triplets(X, ent.shape), shrinkage=lam, max_rank=rank,
+                              solver=self.solver, max_iter=self.max_iter, tol=self.tol,
+                              duplicates=self.duplicates, random_state=rng,
+                              verbose=self.verbose)
+        U, s, V = _trim(np, np.asarray(U), np.asarray(s), np.asarray(V))
+        self.shrinkage_ = lam
+        self.solver_ = resolve_solver(self.solver, ent.shape)
+        return U, s, V, _fold_ridge(np, lam, s)
 
 
 def _fold_ridge(xp, lam, s):
@@ -791,6 +899,21 @@ class SVTCompleter(_BaseCompleter):
                             max_rank=rank, rng=rng)
         self.threshold_ = tau
         return U, s, V, _tiny_ridge(obs.xp, s)
+
+    def _fit_blocked(self, X, ent, rank, rng):
+        # The functional twin on Dask (svt_complete's distributed version), with the
+        # data-driven threshold computed from the blocked entries.
+        from ._core import svt_complete
+        from ._dask import as_dask_triplets, svt_threshold_blocked
+
+        tau = (svt_threshold_blocked(ent) if self.threshold == "auto"
+               else float(self.threshold))
+        U, s, V = svt_complete(as_dask_triplets(X, ent.shape), threshold=tau,
+                               thresholding=self.thresholding, max_rank=rank,
+                               duplicates=self.duplicates, random_state=rng)
+        self.threshold_ = tau
+        s = np.asarray(s)
+        return np.asarray(U), s, np.asarray(V), _tiny_ridge(np, s)
 
 
 for _cls in (AltMinCompleter, SoftImpute, SoftImputeCV, SVTCompleter):

@@ -1,8 +1,11 @@
 """A rank-k truncated SVD kept up to date as rows or columns arrive or as the matrix
-receives low-rank or sparse corrections (Brand's updates)."""
+receives low-rank or sparse corrections (Brand's updates), and its mergeable form
+(:class:`FrequentDirections`: the summary of row blocks that Dask fits merge in a
+tree)."""
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -10,11 +13,12 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
-from .._array_api import blas_single_thread, get_namespace
+from .._array_api import blas_single_thread, get_namespace, move_to, to_numpy
+from .._dask import is_dask_array
 from .._validation import check_array, validate_estimator_data
 from ._observed import is_sparse
 
-__all__ = ["IncrementalTruncatedSVD", "brand_update", "rank_update"]
+__all__ = ["IncrementalTruncatedSVD", "FrequentDirections", "brand_update", "rank_update"]
 
 
 def _flip_signs(xp, Vt):
@@ -167,6 +171,85 @@ def rank_update(U, s, Vt, P, Q, k):
     return U_new, sk[:keep], Vt_new
 
 
+class FrequentDirections:
+    """Mergeable rank-``k`` summary of the rows of a matrix: singular values and right
+    singular vectors, merged by the SVD of the stacked ``diag(s) Vt`` and shrunk as
+    Frequent Directions does.
+
+    A summary is the tuple ``(s, Vt, n_rows, shrinkage)``: for the rows ``A`` it
+    summarises, ``B = diag(s) Vt`` (at most ``k`` rows, NumPy float64) with
+    ``0 <= A^T A - B^T B`` and ``||A^T A - B^T B||_2 <= shrinkage``. :meth:`partial`
+    summarises one block of rows (its thin SVD), :meth:`merge` the summaries of
+    several blocks (the SVD of their stacked ``B``, which has the same Gram matrix as
+    the stacked blocks' ``B``). While the rows have rank at most ``k`` nothing is
+    dropped: ``B^T B = A^T A`` up to rounding, so ``s`` and ``Vt`` are the singular
+    values and right singular vectors of ``A``, whatever the blocks and the merge tree.
+
+    Beyond rank ``k``, each partial or merge whose SVD has a ``(k+1)``-th singular value
+    ``s_{k+1} > 0`` shrinks by ``delta = s_{k+1}^2``: ``s_i <- sqrt(s_i^2 - delta)`` for
+    ``i <= k``, the rest dropped (Frequent Directions with a sketch of ``l = k + 1``
+    rows, the last of which the shrink zeroes; Liberty 2013, in the variant of
+    Ghashami, Liberty, Phillips and Woodruff 2016 that shrinks by the ``l``-th squared
+    singular value, and whose merge is this one). ``shrinkage`` adds up the deltas; each
+    shrink changes the Gram matrix by at most ``delta`` in spectral norm and removes at
+    least ``(k + 1) delta`` of squared Frobenius norm, whence, for every ``j <= k``,
+
+    ``||A^T A - B^T B||_2 <= shrinkage <= ||A - A_j||_F^2 / (k + 1 - j)``,
+
+    ``A_j`` the best rank-``j`` approximation of ``A``. ``shrinkage`` is thus a certified
+    (computed) bound, never larger than the a-priori one.
+
+    Parameters
+    ----------
+    k : int
+        Rows kept.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sketchlearn.completion._incremental import FrequentDirections
+    >>> rng = np.random.default_rng(0)
+    >>> A = rng.normal(size=(90, 3)) @ rng.normal(size=(3, 12))
+    >>> fd = FrequentDirections(3)
+    >>> parts = [fd.partial(block, 30 * i, i) for i, block in enumerate(np.split(A, 3))]
+    >>> s, Vt, n_rows, shrinkage = fd.merge(*parts)
+    >>> bool(np.allclose(s, np.linalg.svd(A, compute_uv=False)[:3])), n_rows
+    (True, 90)
+    """
+
+    def __init__(self, k: int):
+        self.k = int(k)
+
+    def partial(self, X, start=0, index=0):
+        """Summary of the rows ``X`` (NumPy or CuPy, 2-D); ``start`` and ``index`` (the
+        block's first row and its number, as :func:`sketchlearn._dask.reduce_row_chunks`
+        passes them) are not used."""
+        xp = get_namespace(X)
+        X = xp.astype(X, xp.float64)
+        if X.shape[0] == 0:
+            return np.zeros(0), np.zeros((0, X.shape[1])), 0, 0.0
+        _, s, Vt = xp.linalg.svd(X, full_matrices=False)
+        return self._shrink(to_numpy(s), to_numpy(Vt), int(X.shape[0]), 0.0)
+
+    def merge(self, *summaries):
+        """Summary of the union of the rows summarised by ``summaries``."""
+        B = np.concatenate([s[:, None] * Vt for s, Vt, _, _ in summaries], axis=0)
+        n_rows = sum(n for _, _, n, _ in summaries)
+        shrinkage = float(sum(d for _, _, _, d in summaries))
+        if B.shape[0] == 0:
+            return summaries[0][0], summaries[0][1], n_rows, shrinkage
+        _, s, Vt = np.linalg.svd(B, full_matrices=False)
+        return self._shrink(s, Vt, n_rows, shrinkage)
+
+    def _shrink(self, s, Vt, n_rows, shrinkage):
+        k = self.k
+        if s.shape[0] > k and s[k] > 0:
+            delta = float(s[k]) ** 2
+            s = np.sqrt(np.maximum(s[:k] ** 2 - delta, 0.0))
+            shrinkage += delta
+        return s[:k], Vt[:k], n_rows, shrinkage
+
+
 def _check_matrix(X, name, dtype):
     """A finite 2-D array (1-D is read as one column) or sparse matrix of ``dtype``."""
     if is_sparse(X):
@@ -215,6 +298,14 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
     approximate the truncated SVD of the current matrix. Like scikit-learn's
     ``TruncatedSVD``, the data are not centred.
 
+    A Dask array (row chunks) is summarised chunk by chunk in parallel and the
+    summaries are merged in a tree (:class:`FrequentDirections`): exact while the
+    matrix has rank at most ``n_components`` (the same singular values and vectors
+    as the in-memory fit, whatever the chunking), and beyond it a Frequent
+    Directions sketch with the certified error bound
+    ``covariance_error_bound_``. The left singular vectors (one row per sample) are
+    not kept then; :meth:`transform` on a Dask array is lazy.
+
     Parameters
     ----------
     n_components : int, default=2
@@ -233,7 +324,16 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
     U_ : array of shape (n_samples_seen, k)
         Left singular vectors, columns orthonormal: the current matrix is
         approximately ``U_ @ diag(singular_values_) @ components_``. Memory
-        ``O((n_samples + n_features) k)``.
+        ``O((n_samples + n_features) k)``. Absent after a fit on a Dask array
+        (``transform(X) / singular_values_`` gives them, lazily).
+    covariance_error_bound_ : float
+        Only after a fit on a Dask array (or a ``partial_fit`` following one): a
+        certified bound on ``||X^T X - C^T C||_2`` with ``C = diag(singular_values_)
+        @ components_``, at most ``||X - X_j||_F^2 / (n_components + 1 - j)`` for
+        every ``j <= n_components`` (``X_j`` the best rank-``j`` approximation); zero
+        up to rounding while ``X`` has rank at most ``n_components``. NaN after a
+        Dask ``partial_fit`` of an estimator first fitted in memory (the in-memory
+        updates do not record what they truncate).
     n_samples_seen_ : int
         Rows of the current matrix.
     n_features_in_ : int
@@ -289,14 +389,15 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
 
     def _validate(self, X, reset):
         return validate_estimator_data(self, X, reset=reset,
-                                       accept_sparse=("csr", "csc", "coo"))[0]
+                                       accept_sparse=("csr", "csc", "coo"),
+                                       accept_dask=True)[0]
 
     def fit(self, X, y=None):
         """Compute the truncated SVD of ``X`` by row batches.
 
         Parameters
         ----------
-        X : array or sparse matrix of shape (n_samples, n_features)
+        X : array, sparse matrix or Dask array of shape (n_samples, n_features)
         y : ignored
 
         Returns
@@ -304,7 +405,8 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
         self
         """
         self._validate_params()
-        for attr in ("components_", "singular_values_", "U_", "n_samples_seen_"):
+        for attr in ("components_", "singular_values_", "U_", "n_samples_seen_",
+                     "covariance_error_bound_"):
             if hasattr(self, attr):
                 delattr(self, attr)
         return self._partial_fit(X, reset=True)
@@ -314,7 +416,9 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array or sparse matrix of shape (n_new_rows, n_features)
+        X : array, sparse matrix or Dask array of shape (n_new_rows, n_features)
+            After a fit on a Dask array (no ``U_``), new rows are merged as a
+            :class:`FrequentDirections` summary, whatever their kind.
         y : ignored
 
         Returns
@@ -328,6 +432,8 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
 
     def _partial_fit(self, X, reset):
         X = self._validate(X, reset)
+        if is_dask_array(X) or (not reset and not hasattr(self, "U_")):
+            return self._merge_rows(X, reset)
         if is_sparse(X):
             X = X.tocsr()
             xp = np
@@ -341,6 +447,41 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
         with blas_single_thread(xp):
             for start in range(0, X.shape[0], bs):
                 self._append_rows(X[start:start + bs], xp, k, X.dtype)
+        return self
+
+    def _merge_rows(self, X, reset):
+        """Fit or update by :class:`FrequentDirections` summaries: of the row chunks
+        of a Dask ``X`` merged in a tree, or of an in-memory ``X``; merged with the
+        current state (a summary too) when there is one."""
+        k = self.n_components
+        n = X.shape[1]
+        if reset and k > n:
+            raise ValueError(f"n_components={k} must be <= n_features={n}.")
+        fd = FrequentDirections(k)
+        if is_dask_array(X):
+            from .._dask import reduce_row_chunks
+
+            summary = reduce_row_chunks(fd, X)
+        else:
+            X = np.asarray(X.toarray() if is_sparse(X) else to_numpy(X))
+            summary = fd.partial(X)
+        if not reset:
+            # An in-memory fit (Brand's updates, with U_) does not track what its
+            # truncations dropped: the bound is unknown (NaN) from then on.
+            current = (np.asarray(to_numpy(self.singular_values_), dtype=np.float64),
+                       np.asarray(to_numpy(self.components_), dtype=np.float64),
+                       self.n_samples_seen_,
+                       getattr(self, "covariance_error_bound_", math.nan))
+            summary = fd.merge(current, summary)
+        s, Vt, n_rows, shrinkage = summary
+        if hasattr(self, "U_"):
+            del self.U_
+        dtype = X.dtype
+        signs = _flip_signs(np, Vt)
+        self.singular_values_ = s.astype(dtype)
+        self.components_ = (Vt * np.reshape(signs, (-1, 1))).astype(dtype)
+        self.n_samples_seen_ = int(n_rows)
+        self.covariance_error_bound_ = float(shrinkage)
         return self
 
     def _append_rows(self, B, xp, k, dtype):
@@ -366,6 +507,10 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
     def _state(self, other):
         """Namespace, fitted factors and dtype; ``other`` must live in the same place."""
         xp = get_namespace(self.components_)
+        if not hasattr(self, "U_"):
+            raise ValueError("this IncrementalTruncatedSVD was fitted on a Dask array and "
+                             "keeps no left singular vectors (U_), which add_columns and "
+                             "update need; fit it on an in-memory array for those.")
         on_gpu = "cupy" in type(self.components_).__module__
         other_on_gpu = "cupy" in type(other).__module__
         if on_gpu != other_on_gpu:
@@ -462,14 +607,25 @@ class IncrementalTruncatedSVD(TransformerMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array or sparse matrix of shape (n_samples, n_features)
+        X : array, sparse matrix or Dask array of shape (n_samples, n_features)
 
         Returns
         -------
         X_new : array of shape (n_samples, k)
+            A lazy Dask array, chunked like ``X``'s rows, for Dask input.
         """
         check_is_fitted(self, "components_")
         X = self._validate(X, reset=False)
+        if is_dask_array(X):
+            Vt = to_numpy(self.components_)
+
+            def project(block):
+                xp = get_namespace(block)
+                return xp.matmul(block, move_to(np.ascontiguousarray(Vt.T, dtype=block.dtype),
+                                                xp))
+
+            return X.map_blocks(project, chunks=(X.chunks[0], (Vt.shape[0],)),
+                                dtype=X.dtype)
         if is_sparse(X):
             return np.asarray(X @ self.components_.T.astype(X.dtype))
         xp = get_namespace(X)
