@@ -177,21 +177,23 @@ def test_on_cluster_dataframe(on_cluster, rng):
 
 def test_triplet_forms_agree(synchronous, rng):
     """Positional DataFrame columns, a tuple with NumPy members, the shape inferred or
-    given: one fit."""
+    given: one fit, through the public function (which routes Dask DataFrames and
+    tuples holding Dask arrays to the distributed version)."""
     _, X = _low_rank(rng, 120, 90, 2, 0.4)
     rows, cols, vals = _triplets(X)
     kw = dict(rank=2, tol=1e-12, max_iter=8, random_state=0)
     mem = _quiet(altmin_complete, (rows, cols, vals), **kw)
     frame = pd.DataFrame({"i": rows, "j": cols, "x": vals})
     got = [
-        _quiet(altmin_complete_dask, dd.from_pandas(frame, npartitions=3), **kw),
-        _quiet(altmin_complete_dask, (da.from_array(rows, chunks=500), cols, vals), **kw),
-        _quiet(altmin_complete_dask,
+        _quiet(altmin_complete, dd.from_pandas(frame, npartitions=3), **kw),
+        _quiet(altmin_complete, (da.from_array(rows, chunks=500), cols, vals), **kw),
+        _quiet(altmin_complete,
                (da.from_array(rows, chunks=500), da.from_array(cols, chunks=700),
                 da.from_array(vals, chunks=300), (120, 90)), **kw),
     ]
     for dist in got:
-        _assert_same_fit(mem, dist)
+        assert isinstance(dist[0], da.Array)
+        _assert_same_fit(mem, (dist[0].compute(), *dist[1:]))
 
 
 def test_duplicates_policy(synchronous, rng):
