@@ -172,7 +172,8 @@ def _log_weights(xp, w):
                          "tol": POSITIVE, "max_iter": COUNT, "eps_scaling": ["boolean"],
                          "return_plan": [StrOptions({"auto"}), "boolean"],
                          "sns_switch_tol": POSITIVE, "sns_keep": COUNT,
-                         "mirror_step": POSITIVE, "mirror_check_every": COUNT})
+                         "mirror_step": POSITIVE, "mirror_check_every": COUNT},
+                 dask="sketchlearn.transport._sinkhorn_dask:sinkhorn_dask")
 def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeuclidean",
              method="auto", tol=1e-6, max_iter=10_000, eps_scaling=True, warm_start=None,
              return_plan="auto", sns_switch_tol=1e-2, sns_keep=10, mirror_step=1.0,
@@ -208,6 +209,11 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     ``Y``: stored once when ``n m <= 2**22`` (32 MiB; float64 clouds), otherwise
     computed on the fly in blocks by the log domain (``"auto"`` picks it then), so
     memory stays O((n + m) d) plus the potentials.
+
+    Dask arrays: ``X`` (or ``M``) in row chunks with ``Y`` in memory run the log-domain
+    iterations distributed, one pass per iteration, with the in-memory iterates (to
+    about 1e-14); ``f`` and the plan are then lazy Dask arrays (the plan never formed
+    unless computed), ``g`` NumPy (see the user guide's Dask page).
 
     Parameters
     ----------
@@ -521,7 +527,11 @@ def _sinkhorn_mirror(xp, kind, A, B, a, b, n, m, power, reg, tol, max_iter, step
                           _source=(xp, "plan", P, None, None, None, power))
 
 
-@public_function(arrays=("X", "Y", "a", "b"))
+@public_function(arrays=("X", "Y", "a", "b"),
+                 dask_instead="The debiasing term of X against itself needs all of X in "
+                 "every task; use sinkhorn(X=X, Y=Y) on Dask for the transport itself "
+                 "(X row-chunked, Y in memory), or compute X and Y (or subsamples) for the "
+                 "divergence.")
 def sinkhorn_divergence(X, Y, a=None, b=None, *, reg=0.05, metric="sqeuclidean", tol=1e-6,
                         max_iter=10_000):
     r"""Debiased Sinkhorn divergence between two point clouds.
