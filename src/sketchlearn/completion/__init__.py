@@ -10,7 +10,7 @@ shrinkage on held-out entries), one-shot singular value thresholding
 
 from ._core import altmin_complete, soft_impute, svt_complete
 from ._estimators import AltMinCompleter, SoftImpute, SoftImputeCV, SVTCompleter
-from ._incremental import IncrementalTruncatedSVD
+from ._incremental import FrequentDirections, IncrementalTruncatedSVD
 
 __all__ = [
     "AltMinCompleter",
@@ -18,6 +18,7 @@ __all__ = [
     "SoftImputeCV",
     "SVTCompleter",
     "IncrementalTruncatedSVD",
+    "FrequentDirections",
     "altmin_complete",
     "soft_impute",
     "svt_complete",

@@ -207,7 +207,7 @@ class FrequentDirections:
     Examples
     --------
     >>> import numpy as np
-    >>> from sketchlearn.completion._incremental import FrequentDirections
+    >>> from sketchlearn.completion import FrequentDirections
     >>> rng = np.random.default_rng(0)
     >>> A = rng.normal(size=(90, 3)) @ rng.normal(size=(3, 12))
     >>> fd = FrequentDirections(3)
@@ -222,7 +222,7 @@ class FrequentDirections:
 
     def partial(self, X, start=0, index=0):
         """Summary of the rows ``X`` (NumPy or CuPy, 2-D); ``start`` and ``index`` (the
-        block's first row and its number, as :func:`sketchlearn._dask.reduce_row_chunks`
+        block's first row and its number, as ``sketchlearn._dask.reduce_row_chunks``
         passes them) are not used."""
         xp = get_namespace(X)
         X = xp.astype(X, xp.float64)

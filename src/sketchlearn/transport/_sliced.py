@@ -255,10 +255,10 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
         For Dask point clouds: ``"exact"`` sorts each projection by a distributed
         sample sort (equal to the in-memory value to rounding); ``"sketch"`` merges
         one quantile sketch of size ``sketch_size`` per projection and cloud, and
-        returns a :class:`SketchedDistance` (a float with its certain
-        ``error_bound``; see the user guide's Dask page). In memory the quantiles
-        are always exact: ``"sketch"`` then returns the exact value as a
-        :class:`SketchedDistance` with ``error_bound`` 0.
+        returns a :class:`~sketchlearn.transport.SketchedDistance` (a float with its
+        certain ``error_bound``; see the user guide's Dask page). In memory the
+        quantiles are always exact: ``"sketch"`` then returns the exact value as a
+        ``SketchedDistance`` with ``error_bound`` 0.
     sketch_size : int >= 8, optional
         Size ``k`` of each quantile sketch (``"sketch"`` only); default 16384.
 
@@ -313,8 +313,8 @@ def sliced_wasserstein(X, Y, a=None, b=None, *, p=2, n_projections=100, slices="
 
 
 def _exact_as_requested(value, quantiles, sketch_size, n_projections):
-    """An exact in-memory value, as a :class:`SketchedDistance` of bound 0 when the
-    caller asked for the sketch mode (its result type on Dask)."""
+    """An exact in-memory value, as a ``SketchedDistance`` of bound 0 when the caller
+    asked for the sketch mode (its result type on Dask)."""
     if quantiles != "sketch":
         return value
     return SketchedDistance(value, error_bound=0.0, projection_bounds=np.zeros(n_projections),
@@ -639,10 +639,10 @@ def energy_distance(X, Y, a=None, b=None, *, n_projections=100, slices="mc",
         For Dask point clouds: ``"exact"`` sorts each projection by a distributed
         sample sort (equal to the in-memory value to rounding); ``"sketch"`` merges
         one quantile sketch of size ``sketch_size`` per projection and cloud, and
-        returns a :class:`SketchedDistance` (a float with its certain
-        ``error_bound``; see the user guide's Dask page). In memory the quantiles
-        are always exact: ``"sketch"`` then returns the exact value as a
-        :class:`SketchedDistance` with ``error_bound`` 0.
+        returns a :class:`~sketchlearn.transport.SketchedDistance` (a float with its
+        certain ``error_bound``; see the user guide's Dask page). In memory the
+        quantiles are always exact: ``"sketch"`` then returns the exact value as a
+        ``SketchedDistance`` with ``error_bound`` 0.
     sketch_size : int >= 8, optional
         Size ``k`` of each quantile sketch (``"sketch"`` only); default 16384.
 
