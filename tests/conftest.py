@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 # Tests hold the Numba kernels to their references: every call compiles and runs its
@@ -52,24 +53,32 @@ def to_np(a):
     return to_numpy(a)
 
 
+# Worker environment of the test clusters: one thread for every thread pool.
+ONE_THREAD_WORKERS = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+                      "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                      "SKETCHLEARN_COLD_START": "compile"}
+
+
 @pytest.fixture(scope="session")
 def dask_client():
     """One ``distributed.LocalCluster`` for the whole run: 2 worker processes, one thread
     and one Numba thread each, a memory limit, as a small cluster would have."""
     pytest.importorskip("dask.array")
-    distributed = pytest.importorskip("distributed")
-    one_thread = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-                  "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-                  "SKETCHLEARN_COLD_START": "compile"}
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       memory_limit="1GiB", dashboard_address=":0",
-                                       env=one_thread)
-    client = distributed.Client(cluster, set_as_default=False)
-    try:
+    with one_thread_cluster(2**30, set_as_default=False) as (client, _):
         yield client
-    finally:
-        client.close()
-        cluster.close()
+
+
+@contextlib.contextmanager
+def one_thread_cluster(memory_limit, n_workers=2, set_as_default=True):
+    """A ``distributed.LocalCluster`` of ``n_workers`` processes with one thread each
+    (BLAS, OpenMP and Numba alike) and ``memory_limit`` bytes each, and its client:
+    yields ``(client, worker process ids)``."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  memory_limit=memory_limit, dashboard_address=":0",
+                                  env=ONE_THREAD_WORKERS) as cluster, \
+            distributed.Client(cluster, set_as_default=set_as_default) as client:
+        yield client, client.run(os.getpid)
 
 
 @pytest.fixture

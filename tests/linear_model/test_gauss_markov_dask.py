@@ -16,6 +16,8 @@ import pytest
 from sketchlearn.datasets import load_nist_strd
 from sketchlearn.linear_model import GaussMarkovRegressor, gauss_markov
 
+from ..conftest import one_thread_cluster
+
 da = pytest.importorskip("dask.array")
 
 
@@ -327,19 +329,13 @@ def test_out_of_core_fit_stays_under_the_workers_memory(tmp_path):
     two 1 GiB workers: no worker restarted, each worker's peak memory under its
     limit, and the exact coefficients of a consistent system (y = X beta in float64,
     well-conditioned X: the least-squares solution is beta to rounding)."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     zarr = pytest.importorskip("zarr")
     limit = 2**30
     n_workers, p, rows = 2, 30, 50_000
     n = -(-3 * n_workers * limit // ((p + 1) * 8) // rows) * rows  # >= 3x the limits
     beta = np.linspace(-1.0, 1.0, p)
-    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "SKETCHLEARN_COLD_START": "compile"}
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                  processes=True, memory_limit=limit,
-                                  dashboard_address=":0", env=env) as cluster, \
-            distributed.Client(cluster) as client:
-        pids = client.run(__import__("os").getpid)
+    with one_thread_cluster(limit, n_workers) as (client, pids):
         for name, shape, chunks in (("X", (n, p), (rows, p)), ("y", (n,), (rows,))):
             zarr.create_array(str(tmp_path / name), shape=shape, chunks=chunks,
                               dtype="float64", compressors=None)

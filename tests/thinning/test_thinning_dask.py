@@ -20,6 +20,8 @@ from sketchlearn.kernels import GaussianKernel, kernel_matrix, kernel_matvec
 from sketchlearn.metrics import mmd_subset
 from sketchlearn.thinning import KernelThinning, compress_thin, kernel_thin
 
+from ..conftest import one_thread_cluster
+
 da = pytest.importorskip("dask.array")
 
 
@@ -194,19 +196,13 @@ def test_out_of_core_compress_stays_under_the_workers_memory(tmp_path):
     memory under its limit (also the cluster total sampled by ``MemorySampler``), and a
     coreset of valid rows whose MMD to a held-out sample of 20000 rows is below a
     uniform subsample's of the same size."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     zarr = pytest.importorskip("zarr")
     from distributed.diagnostics import MemorySampler
 
     limit = 700 * 2**20
     n_workers, n, d, rows = 2, 4**12, 34, 4**8
-    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "SKETCHLEARN_COLD_START": "compile"}
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                  processes=True, memory_limit=limit,
-                                  dashboard_address=":0", env=env) as cluster, \
-            distributed.Client(cluster) as client:
-        pids = client.run(__import__("os").getpid)
+    with one_thread_cluster(limit, n_workers) as (client, pids):
         zarr.create_array(str(tmp_path / "X"), shape=(n, d), chunks=(rows, d),
                           dtype="float64", compressors=None)
         centers = np.zeros((2, d))

@@ -17,6 +17,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 from sketchlearn.transport import SinkhornResult, sinkhorn, sinkhorn_divergence
 
+from ..conftest import one_thread_cluster
+
 da = pytest.importorskip("dask.array")
 
 
@@ -256,7 +258,7 @@ def test_out_of_core_source_cloud(tmp_path):
     X repeats k distinct points, so its Sinkhorn iterates are those of the k points
     weighted by their multiplicities (the g-update sums over equal terms), which
     the in-memory path solves."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     zarr = pytest.importorskip("zarr")
     limit = 2**30
     n_workers, d, rows, k, m = 2, 16, 250_000, 997, 20
@@ -264,13 +266,7 @@ def test_out_of_core_source_cloud(tmp_path):
     rng = np.random.default_rng(7)
     base = rng.normal(size=(k, d))
     Y = rng.normal(size=(m, d)) * 0.5 + 0.3
-    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "SKETCHLEARN_COLD_START": "compile"}
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                  processes=True, memory_limit=limit,
-                                  dashboard_address=":0", env=env) as cluster, \
-            distributed.Client(cluster) as client:
-        pids = client.run(__import__("os").getpid)
+    with one_thread_cluster(limit, n_workers) as (client, pids):
         zarr.create_array(str(tmp_path / "X"), shape=(n, d), chunks=(rows, d),
                           dtype="float64", compressors=None)
 

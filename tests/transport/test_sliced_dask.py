@@ -25,6 +25,8 @@ from sketchlearn.transport import (
 )
 from sketchlearn.transport._quantile_sketch import DEFAULT_SKETCH_SIZE, ProjectedQuantileSketch
 
+from ..conftest import one_thread_cluster
+
 da = pytest.importorskip("dask.array")
 
 
@@ -335,7 +337,7 @@ def test_out_of_core_sketch_stays_under_the_workers_memory(tmp_path):
     under its limit, and SW_1 within its bound (plus the sampling error of 5e7 points,
     about 1e-4) of the closed form: between N(0, I) and N(mu, I) every projection's
     W_1 is |theta^T mu|."""
-    distributed = pytest.importorskip("distributed")
+    pytest.importorskip("distributed")
     zarr = pytest.importorskip("zarr")
     from sketchlearn._random import as_generator
     from sketchlearn.transport._slices import make_directions
@@ -344,13 +346,7 @@ def test_out_of_core_sketch_stays_under_the_workers_memory(tmp_path):
     n_workers, d, rows = 2, 8, 250_000
     n = -(-3 * n_workers * limit // (2 * d * 8) // rows) * rows  # each cloud: half of 3x
     mu = np.linspace(-0.5, 0.5, d)
-    env = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-           "SKETCHLEARN_COLD_START": "compile"}
-    with distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1,
-                                  processes=True, memory_limit=limit,
-                                  dashboard_address=":0", env=env) as cluster, \
-            distributed.Client(cluster) as client:
-        pids = client.run(__import__("os").getpid)
+    with one_thread_cluster(limit, n_workers) as (client, pids):
         clouds = []
         for seed, (name, shift) in enumerate((("X", 0.0), ("Y", 1.0))):
             zarr.create_array(str(tmp_path / name), shape=(n, d), chunks=(rows, d),

@@ -649,6 +649,30 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
     return Uo, s, Vo, n_iter, res
 
 
+def warn_soft_impute_not_converged(max_iter, ratio, tol):
+    """softImpute-ALS ran ``max_iter`` sweeps without its relative change reaching
+    ``tol`` (in memory or on Dask)."""
+    if max_iter > 0:
+        warnings.warn(
+            f"softImpute-ALS did not converge in {max_iter} sweeps (relative change "
+            f"{ratio:.2e}, tol={tol}). Increase max_iter or tol.", ConvergenceWarning,
+            stacklevel=user_stacklevel())
+
+
+def warn_altmin_end(worst, solve_tol, max_cg, converged, max_iter, res, change, tol):
+    """The warnings at the end of an AltMin fit (in memory or blocked on Dask): row
+    solves that stopped short of ``solve_tol`` in the last sweep (``worst``: the
+    largest relative residual and how many), and sweeps that ran out."""
+    if worst[1]:
+        warnings.warn(
+            f"In the last AltMin sweep, {worst[1]} row solves stopped short of "
+            f"solve_tol={solve_tol} (worst relative residual {worst[0]:.2e}) after "
+            f"{max_cg} CG steps or on a singular system; the fit is accurate to about "
+            "that level.", ConvergenceWarning, stacklevel=user_stacklevel())
+    if not converged:
+        _warn_not_converged(max_iter, res, change, tol)
+
+
 def _warn_not_converged(max_iter, res, change, tol):
     warnings.warn(
         f"AltMin did not converge in {max_iter} sweeps: the observed-entry RMSE "
@@ -696,14 +720,7 @@ def _altmin_sketch(obs: Observed, k, U0, s0, V0, *, max_iter, tol, solve_tol, in
         if converged:
             break
         res_prev = res
-    if worst[1]:
-        warnings.warn(
-            f"In the last AltMin sweep, {worst[1]} row solves stopped short of "
-            f"solve_tol={solve_tol} (worst relative residual {worst[0]:.2e}) after "
-            f"{max_cg} CG steps or on a singular system; the fit is accurate to about "
-            "that level.", ConvergenceWarning, stacklevel=user_stacklevel())
-    if not converged:
-        _warn_not_converged(max_iter, res, change, tol)
+    warn_altmin_end(worst, solve_tol, max_cg, converged, max_iter, res, change, tol)
     Uo, s, Vo = factors_to_svd(xp, X, V)
     return Uo, s, Vo, n_iter, res
 
@@ -827,11 +844,7 @@ def _soft_impute_als(obs: Observed, lam, rank, *, max_iter, tol, rng, init=None,
         if ratio < tol:
             break
     else:
-        if max_iter > 0:
-            warnings.warn(
-                f"softImpute-ALS did not converge in {max_iter} sweeps (relative change "
-                f"{ratio:.2e}, tol={tol}). Increase max_iter or tol.", ConvergenceWarning,
-                stacklevel=user_stacklevel())
+        warn_soft_impute_not_converged(max_iter, ratio, tol)
     # Final step: SVD of X* V, then soft-threshold the singular values.
     D2 = D * D
     S = obs.vals - predict(obs, U * D, V * D)

@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import math
 import operator
-import warnings
 
 import numpy as np
 
@@ -69,6 +68,7 @@ from ._core import (
     resolve_altmin_solver,
     solve_rows,
     top_svd,
+    warn_altmin_end,
 )
 from ._observed import make_observed
 
@@ -961,9 +961,7 @@ def altmin_fit(ent: BlockedEntries, rank, *, alpha, max_iter, tol, solver, cg_it
 def _altmin_sketch_blocked(als, U0, s0, V0, *, max_iter, tol, solve_tol, init_clip, rng,
                            verbose):
     """The in-memory ``_altmin_sketch`` (robust alternating minimization) on blocks."""
-    from sklearn.exceptions import ConvergenceWarning
 
-    from .._validation import user_stacklevel
     from ._core import _SKETCH_FACTOR, _SKETCH_NNZ
 
     xp = np
@@ -1002,14 +1000,7 @@ def _altmin_sketch_blocked(als, U0, s0, V0, *, max_iter, tol, solve_tol, init_cl
         if converged:
             break
         res_prev = res
-    if worst[1]:
-        warnings.warn(
-            f"In the last AltMin sweep, {worst[1]} row solves stopped short of "
-            f"solve_tol={solve_tol} (worst relative residual {worst[0]:.2e}) after "
-            f"{max_cg} CG steps or on a singular system; the fit is accurate to about "
-            "that level.", ConvergenceWarning, stacklevel=user_stacklevel())
-    if not converged:
-        _warn_not_converged(max_iter, res, change, tol)
+    warn_altmin_end(worst, solve_tol, max_cg, converged, max_iter, res, change, tol)
     (G_v,) = als.grams(V)
     Uo, s, Vo, _, _ = als.balance(X, V, xp, (G_x, G_v))
     return _concat_blocks(Uo), s, _concat_blocks(Vo), n_iter, res

@@ -42,13 +42,13 @@ import math
 import warnings
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 
 from .._array_api import get_namespace, move_to, to_numpy
 from .._dask import is_dask_array, map_row_chunks, reduce_row_chunks, row_chunked
 from .._random import as_generator, row_keyed
 from .._summaries import TSQR, ChunkQ
 from .._validation import user_stacklevel
+from ._core import warn_soft_impute_not_converged
 
 __all__ = ["dask_svd", "svt_complete_dask", "soft_impute_dask"]
 
@@ -530,11 +530,7 @@ def soft_impute_dask(X, shrinkage=None, max_rank=None, *, solver="auto", max_ite
         if ratio < tol:
             break
     else:
-        if max_iter > 0:
-            warnings.warn(
-                f"softImpute-ALS did not converge in {max_iter} sweeps (relative change "
-                f"{ratio:.2e}, tol={tol}). Increase max_iter or tol.", ConvergenceWarning,
-                stacklevel=user_stacklevel())
+        warn_soft_impute_not_converged(max_iter, ratio, tol)
     # Final step: SVD of X* V, then soft-threshold the singular values.
     Uf_blocks, sig, Rt = _tall_svd(X, M, U_blocks, V, D, None)
     Vf = V @ Rt.T
