@@ -264,7 +264,7 @@ def mmd_dask(X, Y, kernel="gaussian", bandwidth=None, weights_x=None, weights_y=
     import dask
     import dask.array as da
 
-    from ._mmd import _finish
+    from ._mmd import mmd_from_quadratics
 
     if Y is None:
         raise ValueError("mmd needs two samples, X and Y.")
@@ -289,9 +289,4 @@ def mmd_dask(X, Y, kernel="gaussian", bandwidth=None, weights_x=None, weights_y=
     xx, xy, yy = (float(v) for v in dask.compute(quadratic(X, X, wx, wx),
                                                  quadratic(X, Y, wx, wy),
                                                  quadratic(Y, Y, wy, wy)))
-    if unbiased:
-        k0 = k.diagonal_value
-        xx = (xx * n * n - n * k0) / (n * (n - 1))
-        yy = (yy * m * m - m * k0) / (m * (m - 1))
-        return _finish(xx - 2 * xy + yy, squared, unbiased)
-    return _finish(max(xx - 2 * xy + yy, 0.0), squared, unbiased)
+    return mmd_from_quadratics(xx, xy, yy, n, m, k, unbiased, squared)

@@ -104,6 +104,12 @@ def mmd(X, Y, kernel="gaussian", *, bandwidth=None, weights_x=None, weights_y=No
         xx = _quadratic(xp, X, X, wx, wx, k)
         xy = _quadratic(xp, X, Y, wx, wy, k)
         yy = _quadratic(xp, Y, Y, wy, wy, k)
+    return mmd_from_quadratics(xx, xy, yy, n, m, k, unbiased, squared)
+
+
+def mmd_from_quadratics(xx, xy, yy, n, m, k, unbiased, squared):
+    """The MMD from its three quadratic forms ``w^T K w`` (in memory or summed over
+    block pairs on Dask)."""
     if unbiased:
         # Uniform weights: remove the diagonal k(x, x) / n^2 and rescale n^2 / (n (n-1)).
         k0 = k.diagonal_value
