@@ -632,3 +632,26 @@ def test_lapack_prototype_is_typed_and_refuses_64_bit_integers():
     assert len(sytrd.argtypes) == 10
     with pytest.raises(ctypes.ArgumentError):
         sytrd(*([ctypes.byref(ctypes.c_double(0.0))] * 10))
+
+
+def test_auto_solver_switches_to_the_svd_by_condition_number(rng):
+    """solver="auto" factors a member from its Gram matrix only where that gives the
+    ridge solution to about 1e-9, i.e. cond(G + alpha I) <= 1e7: a tiny penalty on a
+    well-conditioned design keeps the Gram path (accurate: scikit-learn's SVD ridge is
+    the oracle), and the same penalty on a design of condition 1e6 (Gram condition
+    1e12) takes the SVD (where the Gram path would keep about 4 digits)."""
+    import sketchlearn.ensemble._core as core
+
+    n, p = 400, 12
+    U, _ = np.linalg.qr(rng.normal(size=(n, p)))
+    V, _ = np.linalg.qr(rng.normal(size=(p, p)))
+    for log_cond, use_gram in ((0.5, True), (6.0, False)):
+        X = (U * np.logspace(0, -log_cond, p)) @ V.T * 30.0
+        y = X @ rng.normal(size=p) + 0.01 * rng.normal(size=n)
+        rows = [np.arange(n)]
+        alpha = 1e-9 * np.linalg.norm(X, 2) ** 2  # far below 1e-7 lam_max
+        f = core.factorize_member_tridiag(X, y, False)
+        assert core.gram_is_accurate(f, alpha) is use_gram
+        C, _, _ = fit_members(X, y, [alpha], rows, fit_intercept=False)
+        ref = Ridge(alpha=alpha, fit_intercept=False, solver="svd").fit(X, y).coef_
+        np.testing.assert_allclose(C[0, 0], ref, rtol=1e-8, atol=0)

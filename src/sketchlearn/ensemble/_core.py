@@ -25,6 +25,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import scipy.linalg
 
 from .._array_api import blas_single_thread, get_namespace, is_numpy_namespace, move_to
 from .._random import ROW_BLOCK
@@ -153,9 +154,22 @@ def factorize_member(xp, Xm, ym, fit_intercept, solver="svd"):
         W, c = Xm.T @ U, U.T @ ym
         tol = max(k, p) * eps
     lam_max = float(xp.max(lam)) if lam.shape[0] else 0.0
+    lam_min = float(xp.min(lam)) if lam.shape[0] else 0.0
     return {"x_mean": x_mean, "y_mean": y_mean, "lam": lam, "W": W, "c": c,
-            "rank_mask": lam > tol * lam_max, "lam_max": lam_max,
+            "rank_mask": lam > tol * lam_max, "lam_max": lam_max, "lam_min": lam_min,
             "fit_intercept": fit_intercept}
+
+
+# A ridge solution from the Gram matrix is accurate to about eps times the condition
+# number of G + alpha I; above this condition number (errors above ~1e-9) a member is
+# factored by the SVD of its rows instead.
+GRAM_COND_MAX = 1e7
+
+
+def gram_is_accurate(f, alpha) -> bool:
+    """Whether the Gram-matrix factorization ``f`` (its ``lam_max`` and ``lam_min``)
+    gives the ridge solution at penalty ``alpha`` to about 1e-9 relative."""
+    return bool(f["lam_max"] + alpha <= GRAM_COND_MAX * (max(f["lam_min"], 0.0) + alpha))
 
 
 def factorize_member_tridiag(Xm, ym, fit_intercept):
@@ -192,16 +206,19 @@ def _tridiag_factor(G, rhs, post, x_mean, y_mean, fit_intercept):
     c, d, e, tau = sytrd_lower(G, overwrite=True)
     Z = np.array(rhs, dtype=G.dtype).reshape(-1, 1)  # a copy; one column is Fortran-ordered
     ormtr_lower(c, tau, Z, True)
-    # Gershgorin: at most 3 lam_max for a positive semi-definite T, enough for the
-    # conditioning switch to the SVD in _fit_member
+    # The extreme eigenvalues of T for the conditioning switch to the SVD in
+    # _fit_member (gram_is_accurate): the largest from Gershgorin (at most 3 lam_max
+    # for a positive semi-definite T), the smallest by bisection, O(p)
     ad = np.abs(e)
     radius = np.zeros(d.size, dtype=np.float64)
     radius[:-1] += ad
     radius[1:] += ad
     lam_max = float(np.max(d + radius)) if d.size else 0.0
+    lam_min = float(scipy.linalg.eigvalsh_tridiagonal(
+        d, e, select="i", select_range=(0, 0))[0]) if d.size else 0.0
     return {"kind": "tridiag", "x_mean": x_mean, "y_mean": y_mean, "c": c, "tau": tau,
             "d": d, "e": e, "qtb": Z[:, 0], "post": post, "lam_max": lam_max,
-            "fit_intercept": fit_intercept}
+            "lam_min": lam_min, "fit_intercept": fit_intercept}
 
 
 # above this many rows X X^T (n x n) is never formed for the members to share
@@ -361,9 +378,11 @@ def fit_members(X, y, alphas, index_sets=None, *, sketch_ops=None, feature_ops=N
         only). "auto" (:func:`resolve_solver`) is "tridiag" where the tridiagonal
         operations (``tridiagonal_ridge_solve``, ``tridiagonal_df``) have an
         accelerated backend for the data's namespace in the operation registry (today
-        Numba, for NumPy data) and "eigh" elsewhere, when every alpha exceeds ``1e-7``
-        times the largest squared singular value (for "tridiag", its Gershgorin bound,
-        at most three times larger); else "svd".
+        Numba, for NumPy data) and "eigh" elsewhere, when the Gram matrix gives the
+        ridge solution at the smallest alpha to about 1e-9, i.e. ``(lam_max + alpha)
+        / (lam_min + alpha) <= 1e7`` for the extreme squared singular values of the
+        member (for "tridiag", a Gershgorin bound on ``lam_max``, at most three times
+        larger); else "svd".
     n_jobs : int, optional
         Members fitted at once (joblib threads, scikit-learn's meaning: None is 1
         unless in a ``joblib.parallel_config`` context, -1 all cores). For NumPy
@@ -470,7 +489,7 @@ def _fit_member(xp, X, y, alphas, m, index_sets, sketch_ops, feature_ops, fit_in
             f = factorize_member_tridiag(Xm, ym, center)
         else:
             f = factorize_member(xp, Xm, ym, center, first)
-    if auto and first != "svd" and min_alpha < 1e-7 * f["lam_max"]:
+    if auto and first != "svd" and not gram_is_accurate(f, min_alpha):
         # the Gram matrix squares the condition number
         f = factorize_member(xp, *member_data(), center, "svd")
     c, b = member_coefs(xp, f, alphas)

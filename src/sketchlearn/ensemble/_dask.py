@@ -10,7 +10,8 @@ passes over the row chunks, each a mergeable summary (see :mod:`.._summaries`):
    either its centred Gram matrix ``Z_c^T Z_c`` (merged by Chan, Golub and LeVeque's
    pairwise update: ``M2 = M2_a + M2_b + n_a n_b / n (mu_b - mu_a)(mu_b - mu_a)^T``,
    never raw sums minus ``n mu mu^T``) or, when a penalty is too small for a Gram
-   matrix (``alpha < 1e-7 lam_max``, the in-memory rule, or ``alpha = 0``), the ``R``
+   matrix (``(lam_max + alpha) / (lam_min + alpha) > 1e7``, the in-memory rule, or
+   ``alpha = 0``), the ``R``
    of a QR of ``Z_c`` (merged by QR of ``[R_a; R_b; sqrt(n_a n_b / n) (mu_b -
    mu_a)]``, the same update for the factor). One eigendecomposition of the Gram
    matrix (or SVD of ``R``'s ``X`` block) per member then gives every penalty, as
@@ -36,6 +37,7 @@ from .._dask import DEFAULT_SPLIT_EVERY, map_row_chunks, reduce_row_chunks
 from ._core import (
     ecv_sums,
     factorize_member,
+    gram_is_accurate,
     member_coefs,
     member_df,
     member_rows,
@@ -139,8 +141,10 @@ def _factor(summary, p, centre, mode, eps):
         lam, W, c = s * s, Vt.T, s * (U.T @ S[:, p])
         tol = (max(k, p) * eps) ** 2
     lam_max = float(lam.max()) if lam.size else 0.0
+    lam_min = float(lam.min()) if lam.size else 0.0
     return {"x_mean": mu[:p], "y_mean": mu[p], "lam": lam, "W": W, "c": c,
-            "rank_mask": lam > tol * lam_max, "lam_max": lam_max, "fit_intercept": centre}
+            "rank_mask": lam > tol * lam_max, "lam_max": lam_max, "lam_min": lam_min,
+            "fit_intercept": centre}
 
 
 def fit_members_dask(X, y, alphas, plans, *, fit_intercept=True, split_every=None):
@@ -161,7 +165,7 @@ def fit_members_dask(X, y, alphas, plans, *, fit_intercept=True, split_every=Non
         moments = reduce_row_chunks(MemberMoments(plans, n, fit_intercept, mode), X, y,
                                     split_every=split_every)
         factors = [_factor(s, p, fit_intercept, mode, eps) for s in moments]
-        if mode == "qr" or all(min_alpha >= 1e-7 * f["lam_max"] for f in factors):
+        if mode == "qr" or all(gram_is_accurate(f, min_alpha) for f in factors):
             break
         mode = "qr"  # the Gram matrix squares the condition number
     coefs, intercepts, dfs = [], [], []
