@@ -47,9 +47,7 @@ class ChunkQ:
         if isinstance(A, np.ndarray):
             A = np.asfortranarray(A if A.dtype in (np.float32, np.float64) else
                                   A.astype(np.float64))
-            geqrf, self._ormqr_f, self._orgqr_f = scipy.linalg.get_lapack_funcs(
-                ("geqrf", "ormqr", "orgqr"), (A,))
-            qr, self._tau, _, info = geqrf(A)
+            qr, self._tau, _, info = _lapack("geqrf", A.dtype)(A)
             _check_lapack("geqrf", info)
             self.R = np.triu(qr[:self.shape[1]])
             self._qr = qr[:, :self.shape[1]]  # the reflectors (a wide chunk has m of them)
@@ -58,15 +56,16 @@ class ChunkQ:
 
     def _ormqr(self, trans, C):
         C = np.asfortranarray(C, dtype=self._qr.dtype)
-        out, _, info = self._ormqr_f("L", trans, self._qr, self._tau, C,
-                                     max(1, C.shape[1] * 64), overwrite_c=True)
+        out, _, info = _lapack("ormqr", self._qr.dtype)("L", trans, self._qr, self._tau, C,
+                                                         max(1, C.shape[1] * 64),
+                                                         overwrite_c=True)
         _check_lapack("ormqr", info)
         return out
 
     def explicit(self):
         """``Q`` itself (formed once, by ``orgqr``, for NumPy chunks)."""
         if self._Q is None:
-            self._Q, _, info = self._orgqr_f(self._qr, self._tau)
+            self._Q, _, info = _lapack("orgqr", self._qr.dtype)(self._qr, self._tau)
             _check_lapack("orgqr", info)
         return self._Q
 
@@ -83,6 +82,12 @@ class ChunkQ:
         padded = np.zeros((self.shape[0], V.shape[1]), dtype=self._qr.dtype, order="F")
         padded[:self.shape[1]] = V
         return self._ormqr("N", padded)
+
+
+def _lapack(name, dtype):
+    """LAPACK's ``name`` for ``dtype``, looked up when used: a :class:`ChunkQ` holds only
+    arrays, so it pickles (Dask moves kept chunks between workers)."""
+    return scipy.linalg.get_lapack_funcs((name,), dtype=dtype)[0]
 
 
 def _check_lapack(name, info):
