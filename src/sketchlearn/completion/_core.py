@@ -649,6 +649,21 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
     return Uo, s, Vo, n_iter, res
 
 
+def warn_svt_kept(keep, max_rank, shape, tau, largest):
+    """SVT's warnings (in memory or on Dask) when the threshold ``tau`` keeps every
+    computed singular value (``max_rank`` may be too small) or none (the estimate is
+    zero; ``largest``: the top singular value)."""
+    if keep == max_rank and max_rank < min(shape):
+        warnings.warn(
+            f"All {max_rank} computed singular values exceed the threshold {tau:.3g}; the "
+            "estimate may need a larger max_rank.", UserWarning, stacklevel=user_stacklevel())
+    if keep == 0:
+        warnings.warn(
+            f"No singular value of the rescaled observed matrix exceeds the threshold "
+            f"{tau:.3g} (largest: {largest:.3g}); the estimate is the zero matrix. "
+            "Pass a smaller threshold.", UserWarning, stacklevel=user_stacklevel())
+
+
 def warn_soft_impute_not_converged(max_iter, ratio, tol):
     """softImpute-ALS ran ``max_iter`` sweeps without its relative change reaching
     ``tol`` (in memory or on Dask)."""
@@ -984,15 +999,8 @@ def _svt(obs: Observed, *, threshold, thresholding, max_rank, rng):
     U, sig, V = top_svd(obs, max_rank, 1.0 / p_hat, rng)
     tau = svt_threshold(obs, p_hat) if threshold == "auto" else float(threshold)
     keep = int(to_numpy(xp.sum(xp.astype(sig > tau, xp.int32))))
-    if keep == max_rank and max_rank < min(m, n):
-        warnings.warn(
-            f"All {max_rank} computed singular values exceed the threshold {tau:.3g}; the "
-            "estimate may need a larger max_rank.", UserWarning, stacklevel=user_stacklevel())
+    warn_svt_kept(keep, max_rank, (m, n), tau, float(sig[0]))
     if keep == 0:
-        warnings.warn(
-            f"No singular value of the rescaled observed matrix exceeds the threshold "
-            f"{tau:.3g} (largest: {float(sig[0]):.3g}); the estimate is the zero matrix. "
-            "Pass a smaller threshold.", UserWarning, stacklevel=user_stacklevel())
         keep = 1
         s = xp.zeros(1, dtype=sig.dtype)
     elif thresholding == "soft":

@@ -39,7 +39,6 @@ results cast to the input's dtype.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 
@@ -47,8 +46,7 @@ from .._array_api import get_namespace, move_to, to_numpy
 from .._dask import is_dask_array, map_row_chunks, reduce_row_chunks, row_chunked
 from .._random import as_generator, row_keyed
 from .._summaries import TSQR, ChunkQ
-from .._validation import user_stacklevel
-from ._core import warn_soft_impute_not_converged
+from ._core import warn_soft_impute_not_converged, warn_svt_kept
 
 __all__ = ["dask_svd", "svt_complete_dask", "soft_impute_dask"]
 
@@ -382,15 +380,8 @@ def svt_complete_dask(X, threshold="auto", *, thresholding="hard", max_rank=None
     else:
         tau = float(threshold)
     keep = int(np.sum(sig > tau))
-    if keep == rank and rank < min(m, n):
-        warnings.warn(
-            f"All {rank} computed singular values exceed the threshold {tau:.3g}; the "
-            "estimate may need a larger max_rank.", UserWarning, stacklevel=user_stacklevel())
+    warn_svt_kept(keep, rank, (m, n), tau, float(sig[0]))
     if keep == 0:
-        warnings.warn(
-            f"No singular value of the rescaled observed matrix exceeds the threshold "
-            f"{tau:.3g} (largest: {float(sig[0]):.3g}); the estimate is the zero matrix. "
-            "Pass a smaller threshold.", UserWarning, stacklevel=user_stacklevel())
         keep = 1
         s = np.zeros(1)
     elif thresholding == "soft":

@@ -167,6 +167,17 @@ def _log_weights(xp, w):
         return xp.log(xp.astype(w, xp.float64))
 
 
+def check_cost_source(M, X, Y, reg, method):
+    """The checks :func:`sinkhorn` makes of where the cost comes from and of ``reg``,
+    in memory and on Dask."""
+    if reg == 0 and method != "mirror":
+        raise ValueError("reg must be in (0, inf) unless method='mirror' (reg=0: "
+                         f"unregularised transport); got {reg!r}.")
+    if M is not None and (X is not None or Y is not None):
+        raise ValueError("Give either the cost matrix M or the point clouds X and Y, "
+                         "not both.")
+
+
 @public_function(arrays=("a", "b", "M", "X", "Y", "warm_start"),
                  params={"reg": NON_NEGATIVE, "method": [StrOptions(set(_METHODS))],
                          "tol": POSITIVE, "max_iter": COUNT, "eps_scaling": ["boolean"],
@@ -331,14 +342,9 @@ def sinkhorn(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="sqeucl
     if rm is not None and method not in ("auto", "scaling", "log"):
         raise ValueError(f"reg_m (unbalanced transport) needs method='auto', 'scaling' or "
                          f"'log'; got method={method!r}.")
-    if reg == 0 and method != "mirror":
-        raise ValueError("reg must be in (0, inf) unless method='mirror' (reg=0: "
-                         f"unregularised transport); got {reg!r}.")
+    check_cost_source(M, X, Y, reg, method)
     reg, tol = float(reg), float(tol)
     if M is not None:
-        if X is not None or Y is not None:
-            raise ValueError("Give either the cost matrix M or the point clouds X and Y, "
-                             "not both.")
         M = check_array(M, "M", allow_nonfinite=True)
         xp = get_namespace(M)
         # max and min propagate NaN, and an infinity is one of them: finite extremes

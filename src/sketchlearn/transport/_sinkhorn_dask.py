@@ -51,6 +51,7 @@ from ._sinkhorn import (
     _cost_block,
     _log_weights,
     _plan_block,
+    check_cost_source,
 )
 from ._sinkhorn_log import STAGE_MAX_ITER, STAGE_TOL
 from ._sinkhorn_ops import ROW_BLOCK, lse_points_op, lse_rows_op, pairwise_cost
@@ -326,14 +327,9 @@ def sinkhorn_dask(a=None, b=None, M=None, *, X=None, Y=None, reg=0.05, metric="s
         raise TypeError(f"method={method!r} has no distributed version; Dask arrays use the "
                         "log domain (method='auto' or 'log'), which needs neither the "
                         "dense cost nor the dense plan.")
-    if reg == 0:
-        raise ValueError("reg must be in (0, inf) unless method='mirror' (reg=0: "
-                         f"unregularised transport); got {reg!r}.")
+    check_cost_source(M, X, Y, reg, method)
     reg, tol = float(reg), float(tol)
     if M is not None:
-        if X is not None or Y is not None:
-            raise ValueError("Give either the cost matrix M or the point clouds X and Y, "
-                             "not both.")
         A = _as_row_chunked(M, "M", _dask_names(a=a, b=b))
         kind, B, power = "matrix", None, 1.0
         n, m = A.shape
