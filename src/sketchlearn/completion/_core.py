@@ -649,6 +649,18 @@ def _altmin(obs: Observed, rank, *, alpha, max_iter, tol, solver, cg_iter, init_
     return Uo, s, Vo, n_iter, res
 
 
+def soft_impute_change(xp, UoU, VVo, D_old, D):
+    """softImpute-ALS's stopping quantity: the relative change of ``U D^2 V^T`` in
+    Frobenius norm, from the thin products ``UoU = U_old^T U`` and ``VVo = V^T V_old``
+    (in memory, or summed over row chunks on Dask)."""
+    Do2, Dn2 = D_old * D_old, D * D
+    old_sq = float(xp.sum(Do2 * Do2))
+    cross = float(xp.sum(xp.matmul(UoU * Dn2, VVo) * xp.reshape(Do2, (-1, 1))
+                         * xp.eye(Do2.shape[0], dtype=Do2.dtype)))
+    new_sq = float(xp.sum(Dn2 * Dn2))
+    return (old_sq + new_sq - 2.0 * cross) / old_sq if old_sq > 0 else math.inf
+
+
 def warn_svt_kept(keep, max_rank, shape, tau, largest):
     """SVT's warnings (in memory or on Dask) when the threshold ``tau`` keeps every
     computed singular value (``max_rank`` may be too small) or none (the estimate is
@@ -845,15 +857,8 @@ def _soft_impute_als(obs: Observed, lam, rank, *, max_iter, tol, rng, init=None,
         Un, d2, Rt = _svd_small(xp, At * D)
         U, D = Un, xp.sqrt(d2)
         V = xp.matmul(V, xp.matrix_transpose(Rt))
-        # Relative change of U D^2 V^T in Frobenius norm, from thin products.
-        Do2, Dn2 = D_old * D_old, D * D
-        old_sq = float(xp.sum(Do2 * Do2))
-        cross = float(xp.sum(
-            xp.matmul(xp.matmul(xp.matrix_transpose(U_old), U) * Dn2,
-                      xp.matmul(xp.matrix_transpose(V), V_old)) * xp.reshape(Do2, (-1, 1))
-            * xp.eye(rank, dtype=dt)))
-        new_sq = float(xp.sum(Dn2 * Dn2))
-        ratio = (old_sq + new_sq - 2.0 * cross) / old_sq if old_sq > 0 else math.inf
+        ratio = soft_impute_change(xp, xp.matmul(xp.matrix_transpose(U_old), U),
+                                   xp.matmul(xp.matrix_transpose(V), V_old), D_old, D)
         if verbose > 1:
             print(f"softImpute-ALS sweep {n_iter}: relative change {ratio:.3e}")
         if ratio < tol:

@@ -46,7 +46,7 @@ from .._array_api import get_namespace, move_to, to_numpy
 from .._dask import is_dask_array, map_row_chunks, reduce_row_chunks, row_chunked
 from .._random import as_generator, row_keyed
 from .._summaries import TSQR, ChunkQ
-from ._core import warn_soft_impute_not_converged, warn_svt_kept
+from ._core import soft_impute_change, warn_soft_impute_not_converged, warn_svt_kept
 
 __all__ = ["dask_svd", "svt_complete_dask", "soft_impute_dask"]
 
@@ -511,11 +511,7 @@ def soft_impute_dask(X, shrinkage=None, max_rank=None, *, solver="auto", max_ite
         # Relative change of U D^2 V^T in Frobenius norm, from thin products.
         (UtU,) = _tree_sum(_cross_part, rows, None, per_chunk=list(zip(U_start, U_blocks,
                                                                         strict=True)))
-        Do2, Dn2 = D_old * D_old, D * D
-        old_sq = float(np.sum(Do2 * Do2))
-        cross = float(np.sum((UtU * Dn2) @ (V.T @ V_old) * Do2[:, None] * np.eye(r)))
-        new_sq = float(np.sum(Dn2 * Dn2))
-        ratio = (old_sq + new_sq - 2.0 * cross) / old_sq if old_sq > 0 else math.inf
+        ratio = soft_impute_change(np, UtU, V.T @ V_old, D_old, D)
         if verbose > 1:
             print(f"softImpute-ALS (Dask) sweep {n_iter}: relative change {ratio:.3e}")
         if ratio < tol:
