@@ -54,3 +54,30 @@ print(sorted(p.suffix for p in target.rglob("*.nb*"))[:1])
                           env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "'.nbc'" in done.stdout or "'.nbi'" in done.stdout
+
+
+def test_row_blocks_cover_every_row_once_on_threads_and_serially():
+    import threading
+
+    import numba
+    import numpy as np
+
+    previous = numba.get_num_threads()
+    try:
+        for threads in sorted({1, min(2, numba.config.NUMBA_NUM_THREADS)}):
+            numba.set_num_threads(threads)
+            for n_rows, work in ((7, 10**9), (1, 10**9), (1000, 10**9), (1000, 10)):
+                hits = np.zeros(n_rows, dtype=np.int64)
+                names = set()
+
+                def part(lo, hi, hits=hits, names=names):
+                    names.add(threading.current_thread().name)
+                    hits[lo:hi] += 1
+
+                _jit.on_row_blocks(part, n_rows, work)
+                assert (hits == 1).all()
+                threaded = threads > 1 and n_rows > 1 and work > _jit.SERIAL_WORK
+                # Large work on several threads runs on the pool, small work in place.
+                assert (threading.current_thread().name not in names) == threaded
+    finally:
+        numba.set_num_threads(previous)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -155,4 +156,33 @@ def is_finite(x):
     return (_float_bits_as_int(x) >> 52) & 0x7FF != 0x7FF
 
 
-__all__ = ["FASTMATH", "exp_for_sums", "is_cached", "is_finite", "njit"]
+# Blocks of at most this much work (elements, or multiply-adds) run on the calling
+# thread: starting a pool of threads costs about 0.2 ms.
+SERIAL_WORK = 2**18
+
+
+def on_row_blocks(part, n_rows, work, serial_work=SERIAL_WORK):
+    """Call ``part(lo, hi)`` on consecutive row blocks covering ``range(n_rows)``, one
+    block per Numba thread, on a short-lived pool of Python threads (on the calling
+    thread alone when ``work`` is at most ``serial_work``). ``part`` must release the
+    GIL: a ``nogil`` Numba kernel, or a NumPy / BLAS call.
+
+    For kernels that run between BLAS products: Numba's OpenMP threads keep spinning for
+    milliseconds after a ``prange`` region ends, as OpenBLAS's threads do after a
+    product, and each side's spinning threads take the cores from the other (a BLAS
+    matrix-vector product that follows a parallel Numba region at once ran 5x slower,
+    on 2 cores). Pool threads sleep as soon as their block is done.
+    """
+    import numba
+
+    parts = max(1, min(n_rows, numba.get_num_threads()))
+    if parts == 1 or work <= serial_work:
+        part(0, n_rows)
+        return
+    bounds = [n_rows * k // parts for k in range(parts + 1)]
+    with ThreadPoolExecutor(parts) as pool:
+        list(pool.map(lambda k: part(bounds[k], bounds[k + 1]), range(parts)))
+
+
+__all__ = ["FASTMATH", "SERIAL_WORK", "exp_for_sums", "is_cached", "is_finite", "njit",
+           "on_row_blocks"]

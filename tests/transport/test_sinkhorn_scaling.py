@@ -32,9 +32,10 @@ def _l1(P, a, b):
     return np.abs(P.sum(1) - a).sum() + np.abs(P.sum(0) - b).sum()
 
 
-def test_gibbs_kernel_backends_agree(rng):
-    C = rng.random((40, 30)) * 50
-    f, g = rng.normal(size=40), rng.normal(size=30)
+@pytest.mark.parametrize("shape", [(40, 30), (700, 401)])  # in place; row blocks on threads
+def test_gibbs_kernel_backends_agree(rng, shape):
+    C = rng.random(shape) * 50
+    f, g = rng.normal(size=shape[0]), rng.normal(size=shape[1])
     for eps in (10.0, 0.1):
         ref = gibbs_op.implementation("reference")(np, C, f, g, eps)
         fast = gibbs_op.implementation("numba")(np, C, f, g, eps)
@@ -48,9 +49,10 @@ def test_gibbs_kernel_backends_agree(rng):
     assert np.isinf(big[0, 0]) and big[0, 1] == 1.0
 
 
-def test_plan_from_kernel_backends_agree(rng):
-    K, C = rng.random((30, 20)), rng.random((30, 20))
-    u, v = rng.random(30), rng.random(20)
+@pytest.mark.parametrize("shape", [(30, 20), (700, 401)])
+def test_plan_from_kernel_backends_agree(rng, shape):
+    K, C = rng.random(shape), rng.random(shape)
+    u, v = rng.random(shape[0]), rng.random(shape[1])
     P = u[:, None] * K * v[None, :]
     for backend in ("reference", "numba"):
         out, cost, rows = plan_from_kernel_op.implementation(backend)(np, K.copy(), u, v, C)

@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .._jit import FASTMATH, exp_for_sums, is_finite, njit
+from .._jit import FASTMATH, exp_for_sums, is_finite, njit, on_row_blocks
 
 
 @njit(cache=True, fastmath=FASTMATH, inline="always")
@@ -88,38 +88,48 @@ def lse_points(xp, X, Y, h, reg, power):
                        np.ascontiguousarray(h, dtype=np.float64), float(reg), float(power))
 
 
-@njit(cache=True, parallel=True, fastmath={"contract", "nsz"})
-def _gibbs_rows(C, f, g, inv_eps, out):
-    n, m = C.shape
-    for i in prange(n):
+# The two kernels of the scaling domain run on row blocks of Python threads
+# (``on_row_blocks``), not in ``prange``: each is followed by BLAS matrix-vector
+# products, which Numba's spinning OpenMP threads would slow down.
+@njit(cache=True, nogil=True, fastmath={"contract", "nsz"})
+def _gibbs_rows(C, f, g, inv_eps, out, lo, hi):
+    m = C.shape[1]
+    for i in range(lo, hi):
         fi = f[i]
+        Ci = C[i]
+        oi = out[i]
         for j in range(m):
-            x = (fi + g[j] - C[i, j]) * inv_eps
+            x = (fi + g[j] - Ci[j]) * inv_eps
             # exp_for_sums is exact to 1e-14 relative up to 2^1023; above e^700 the
             # entry is reported as inf, which the scaling loop treats as out of range.
-            out[i, j] = exp_for_sums(x) if x <= 700.0 else math.inf
+            oi[j] = exp_for_sums(x) if x <= 700.0 else math.inf
 
 
 def gibbs_kernel(xp, C, f, g, eps):
-    """``exp((f_i + g_j - C_ij) / eps)`` (float64, rows in parallel, vectorised exp)."""
+    """``exp((f_i + g_j - C_ij) / eps)`` (float64, row blocks on threads, vectorised
+    exp)."""
     C = np.ascontiguousarray(C, dtype=np.float64)
     out = np.empty(C.shape, dtype=np.float64)
-    _gibbs_rows(C, np.ascontiguousarray(f, dtype=np.float64),
-                np.ascontiguousarray(g, dtype=np.float64), 1.0 / eps, out)
+    f = np.ascontiguousarray(f, dtype=np.float64)
+    g = np.ascontiguousarray(g, dtype=np.float64)
+    on_row_blocks(lambda lo, hi: _gibbs_rows(C, f, g, 1.0 / eps, out, lo, hi),
+                  C.shape[0], C.size)
     return out
 
 
-@njit(cache=True, parallel=True, fastmath={"contract", "nsz"})
-def _scale_rows_cols(K, u, v, C, row_cost, row_sum):
-    n, m = K.shape
-    for i in prange(n):
+@njit(cache=True, nogil=True, fastmath={"contract", "nsz"})
+def _scale_rows_cols(K, u, v, C, row_cost, row_sum, lo, hi):
+    m = K.shape[1]
+    for i in range(lo, hi):
         ui = u[i]
+        Ki = K[i]
+        Ci = C[i]
         c = 0.0
         s = 0.0
         for j in range(m):
-            p = ui * K[i, j] * v[j]
-            K[i, j] = p
-            c += p * C[i, j]
+            p = ui * Ki[j] * v[j]
+            Ki[j] = p
+            c += p * Ci[j]
             s += p
         row_cost[i] = c
         row_sum[i] = s
@@ -127,10 +137,12 @@ def _scale_rows_cols(K, u, v, C, row_cost, row_sum):
 
 def plan_from_kernel(xp, K, u, v, C):
     """Overwrite ``K`` with ``diag(u) K diag(v)``; return it, ``<P, C>`` and ``P 1``
-    (one pass over ``K`` and ``C``)."""
+    (one pass over ``K`` and ``C``, row blocks on threads)."""
     row_cost = np.empty(K.shape[0])
     row_sum = np.empty(K.shape[0])
-    _scale_rows_cols(K, np.ascontiguousarray(u, dtype=np.float64),
-                     np.ascontiguousarray(v, dtype=np.float64),
-                     np.ascontiguousarray(C, dtype=np.float64), row_cost, row_sum)
+    u = np.ascontiguousarray(u, dtype=np.float64)
+    v = np.ascontiguousarray(v, dtype=np.float64)
+    C = np.ascontiguousarray(C, dtype=np.float64)
+    on_row_blocks(lambda lo, hi: _scale_rows_cols(K, u, v, C, row_cost, row_sum, lo, hi),
+                  K.shape[0], K.size)
     return K, float(row_cost.sum()), row_sum

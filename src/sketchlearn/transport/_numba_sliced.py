@@ -11,13 +11,12 @@ the size of the whole problem.
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
 from numba import prange
 
-from .._jit import FASTMATH, njit
+from .._jit import FASTMATH, njit, on_row_blocks
 
 # Fast-math without nnan/ninf, so NaN and infinity keep their meaning.
 
@@ -322,8 +321,7 @@ def slice_energy_grad(xp, PX, PY, a, b):
                              _thread_rows(PX.shape[0]))
 
 
-# Products of at most this many multiply-adds run on the calling thread: a thread pool
-# costs about 0.2 ms to start.
+# Products of at most this many multiply-adds run on the calling thread.
 _SERIAL_PRODUCT = 2**20
 
 
@@ -342,19 +340,10 @@ def slice_projection(xp, D, Z):
     see :func:`._sliced._slice_projection_reference` for why."""
     k, n = D.shape[0], Z.shape[0]
     P = np.empty((k, n), dtype=np.result_type(D, Z))
-    parts = max(1, min(k, numba.get_num_threads()))
-    if k * n * D.shape[1] <= _SERIAL_PRODUCT:
-        parts = 1
-    bounds = np.linspace(0, k, parts + 1).astype(np.int64)
 
-    def rows(i):
-        lo, hi = bounds[i], bounds[i + 1]
+    def rows(lo, hi):
         np.matmul(D[lo:hi], Z.T, out=P[lo:hi])
 
     with _blas_controller().limit(limits=1, user_api="blas"):
-        if parts == 1:
-            rows(0)
-        else:
-            with ThreadPoolExecutor(parts) as pool:
-                list(pool.map(rows, range(parts)))
+        on_row_blocks(rows, k, k * n * D.shape[1], serial_work=_SERIAL_PRODUCT)
     return P
