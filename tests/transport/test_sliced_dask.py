@@ -20,7 +20,6 @@ from sketchlearn.transport import (
     distributional_sliced_wasserstein,
     energy_distance,
     energy_distance_grad,
-    max_sliced_wasserstein,
     sliced_wasserstein,
 )
 from sketchlearn.transport._quantile_sketch import DEFAULT_SKETCH_SIZE, ProjectedQuantileSketch
@@ -317,8 +316,6 @@ def test_bad_input(synchronous):
         sliced_wasserstein(dX, dY, quantiles="approximate")
     with pytest.raises(ValueError, match="'sketch_size' parameter"):
         sliced_wasserstein(dX, dY, quantiles="sketch", sketch_size=2)
-    with pytest.raises(TypeError, match="max_sliced_wasserstein has no distributed version"):
-        max_sliced_wasserstein(dX, dY)
     with pytest.raises(TypeError, match="distributional_sliced_wasserstein has no"):
         distributional_sliced_wasserstein(dX, dY)
     with pytest.raises(TypeError, match="use energy_distance"):

@@ -33,6 +33,8 @@ the projected clouds, in one of two modes (``quantiles=``):
     ``O(n_projections sketch_size)`` per task. The result carries a certain bound
     on its deviation from the exact value (:class:`SketchedDistance`); see
     :func:`sketch_error_bounds` for its derivation.
+
+Max-sliced distances on Dask clouds are in :mod:`._max_sliced_dask`.
 """
 
 from __future__ import annotations
@@ -532,6 +534,16 @@ def _root_bound(value, delta, p):
     return value ** (1.0 / p) - max(value - delta, 0.0) ** (1.0 / p)
 
 
+def _sketch_root_bound(value, bounds, ex, ey, R, p):
+    """Bound on the error of ``value^(1/p)``, ``value`` the mean of the sketched ``W_p^p``
+    over the directions whose :func:`sketch_error_bounds` are given."""
+    # Minkowski on the directions: |SW_p - SW_p'| <= (mean_l dW_l^p)^(1/p), with
+    # dW_l <= W_p(F_sketch, F) + W_p(G_sketch, G) <= (R^(p-1) e)^(1/p) each.
+    dw = (R ** (p - 1.0) * ex) ** (1.0 / p) + (R ** (p - 1.0) * ey) ** (1.0 / p)
+    return min(_root_bound(value, float(np.mean(bounds)), p),
+               float(np.mean(dw**p)) ** (1.0 / p))
+
+
 def _warn_if_loose(bound, se, name):
     if not math.isnan(se) and bound > se:
         warnings.warn(
@@ -566,11 +578,7 @@ def sliced_wasserstein_dask(X, Y, a=None, b=None, *, p=2, n_projections=100, sli
     se = _group_std_error(w, groups) if L > 1 else math.nan
     if quantiles == "sketch":
         bounds, ex, ey, R = sketch_error_bounds(sx, sy, p)
-        delta = float(np.mean(bounds))
-        # Minkowski on the directions: |SW_p - SW_p'| <= (mean_l dW_l^p)^(1/p), with
-        # dW_l <= W_p(F_sketch, F) + W_p(G_sketch, G) <= (R^(p-1) e)^(1/p) each.
-        dw = (R ** (p - 1.0) * ex) ** (1.0 / p) + (R ** (p - 1.0) * ey) ** (1.0 / p)
-        bound = min(_root_bound(value, delta, p), float(np.mean(dw**p)) ** (1.0 / p))
+        bound = _sketch_root_bound(value, bounds, ex, ey, R, p)
     root, se = _root(value, se, p)
     if quantiles == "sketch":
         _warn_if_loose(bound, se, "sliced_wasserstein")
