@@ -55,6 +55,93 @@ def test_equals_pot_debiased(weights):
     assert not np.allclose(p, plain, atol=1e-6)
 
 
+@pytest.mark.parametrize(("n", "reg", "weights"),
+                         [(60, 1e-2, None), (100, 3e-3, [0.2, 0.5, 0.3]),
+                          (100, 1e-3, [0.6, 0.1, 0.3]), (40, 5e-2, [0.5, 0.25, 0.25])])
+def test_scaling_log_and_pot_agree(n, reg, weights):
+    """Both domains, forced, against POT's scaling and log-domain barycenters."""
+    _, A, M = _histograms(n)
+    w = None if weights is None else np.array(weights)
+    ps = entropic_barycenter(A, M, reg, w, tol=1e-12, max_iter=30_000, method="scaling")
+    pl = entropic_barycenter(A, M, reg, w, tol=1e-12, max_iter=30_000, method="log")
+    pa = entropic_barycenter(A, M, reg, w, tol=1e-12, max_iter=30_000)
+    assert np.abs(ps - pl).max() <= 1e-8
+    assert np.array_equal(pa, ps)  # auto stays in the scaling domain here
+    q = ot.bregman.barycenter(A, M, reg, weights=w, method="sinkhorn_log",
+                              stopThr=1e-13, numItermax=30_000)
+    assert np.abs(ps - q).max() <= 1e-8
+    if weights is None:
+        q = ot.bregman.barycenter(A, M, reg, method="sinkhorn", stopThr=1e-13,
+                                  numItermax=30_000)
+        assert np.abs(ps - q).max() <= 1e-8
+
+
+def test_scaling_on_rectangular_cost_with_offsets():
+    """Inputs and barycenter on different grids, costs offset by a large constant per
+    row (exp(-M / reg) alone would underflow): the row shift of the scaling domain
+    leaves the barycenter unchanged, so it still equals the log domain."""
+    rng = np.random.default_rng(5)
+    xa = np.sort(rng.uniform(0, 1, 35))
+    xb = np.linspace(0, 1, 50)
+    A = rng.uniform(0.1, 1.0, (35, 3))
+    A /= A.sum(0)
+    M = (xa[:, None] - xb[None, :]) ** 2
+    Mo = M + rng.uniform(5, 20, (35, 1))   # + row constants: range/reg ~ 4000
+    reg = 5e-3
+    ps = entropic_barycenter(A, Mo, reg, tol=1e-12, method="scaling")
+    pl = entropic_barycenter(A, M, reg, tol=1e-12, method="log")
+    assert np.abs(ps - pl).max() <= 1e-8
+
+
+@pytest.mark.parametrize("weights", [None, [0.2, 0.5, 0.3]])
+def test_debiased_scaling_and_log_agree_with_pot(weights):
+    _, A, M = _histograms(40)
+    w = None if weights is None else np.array(weights)
+    ps = entropic_barycenter(A, M, 1e-3, w, debiased=True, tol=1e-12, max_iter=20_000,
+                             method="scaling")
+    pl = entropic_barycenter(A, M, 1e-3, w, debiased=True, tol=1e-12, max_iter=20_000,
+                             method="log")
+    assert np.abs(ps - pl).max() <= 1e-8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        q = ot.bregman.barycenter_debiased(A, M, 1e-3, weights=w, method="sinkhorn",
+                                           stopThr=1e-14, numItermax=20_000)
+    assert np.abs(ps - q).max() <= 1e-8
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_auto_falls_back_to_log_domain_when_scaling_underflows(debiased):
+    """reg = 2e-4 on a grid of step 1/29: transport over distances ~0.4 needs scalings
+    near exp(800), past float64. 'auto' warns and matches the log domain and POT's
+    log-domain barycenter; forced 'scaling' raises; 'log' is silent."""
+    _, A, M = _histograms(30, centres=(0.1, 0.5, 0.9), widths=(0.01, 0.01, 0.01))
+    reg = 2e-4
+    with pytest.warns(RuntimeWarning, match="continuing in the log domain"):
+        pa = entropic_barycenter(A, M, reg, debiased=debiased, tol=1e-11,
+                                 max_iter=20_000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pl = entropic_barycenter(A, M, reg, debiased=debiased, tol=1e-11,
+                                 max_iter=20_000, method="log")
+    assert np.all(np.isfinite(pa)) and np.abs(pa - pl).max() <= 1e-8
+    if not debiased:
+        q = ot.bregman.barycenter(A, M, reg, method="sinkhorn_log", stopThr=1e-13,
+                                  numItermax=20_000)
+        assert np.abs(pa - q).max() <= 1e-8
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # POT's scaling solver: NaN, silently
+            bad = ot.bregman.barycenter(A, M, reg, stopThr=1e-13, numItermax=2_000)
+        assert not np.all(np.isfinite(bad))
+    with pytest.raises(FloatingPointError, match=r"method='scaling'\) left the float"):
+        entropic_barycenter(A, M, reg, debiased=debiased, method="scaling")
+
+
+def test_bad_method():
+    _, A, M = _histograms(20)
+    with pytest.raises(ValueError, match="method"):
+        entropic_barycenter(A, M, 0.01, method="sinkhorn")
+
+
 def test_fixed_point_on_rectangular_support():
     """A (n, K) on one grid, barycenter on another (M is n x m): the first-order
     condition, sum_k w_k log v_k = const for the column scalings v_k of the entropic
@@ -86,16 +173,19 @@ def test_float32_follows_input_and_inputs_untouched():
     _, A, M = _histograms(50)
     A0, M0 = A.copy(), M.copy()
     p64 = entropic_barycenter(A, M, 3e-3, tol=1e-12)
-    p32 = entropic_barycenter(A.astype(np.float32), M.astype(np.float32), 3e-3, tol=1e-6)
-    assert p64.dtype == np.float64 and p32.dtype == np.float32
-    assert np.allclose(p32, p64, atol=1e-5)
+    for method in ("auto", "scaling", "log"):
+        p32 = entropic_barycenter(A.astype(np.float32), M.astype(np.float32), 3e-3,
+                                  tol=1e-6, method=method)
+        assert p64.dtype == np.float64 and p32.dtype == np.float32
+        assert np.allclose(p32, p64, atol=1e-5)
     assert np.array_equal(A, A0) and np.array_equal(M, M0)
 
 
-def test_nonconvergence_warns_with_error():
+@pytest.mark.parametrize("method", ["auto", "log"])
+def test_nonconvergence_warns_with_error(method):
     _, A, M = _histograms(60)
     with pytest.warns(ConvergenceWarning, match=r"after 3 iterations with an error of"):
-        entropic_barycenter(A, M, 1e-3, tol=1e-12, max_iter=3)
+        entropic_barycenter(A, M, 1e-3, tol=1e-12, max_iter=3, method=method)
 
 
 def test_bad_input_names_argument():
@@ -198,10 +288,12 @@ def test_array_api_strict_reference_equals_numba_path():
     xps = pytest.importorskip("array_api_strict")
     _, A, M = _histograms(20)
     for deb in (False, True):
-        p = entropic_barycenter(xps.asarray(A), xps.asarray(M), 5e-3, debiased=deb)
-        assert isinstance(p, type(xps.asarray(A)))
-        q = entropic_barycenter(A, M, 5e-3, debiased=deb)
-        assert np.abs(np.asarray(p) - q).max() < 1e-12
+        for method in ("scaling", "log"):
+            p = entropic_barycenter(xps.asarray(A), xps.asarray(M), 5e-3, debiased=deb,
+                                    method=method)
+            assert isinstance(p, type(xps.asarray(A)))
+            q = entropic_barycenter(A, M, 5e-3, debiased=deb, method=method)
+            assert np.abs(np.asarray(p) - q).max() < 1e-12
     rng = np.random.default_rng(0)
     X, Y = rng.normal(size=(30, 2)), rng.normal(size=(25, 2))
     Z = sliced_barycenter([xps.asarray(X), xps.asarray(Y)], max_iter=5, random_state=0)

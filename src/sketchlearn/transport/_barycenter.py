@@ -8,7 +8,7 @@ import warnings
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from .._array_api import get_namespace, public_function, transposed_copy
 from .._validation import (
@@ -29,9 +29,10 @@ _DEBIAS_STEPS = 10
 
 @public_function(arrays=("A", "M", "weights"),
                  params={"reg": POSITIVE, "debiased": ["boolean"], "tol": POSITIVE,
-                         "max_iter": COUNT})
+                         "max_iter": COUNT,
+                         "method": [StrOptions({"auto", "scaling", "log"})]})
 def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-9,
-                        max_iter=10_000):
+                        max_iter=10_000, method="auto"):
     r"""Entropic Wasserstein barycenter of histograms on a fixed support.
 
     Solves
@@ -44,23 +45,40 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
 
     with :math:`H(P) = -\sum_{ij} P_{ij} (\log P_{ij} - 1)` (the problem of POT's
     ``ot.bregman.barycenter``), by iterative Bregman projections (Benamou et al.
-    2015) in the log domain: for each input the potential :math:`f_k` makes the row
-    marginal equal :math:`a_k`, the barycenter is the weighted geometric mean of the
-    column marginals, :math:`\log p = \sum_k w_k \log (P_k^T 1)`, and :math:`g_k`
-    makes every column marginal equal :math:`p`. Every step is a log-sum-exp with
-    the maximum factored out, so any ``reg > 0`` is stable (no underflow of
-    :math:`e^{-M/\mathrm{reg}}`).
+    2015): for each input the potential :math:`f_k` makes the row marginal equal
+    :math:`a_k`, the barycenter is the weighted geometric mean of the column
+    marginals, :math:`\log p = \sum_k w_k \log (P_k^T 1)`, and :math:`g_k` makes
+    every column marginal equal :math:`p`.
+
+    ``method="scaling"`` runs these projections on the scalings
+    :math:`u_k = e^{f_k/\mathrm{reg}}`, :math:`v_k = e^{g_k/\mathrm{reg}}` with the
+    kernel :math:`K = e^{-M/\mathrm{reg}}` built once (after subtracting each row's
+    smallest cost, which leaves the barycenter unchanged): per iteration two matrix
+    products of ``K`` with all ``K`` histograms at once, one logarithm and one
+    exponential for the geometric mean. ``method="log"`` runs them on the potentials
+    with log-sum-exp reductions (the maximum factored out), stable for any ``reg > 0``
+    but about ``n m`` exponentials per histogram and iteration. ``method="auto"``
+    starts in the scaling domain and, when it leaves the float range (an entry of
+    ``K``, of the scalings or of the barycenter underflows to zero where it must not,
+    or overflows, which shows as a non-finite error), warns (``RuntimeWarning``) and
+    continues in the log domain from the last potentials that passed a check. This
+    happens when ``reg`` is small against the cost range (roughly when transport
+    distances exceed ~700 ``reg``). A forced ``method="scaling"`` raises
+    ``FloatingPointError`` instead.
 
     With ``debiased=True`` the barycenter of the debiased Sinkhorn divergence
     (Janati et al. 2020, POT's ``ot.bregman.barycenter_debiased``): the geometric
-    mean is multiplied by :math:`e^{c}`, where :math:`c` solves the symmetric
-    problem :math:`c = \log p - \log \sum_i e^{c_i - M_{ij}/\mathrm{reg}}` (updated
-    by 10 averaged fixed-point steps per iteration, as POT's log-domain solver), which
-    removes most of the entropic blur. When ``reg`` is large against the squared grid
-    step, :math:`e^{-M/\mathrm{reg}}` is numerically singular and the debiased
-    iteration's limit depends on the scheme (POT's scaling and log-domain solvers
-    then differ by about 1e-3 too); with ``reg`` of the order of the squared grid
-    step they agree with this one to 1e-8.
+    mean is multiplied by :math:`e^{c/\mathrm{reg}}`, where :math:`c` solves the
+    symmetric problem :math:`c = \mathrm{reg} \log p - \mathrm{reg} \log \sum_i
+    e^{(c_i - M_{ij})/\mathrm{reg}}`, updated by averaged fixed-point steps (in the
+    scaling domain one step per iteration, :math:`d \leftarrow (d\, p / K^T
+    d)^{1/2}` with :math:`d = e^{c/\mathrm{reg}}`, as POT's scaling solver; in the log
+    domain 10, as POT's log solver; the joint fixed point is the same). This removes
+    most of the entropic blur. When ``reg`` is large against the squared grid step,
+    :math:`e^{-M/\mathrm{reg}}` is numerically singular and the debiased iteration
+    may not converge or its limit depends on the scheme (POT's scaling and log-domain
+    solvers then differ by about 1e-3 too); with ``reg`` of the order of the squared
+    grid step they agree with this one to 1e-8.
 
     Parameters
     ----------
@@ -77,9 +95,16 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
         Debiased Sinkhorn barycenter.
     tol : float > 0, default=1e-9
         Stop when every column marginal is within ``tol`` (L1) of the barycenter and
-        the barycenter changed by at most ``tol`` (L1) over the last iteration.
+        the barycenter changed by at most ``tol`` (L1) over the last iteration. The
+        log domain checks this every iteration; the scaling domain every
+        10 iterations (and at the first and the last), so it may run up to 9
+        iterations past the first one that meets ``tol``.
     max_iter : int, default=10000
-        Iteration cap.
+        Iteration cap (both domains together).
+    method : {"auto", "scaling", "log"}, default="auto"
+        Domain of the iterations, see above: ``"auto"`` the scaling domain with a
+        log-domain fallback, ``"scaling"`` the scaling domain or an error,
+        ``"log"`` the log domain.
 
     Returns
     -------
@@ -87,11 +112,19 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
         float32 when ``A`` and ``M`` are both float32, else float64; in the array
         library of the input.
 
+    Raises
+    ------
+    FloatingPointError
+        ``method="scaling"`` when the scaling domain leaves the float range.
+
     Warns
     -----
     ConvergenceWarning
         When ``max_iter`` iterations do not reach ``tol``; the message gives the
         error reached.
+    RuntimeWarning
+        ``method="auto"`` when the scaling domain leaves the float range and the log
+        domain takes over.
 
     Examples
     --------
@@ -108,6 +141,8 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
     >>> q = ot.bregman.barycenter(A, M, 1e-3, method="sinkhorn_log", stopThr=1e-12,
     ...                           numItermax=10**5)
     >>> bool(abs(p - q).max() < 1e-8)
+    True
+    >>> bool(abs(entropic_barycenter(A, M, reg=1e-3, method="log") - p).max() < 1e-8)
     True
     >>> pd = entropic_barycenter(A, M, reg=1e-3, debiased=True)
     >>> bool(pd.max() > p.max())                     # sharper: less entropic blur
@@ -133,17 +168,105 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
         cols.append(check_weights(A[:, k], n, f"A[:, {k}]", xp=xp, dtype=xp.float64))
     w = xp.full((K,), 1.0 / K, dtype=xp.float64) if weights is None else \
         check_weights(weights, K, "weights", xp=xp, dtype=xp.float64)
-    w_host = [float(w[k]) for k in range(K)]
     Mf = xp.astype(M, xp.float64)
+    dtype = xp.float32 if A.dtype == xp.float32 and M.dtype == xp.float32 else xp.float64
+    n_iter, bar, err = 0, None, math.inf
+    V = xp.ones((K, m), dtype=xp.float64)
+    d = xp.ones((m,), dtype=xp.float64)
+    if method != "log":
+        At = xp.stack(cols)
+        n_iter, bar, err, V, d, ok = _scaling_domain(xp, At, Mf, w, reg, debiased, tol,
+                                                    max_iter)
+        if not ok:
+            if method == "scaling":
+                raise FloatingPointError(
+                    f"entropic_barycenter(method='scaling') left the float range by "
+                    f"iteration {n_iter} (exp(-M/reg), a scaling or the barycenter "
+                    f"under- or overflowed at reg={reg:g}); use method='auto' or 'log'.")
+            warnings.warn(
+                f"The scaling-domain barycenter left the float range by iteration "
+                f"{n_iter} (reg={reg:g} is small against the costs); continuing in the "
+                "log domain, which is slower but stable. Pass method='log' to skip the "
+                "scaling attempt.", RuntimeWarning, stacklevel=user_stacklevel())
+    if method == "log" or not ok:
+        with np.errstate(divide="ignore"):
+            g = reg * xp.log(V)
+            c = reg * xp.log(d)
+        if not (bool(xp.all(xp.isfinite(g))) and bool(xp.all(xp.isfinite(c)))):
+            g, c = xp.zeros((K, m), dtype=xp.float64), xp.zeros((m,), dtype=xp.float64)
+        n_iter, bar, err = _log_domain(xp, cols, Mf, w, reg, debiased, tol, max_iter,
+                                       n_iter, g, c)
+    if err > tol:
+        warnings.warn(
+            f"entropic_barycenter stopped after {n_iter} iterations with an error of "
+            f"{err:.3g} (tol={tol:g}); increase max_iter or reg, or loosen tol.",
+            ConvergenceWarning, stacklevel=user_stacklevel())
+    return xp.astype(bar, dtype)
+
+
+# Scaling domain: check the error (and the float range) every this many iterations.
+_CHECK_EVERY = 10
+
+
+def _scaling_domain(xp, At, M, w, reg, debiased, tol, max_iter):
+    """Iterative Bregman projections on the scalings, all histograms batched.
+
+    ``At`` (K, n) holds the histograms in rows. Returns ``(n_iter, bar, err, V, d,
+    ok)``: ``V`` (K, m) and ``d`` (m,) the column and debiasing scalings of the last
+    check that passed (the start, ones, if none did), and ``ok`` False when the
+    iterations left the float range (a non-finite error at a check).
+    """
+    # Subtracting a row constant from M scales u only: the barycenter is unchanged,
+    # and every row of K then holds an entry 1. The debiasing step uses K's rows on the
+    # barycenter side, so it keeps M as is.
+    shift = 0.0 if debiased else xp.min(M, axis=1, keepdims=True)
+    Kmat = xp.exp((shift - M) / reg)          # (n, m)
+    KT = Kmat.T
+    K = At.shape[0]
+    V = xp.ones((K, Kmat.shape[1]), dtype=xp.float64)
+    d = xp.ones((Kmat.shape[1],), dtype=xp.float64)
+    good_V, good_d = V, d
+    bar, err = None, math.inf
+    it = 0
+    with np.errstate(all="ignore"):
+        for it in range(1, max_iter + 1):
+            U = At / xp.matmul(V, KT)             # rows: a_k / (K v_k)
+            KtU = xp.matmul(U, Kmat)              # rows: K^T u_k
+            new_bar = xp.exp(xp.matmul(w, xp.log(KtU)))
+            if debiased:
+                new_bar = new_bar * d
+            if it % _CHECK_EVERY == 0 or it == 1 or it == max_iter:
+                # Column marginals v_k * K^T u_k of the plans before the v update.
+                err = float(xp.max(xp.sum(xp.abs(V * KtU - new_bar), axis=1)))
+                if bar is not None:
+                    err = max(err, float(xp.sum(xp.abs(new_bar - bar))))
+                if not math.isfinite(err):
+                    return it, bar, err, good_V, good_d, False
+                good_V, good_d = V, d
+                if err <= tol:
+                    return it, new_bar, err, V, d, True
+            bar = new_bar
+            V = new_bar / KtU
+            if debiased:
+                d = xp.sqrt(d * new_bar / xp.matmul(d, Kmat))
+    return it, bar, err, V, d, True
+
+
+def _log_domain(xp, cols, Mf, w, reg, debiased, tol, max_iter, n_iter, g, c):
+    """Iterative Bregman projections on the potentials (log-sum-exp), from the column
+    potentials ``g`` (K, m) and the debiasing potential ``c`` (m,), in cost units,
+    counting iterations from ``n_iter``. Returns ``(n_iter, bar, err)``."""
+    K = len(cols)
+    m = Mf.shape[1]
+    w_host = [float(w[k]) for k in range(K)]
     MT = transposed_copy(xp, Mf)
     with np.errstate(divide="ignore"):
-        logA = [reg * xp.log(c) for c in cols]
-    g = [xp.zeros((m,), dtype=xp.float64) for _ in range(K)]
-    c = xp.zeros((m,), dtype=xp.float64)  # debiasing potential, cost units
+        logA = [reg * xp.log(col) for col in cols]
+    g = [g[k, :] for k in range(K)]
     bar = None
     err = math.inf
-    n_iter = 0
-    for n_iter in range(1, max_iter + 1):  # noqa: B007 (reported after the loop)
+    while n_iter < max_iter or bar is None:  # one at least, after a late fallback
+        n_iter += 1
         h = []
         log_bar = c / reg if debiased else xp.zeros((m,), dtype=xp.float64)
         for k in range(K):
@@ -165,13 +288,7 @@ def entropic_barycenter(A, M, reg=0.05, weights=None, *, debiased=False, tol=1e-
         if debiased:
             for _ in range(_DEBIAS_STEPS):
                 c = 0.5 * (c + reg * log_bar - lse_rows_op(xp, MT, c, reg))
-    if err > tol:
-        warnings.warn(
-            f"entropic_barycenter stopped after {n_iter} iterations with an error of "
-            f"{err:.3g} (tol={tol:g}); increase max_iter or reg, or loosen tol.",
-            ConvergenceWarning, stacklevel=user_stacklevel())
-    dtype = xp.float32 if A.dtype == xp.float32 and M.dtype == xp.float32 else xp.float64
-    return xp.astype(bar, dtype)
+    return n_iter, bar, err
 
 
 @public_function(arrays=("clouds", "weights"),
