@@ -350,7 +350,7 @@ def _completion_rows(cl, spark, data, repeats, timeout, raw):
                 sweep = (ends[-1] - ends[0]) / (SWEEPS - 1)
             note = (f"solver_ {est.solver_}, n_iter_ {est.n_iter_}, train RMSE "
                     f"{est.residual_:.3g}; first sweep line after "
-                    f"{ends[0] if ends else float('nan'):.3g} s (blocking, initial SVD, "
+                    f"{ends[0] if ends else float('nan'):.3g} s (blocking, the start, "
                     "first sweep)")
         out[solver] = sweep
         rows.append(_row(exp, name, m, full, rmse_heldout=rmse, sweep_s=sweep, note=note))
@@ -762,11 +762,12 @@ def _run(quick, *, m, n, nnz, n_compress, compress_chunk, n_slice, n_heldout, n_
 
 
 def _write_ratings_small(client, folder):
-    """A 200 x 150 problem (3000 entries) for the completion warm-up: small enough for
-    the dense start, so the warm-up compiles the kernels without ARPACK's round trips."""
+    """A 300 x 200 problem (4000 entries) for the completion warm-up: just above the
+    dense start's 40,000 matrix entries, so the warm-up also compiles the kernel of the
+    randomized start's blocked products (a few round trips on tiny blocks)."""
     with contextlib.suppress(FileExistsError):
         folder.mkdir()
-    return _write_ratings(client, folder, 200, 150, 3000)
+    return _write_ratings(client, folder, 300, 200, 4000)
 
 
 def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, repeats,
@@ -819,21 +820,23 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
         "regParam |Omega| / sqrt(m n) (rescale x_u by t and y_i by 1/t, t^4 = m / n), which "
         f"is what ours gets: alpha = {c['alpha_ours']:.4g}. What still differs: the counts "
         "are binomial, not equal (Spark penalises rows and columns with more entries more); "
-        "Spark starts from random factors, ours from the top-rank SVD of the rescaled "
-        "observed matrix (plus one exact half-step for V) and rebalances the factors after "
-        "each sweep; Spark keeps its factors in float32 (normal equations in float64), "
-        "ours in float64.",
+        "Spark starts from random factors, ours from an approximate top-rank SVD of the "
+        "rescaled observed matrix (a randomized range finder with 2 power iterations and "
+        "10 extra columns: 6 passes over the entries; plus one exact half-step for V) and "
+        "rebalances the factors after each sweep; Spark keeps its factors in float32 "
+        "(normal equations in float64), ours in float64.",
         "sweep_s: time per sweep in the steady state, without the start (reading and "
-        "blocking the entries, ours' initial SVD, Spark's in/out-blocks). Ours: from one "
+        "blocking the entries, ours' start, Spark's in/out-blocks). Ours: from one "
         "fit with verbose=2, which prints a line after every sweep (the residual of the "
         "sweep, summed in the next sweep's row half-step): (time of the last line - time "
         "of the first) / (S - 1). Spark offers no per-iteration hook: (wall time of a fit "
         "with maxIter=S - wall time with maxIter=1) / (S - 1), one fit each. wall_s: the "
         "S-sweep fit (everything from the Parquet files to the fitted factors on the "
-        "client; for ours its initial SVD by ARPACK, one Dask round trip per ARPACK step, "
-        "is most of it at these sizes); sweep_ratio = Spark's sweep_s / ours (solver "
-        "'auto'); the issue's goal: at least 5 at equal or better held-out RMSE; speedup = "
-        "wall_s / ours' wall_s (above 1: ours faster).",
+        "client; for ours its start takes 6 Dask round trips, one per product of the "
+        "randomized range finder with the entries: until issue 18's fix it was ARPACK, one "
+        "round trip per ARPACK step, 40 of the 50 s at the quick size); sweep_ratio = "
+        "Spark's sweep_s / ours (solver 'auto'); the issue's goal: at least 5 at equal or "
+        "better held-out RMSE; speedup = wall_s / ours' wall_s (above 1: ours faster).",
         f"Compress++ data: {cx['n']} x {DIM} N(0, I) in zarr chunks of {cx['chunk']} rows "
         f"({cx['disk_bytes'] / 2**20:.0f} MiB on disk). compress_thin(X, n_out = sqrt(n) = "
         f"{cp['n_out']}, g=4, kernel='gaussian', bandwidth = sqrt(2 d) (k = exp(-|x - y|^2 / "

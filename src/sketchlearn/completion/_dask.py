@@ -36,11 +36,14 @@ Same iterates as in memory
 Within a row the entries keep the global column order, so the per-row solves
 (``solve_rows``/``cg_rows``, the same Numba kernels) see the same numbers in the same
 order (``sketch-cg`` hashes each entry's sketch from its global CSR/CSC position: a
-block's seed is shifted by its first position). The start is the same top-``k`` SVD
-of ``P_Omega(X) / p_hat``: ARPACK on the client, driven through a ``LinearOperator``
-whose products with ``P_Omega(X)`` and its transpose are Dask passes (the second
-submitted with the first: one round trip per ARPACK step; the dense branch of the
-in-memory ``top_svd`` gathers the entries, which are then few). The balancing after
+block's seed is shifted by its first position). The start is the same approximate
+top-``k`` SVD of ``P_Omega(X) / p_hat``: the randomized range finder of
+``_core.range_finder_steps`` (the same Gaussian matrix, drawn on the client, the same
+orthonormalisations on the client), whose products with ``P_Omega(X)`` and its
+transpose are Dask passes (``_ALS.product``: one round trip each, ``2 q + 2`` in all;
+the dense branch of the in-memory ``top_svd`` gathers the entries, which are then
+few). ``lambda_max_blocked`` (SoftImpute's default shrinkage) keeps ARPACK through a
+``LinearOperator``, one round trip per ARPACK step. The balancing after
 each sweep (CholeskyQR2 of both factors and an SVD of ``R_U R_V^T``) sums ``k x k``
 Gram matrices over blocks and applies ``k x k`` matrices blockwise. Only the order of
 those sums differs from the in-memory code: the iterates agree to rounding.
@@ -57,6 +60,7 @@ from .._array_api import get_namespace, to_numpy
 from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array
 from .._progress import progress_range
 from .._random import as_generator
+from . import _core
 from ._core import (
     _check_stop,
     _svd_small,
@@ -65,9 +69,12 @@ from ._core import (
     check_rank,
     clip_rows,
     predict_observed,
+    range_finder_steps,
     resolve_altmin_solver,
     solve_rows,
+    spmm,
     top_svd,
+    uses_dense_svd,
     warn_altmin_end,
 )
 from ._observed import make_observed
@@ -608,6 +615,17 @@ def _matmat_pieces(mat, p, *pieces):
     return mat[0] @ X
 
 
+def _spmm_block(blk, scale, p, *pieces):
+    """``scale * P_Omega(X)_block @ B`` for one in-block (its rows, or its columns for
+    a column in-block), with the rows of ``B`` it needs given in pieces taken where
+    ``B``'s blocks live; ``spmm`` on the block's CSR, as in memory."""
+    vals = blk["vals"]
+    xp = get_namespace(vals)
+    data = vals * scale
+    F = _gathered(xp, pieces, p, data.dtype)
+    return spmm(xp, blk["indptr"], blk["indices"], data, F)
+
+
 def _tree(func, nodes, split_every=DEFAULT_SPLIT_EVERY):
     import dask
 
@@ -787,17 +805,20 @@ class _ALS:
 
     # ---- the start
 
-    def top_svd(self, k, scale, rng):
-        """The in-memory ``top_svd(obs, k, scale, rng)`` on the blocked entries."""
+    def top_svd(self, k, scale, rng, method="arpack"):
+        """The in-memory ``top_svd(obs, k, scale, rng, method=method)`` on the blocked
+        entries."""
         import dask
         from scipy.sparse.linalg import LinearOperator, svds
 
         e = self.ent
         m, n = e.shape
-        if k >= min(m, n) - 1 or m * n <= 40_000:
+        if uses_dense_svd(e.shape, k):
             rows, cols, vals = self.gather_entries()
             obs = make_observed(rows, cols, vals, e.shape)
             return top_svd(obs, k, scale, rng)
+        if method == "randomized":
+            return self.range_finder_svd(k, scale, rng)
         call = dask.delayed(_matmat_block, pure=True)
         again = dask.delayed(_matmat_pieces, pure=True)
         take = dask.delayed(_take, pure=True)
@@ -849,6 +870,41 @@ class _ALS:
         order = np.argsort(-s)
         U, s, Vt = np.take(U, order, axis=1), np.take(s, order), np.take(Vt, order, axis=0)
         return U.astype(dtype), s.astype(dtype), Vt.T.astype(dtype)
+
+    def product(self, axis, B, scale):
+        """``A @ B`` (``axis=0``, ``B`` of ``n_cols`` rows) or ``A^T @ B`` (``axis=1``,
+        ``n_rows`` rows) with ``A = scale * P_Omega(X)``, on the client (NumPy): ``B``
+        cut into the other side's blocks, each in-block takes exactly the rows of
+        ``B`` its out-block lists name (as a half-step takes the factor's), and the
+        result's blocks come back. One round trip."""
+        import dask
+
+        e = self.ent
+        take = dask.delayed(_take, pure=True)
+        step = dask.delayed(_spmm_block, pure=True)
+        if axis == 0:
+            inb, nz, edges = e.rin, e.nz_r, e.c_edges
+            need = lambda b, c: e.need_c[b, c]  # noqa: E731
+        else:
+            inb, nz, edges = e.cin, e.nz_c, e.r_edges
+            need = lambda c, b: e.need_r[b, c]  # noqa: E731
+        parts = [dask.delayed(np.ascontiguousarray(B[edges[i]:edges[i + 1]]))
+                 for i in range(len(edges) - 1)]
+        p = B.shape[1]
+        out = [step(blk, scale, p, *[take(parts[o], need(j, o)) for o in nz[j]])
+               for j, blk in enumerate(inb)]
+        return _concat_blocks(out)
+
+    def range_finder_svd(self, k, scale, rng):
+        """The in-memory ``range_finder_svd(obs, k, scale, rng)``: the same steps (the
+        same Gaussian matrix, drawn on the client, the same orthonormalisations on the
+        client), each product with ``P_Omega(X)`` or its transpose one Dask pass
+        (:meth:`product`); ``2 START_POWER + 2`` round trips in all."""
+        e = self.ent
+        dtype = (np.ones(1, dtype=e.dtype) * scale).dtype
+        return range_finder_steps(np, e.shape, dtype, k, rng,
+                                  lambda B: self.product(0, B, scale),
+                                  lambda B: self.product(1, B, scale))
 
     def gather_entries(self):
         """All observed entries on the client, in CSR order (small problems only)."""
@@ -908,11 +964,11 @@ def altmin_fit(ent: BlockedEntries, rank, *, alpha, max_iter, tol, solver, cg_it
             raise ValueError(
                 "solver='sketch-cg' solves the unregularised regressions of robust "
                 f"alternating minimization; alpha={alpha} needs solver='cg' or 'exact'.")
-        U0, s0, V0 = als.top_svd(k, 1.0 / p_hat, rng)
+        U0, s0, V0 = als.top_svd(k, 1.0 / p_hat, rng, method=_core.START_METHOD)
         return _altmin_sketch_blocked(als, U0, s0, V0, max_iter=max_iter, tol=tol,
                                       solve_tol=solve_tol, init_clip=init_clip, rng=rng,
                                       verbose=verbose)
-    U0, s0, _ = als.top_svd(k, 1.0 / p_hat, rng)
+    U0, s0, _ = als.top_svd(k, 1.0 / p_hat, rng, method=_core.START_METHOD)
     if init_clip is not None:
         U0 = clip_rows(xp, U0, init_clip)
     root = xp.sqrt(xp.maximum(s0, xp.asarray(0, dtype=s0.dtype)))

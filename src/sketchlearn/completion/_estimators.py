@@ -432,8 +432,9 @@ class AltMinCompleter(_BaseCompleter):
     The default, ``"auto"``, takes ``"exact"`` below rank 20 and ``"cg"`` from rank
     20 on, the faster of the two on either side (see the user guide).
 
-    The start is the top-``rank`` SVD of the rescaled observed matrix
-    ``P_Omega(X) / p_hat`` whose left factor has its long rows shortened
+    The start is an approximate top-``rank`` SVD (randomized range finder with two
+    power iterations) of the rescaled observed matrix ``P_Omega(X) / p_hat`` whose
+    left factor has its long rows shortened
     (``init_clip``; Jain, Netrapalli and Sanghavi (2013) and Gu et al. instead zero
     the large *entries*, at a threshold that needs the unknown incoherence; see the
     user guide). With ``"cg"`` and ``"exact"`` the factors are rebalanced after every
@@ -484,8 +485,8 @@ class AltMinCompleter(_BaseCompleter):
     duplicates : {"raise", "mean"}, default="raise"
         Repeated ``(row, col)`` pairs in triplet or COO input: refuse, or average.
     random_state : int, RandomState, Generator or None
-        Seed of the ARPACK start vector of the initial SVD, and of the sketches of
-        ``solver="sketch-cg"`` (one fresh CountSketch per half-step).
+        Seed of the Gaussian test matrix of the start's range finder, and of the
+        sketches of ``solver="sketch-cg"`` (one fresh CountSketch per half-step).
     verbose : int, default=0
         Progress bar over sweeps when > 0, the residual of each sweep when > 1 (and,
         for ``"sketch-cg"``, the CG steps per row).
