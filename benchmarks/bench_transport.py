@@ -25,7 +25,8 @@ faster, or its estimate less noisy):
    1e-13; speedup as for ``sinkhorn``.
 7. ``barycenter``: ``entropic_barycenter`` (``"auto"``, ``"log"``) against
    ``ot.bregman.barycenter`` and ``barycenter_debiased`` (scaling and log domain) on
-   3 histograms of a 1-D grid and of a 28 x 28 image grid, to stopThr 1e-9.
+   3 histograms of a 1-D grid and of a 28 x 28 image grid, to stopThr 1e-9 (the
+   debiased POT scaling solver also at 1e-11, where it converges).
 5. ``energy``: sliced energy distance at large n (L = 100) vs the pairwise formula
    (scipy ``cdist``) timed at a size where it fits and scaled by (n / n_pairwise)^2;
    the value is checked against the pairwise formula at that smaller size.
@@ -363,12 +364,16 @@ def bench_barycenter(cases, repeats=3):
                     A, M, reg, debiased=d, tol=1e-9, max_iter=100_000, method="log")
                 funcs[f"POT {tag}sinkhorn_log"] = lambda A=A, M=M, reg=reg, f=pot: f(
                     A, M, reg, method="sinkhorn_log", stopThr=1e-9, numItermax=100_000)
+            if debiased:  # POT's scaling solver stops early at 1e-9 (rel_diff ~ 2e-7)
+                funcs[f"POT {tag}sinkhorn stopThr=1e-11"] = lambda A=A, M=M, reg=reg, f=pot: f(
+                    A, M, reg, stopThr=1e-11, numItermax=100_000)
             t = H.time_interleaved(funcs, repeats)
         ours = t[f"ours {tag}auto"]["median"]
         for name, v in t.items():
+            rel_diff = float(np.abs(v["value"] - ref).max() / ref.max())
             rows.append({"experiment": "barycenter", "n": n, "reg": reg, "method": name,
-                         "time_s": v["median"],
-                         "rel_diff": float(np.abs(v["value"] - ref).max() / ref.max()),
+                         "time_s": v["median"], "rel_diff": rel_diff,
+                         "converged": rel_diff <= 1e-8,
                          "speedup": H.ratio(v["median"], ours)})
     return rows
 
@@ -439,7 +444,11 @@ def run(quick: bool) -> dict:
         "stopThr 1e-9; rel_diff against POT's log-domain barycenter (debiased rows: "
         "POT's barycenter_debiased) run to stopThr 1e-13 (n = 784: its scaling one; "
         "the log domains are left out there, minutes per solve); speedup = that "
-        "method's time / ours 'auto' (above 1: ours faster). Debiased rows at n = 40, "
+        "method's time / ours 'auto' (above 1: ours faster); converged = rel_diff <= "
+        "1e-8. Debiased rows add POT's scaling solver at stopThr 1e-11, the loosest "
+        "at which it converges there (at 1e-9 it stops 2e-7 away). Ours 'auto' runs "
+        "the scaling loop in one compiled Numba call (BLAS for the two products an "
+        "iteration). Debiased rows at n = 40, "
         "reg = 1e-3 (reg near the squared grid step): at n = 100 the debiased "
         "iterations of every solver, POT's included, stall near 1e-5.",
         "energy: pairwise time measured at n_pair and scaled by (n / n_pair)^2 (the "

@@ -1,5 +1,6 @@
 """Fixed-support entropic barycenters: POT as the oracle."""
 
+import math
 import warnings
 
 import numpy as np
@@ -299,3 +300,48 @@ def test_array_api_strict_reference_equals_numba_path():
     Z = sliced_barycenter([xps.asarray(X), xps.asarray(Y)], max_iter=5, random_state=0)
     assert np.array_equal(np.asarray(Z), sliced_barycenter([X, Y], max_iter=5,
                                                            random_state=0))
+
+
+@pytest.mark.parametrize(("n", "reg", "debiased", "tol", "fails"),
+                         [(60, 3e-3, False, 1e-11, False), (40, 1e-3, True, 1e-11, False),
+                          (30, 2e-4, False, 1e-11, True), (30, 2e-4, True, 1e-11, True)])
+def test_scaling_loop_numba_equals_reference(n, reg, debiased, tol, fails):
+    """The Numba loop of the scaling domain against its array-API reference, each
+    forced: same iteration count, same barycenter and scalings; on bumps far apart at
+    reg = 2e-4 both leave the float range at the same check and hand back the same
+    last good scalings (the start of the log-domain fallback)."""
+    from sketchlearn.transport._barycenter import scaling_barycenter_op
+
+    if fails:
+        _, A, M = _histograms(n, centres=(0.1, 0.5, 0.9), widths=(0.01, 0.01, 0.01))
+    else:
+        _, A, M = _histograms(n)
+    shift = 0.0 if debiased else M.min(1, keepdims=True)
+    Kmat = np.exp((shift - M) / reg)
+    At = np.ascontiguousarray(A.T)
+    w = np.array([0.2, 0.5, 0.3])
+    args = (At, Kmat, w, debiased, tol, 20_000)
+    with np.errstate(all="ignore"):
+        it_r, bar_r, err_r, V_r, d_r, ok_r = scaling_barycenter_op.implementation(
+            "reference")(np, *args)
+    it_n, bar_n, err_n, V_n, d_n, ok_n = scaling_barycenter_op.implementation(
+        "numba")(np, *args)
+    assert (it_n, ok_n) == (it_r, ok_r)
+    assert ok_r is not fails and it_r > 10   # past the first checks either way
+    assert np.all(np.isfinite(V_r)) and np.all(np.isfinite(d_r))
+    for got, want in ((V_n, V_r), (d_n, d_r)):
+        assert np.abs(got - want).max() <= 1e-12 * np.abs(want).max()
+    if fails:
+        assert not math.isfinite(err_r) and not math.isfinite(err_n)
+    else:
+        assert err_r <= tol and err_n <= tol
+        assert np.abs(bar_n - bar_r).max() <= 1e-12 * bar_r.max()
+        # and the converged barycenter is POT's (log domain, run further)
+        q = ot.bregman.barycenter_debiased if debiased else ot.bregman.barycenter
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            q = q(A, M, reg, weights=w, method="sinkhorn_log", stopThr=1e-13,
+                  numItermax=20_000)
+        assert np.abs(bar_n - q).max() <= 1e-8
+    # Inputs untouched by either.
+    assert np.array_equal(At, A.T) and np.array_equal(w, [0.2, 0.5, 0.3])

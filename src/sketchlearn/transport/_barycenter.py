@@ -10,7 +10,7 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 
-from .._array_api import get_namespace, public_function, transposed_copy
+from .._array_api import Dispatch, get_namespace, move_to, public_function, transposed_copy
 from .._validation import (
     COUNT,
     POSITIVE,
@@ -221,6 +221,14 @@ def _scaling_domain(xp, At, M, w, reg, debiased, tol, max_iter):
     # barycenter side, so it keeps M as is.
     shift = 0.0 if debiased else xp.min(M, axis=1, keepdims=True)
     Kmat = xp.exp((shift - M) / reg)          # (n, m)
+    return scaling_barycenter_op(xp, At, Kmat, w, debiased, tol, max_iter)
+
+
+def _scaling_barycenter_reference(xp, At, Kmat, w, debiased, tol, max_iter):
+    """The iterations of :func:`_scaling_domain` on the kernel ``Kmat`` (n, m), from
+    scalings of ones; ``At`` (K, n) the histograms in rows, ``w`` (K,) the weights
+    (all float64). Returns ``(n_iter, bar, err, V, d, ok)`` as :func:`_scaling_domain`
+    (``bar`` None when the first check already left the float range)."""
     KT = Kmat.T
     K = At.shape[0]
     V = xp.ones((K, Kmat.shape[1]), dtype=xp.float64)
@@ -250,6 +258,51 @@ def _scaling_domain(xp, At, M, w, reg, debiased, tol, max_iter):
             if debiased:
                 d = xp.sqrt(d * new_bar / xp.matmul(d, Kmat))
     return it, bar, err, V, d, True
+
+
+def _scaling_barycenter_on_gpu(xp, At, Kmat, w, debiased, tol, max_iter):
+    """CuPy slot of :func:`_scaling_barycenter_reference`: its two products an
+    iteration are cuBLAS's and the rest elementwise kernels, with one transfer to the
+    host every ``_CHECK_EVERY`` iterations (registered so that CuPy callers get no
+    warning about a missing implementation)."""
+    return _scaling_barycenter_reference(xp, At, Kmat, w, debiased, tol, max_iter)
+
+
+def _scaling_barycenter_examples(xp, rng):
+    """Kernels of squared-distance costs with 2 or 3 histograms, as
+    :func:`_scaling_domain` builds them: converging to a loose ``tol`` (the error, a
+    difference of nearby marginals, then carries little cancellation) plain and
+    debiased, square and rectangular; cut off by ``max_iter`` between two checks; and,
+    for bumps far apart at ``reg`` = 2e-4 on a grid of step 1/29, scalings that leave
+    the float range after more than ten checks passed, plain and debiased."""
+    out = []
+    for n, m, K, reg, debiased, tol, max_iter in (
+            (40, 40, 3, 1e-2, False, 1e-4, 5000), (40, 40, 3, 1e-3, True, 1e-4, 5000),
+            (30, 45, 3, 5e-3, False, 1e-4, 5000), (25, 25, 2, 2e-3, True, 1e-4, 5000),
+            (50, 50, 3, 1e-3, False, 1e-12, 57), (30, 30, 3, 2e-4, False, 1e-9, 5000),
+            (30, 30, 3, 2e-4, True, 1e-9, 5000)):
+        xa, xb = np.linspace(0, 1, n), np.linspace(0, 1, m)
+        if reg < 1e-3:   # three bumps far apart, floor 1e-3
+            centres, floor = np.array([[0.1], [0.5], [0.9]]), 1e-3
+        else:
+            centres, floor = rng.uniform(0.1, 0.9, (K, 1)), rng.uniform(0.05, 1.0, (K, n))
+        A = np.exp(-(xa[None, :] - centres) ** 2 / 0.01) + floor
+        A /= A.sum(1, keepdims=True)
+        M = (xa[:, None] - xb[None, :]) ** 2
+        shift = 0.0 if debiased else M.min(1, keepdims=True)
+        Kmat = np.exp((shift - M) / reg)
+        w = rng.uniform(0.2, 1.0, K)
+        w /= w.sum()
+        out.append(((move_to(A, xp), move_to(Kmat, xp), move_to(w, xp), debiased, tol,
+                     max_iter), {}))
+    return out
+
+
+scaling_barycenter_op = Dispatch(
+    _scaling_barycenter_reference,
+    numba="sketchlearn.transport._numba_barycenter:scaling_barycenter",
+    cupy="sketchlearn.transport._barycenter:_scaling_barycenter_on_gpu",
+    examples=_scaling_barycenter_examples)
 
 
 def _log_domain(xp, cols, Mf, w, reg, debiased, tol, max_iter, n_iter, g, c):
