@@ -1,6 +1,9 @@
 """Sliced and entropic transport against POT, in one process, on the same data.
 
-Four experiments, each reported as ratios ``peer / ours`` (above 1: sketchlearn is
+(Unbalanced transport and barycenters: ``bench_transport_extensions.py``, which
+reuses this module's ``bench_unbalanced`` and ``bench_barycenter``.)
+
+Five experiments, each reported as ratios ``peer / ours`` (above 1: sketchlearn is
 faster, or its estimate less noisy):
 
 1. ``sw``: sliced Wasserstein (p = 2) with the *same* projection matrix on both sides:
@@ -19,14 +22,6 @@ faster, or its estimate less noisy):
    whose plan is within 1e-8 of it.
 4. ``sns``: Sinkhorn-Newton-Sparse (ours) against POT's plain ``ot.sinkhorn`` at
    reg = 0.01, to an L1 marginal error of about 1e-6: iterations and time.
-6. ``unbalanced``: ``sinkhorn(..., reg_m=1)`` (``"auto"`` and ``"log"``) against POT's
-   ``ot.sinkhorn_unbalanced`` methods at n = 1500, d = 4, costs divided by their
-   median, the same regs, all to 1e-9; every plan compared with POT's plan at stopThr
-   1e-13; speedup as for ``sinkhorn``.
-7. ``barycenter``: ``entropic_barycenter`` (``"auto"``, ``"log"``) against
-   ``ot.bregman.barycenter`` and ``barycenter_debiased`` (scaling and log domain) on
-   3 histograms of a 1-D grid and of a 28 x 28 image grid, to stopThr 1e-9 (the
-   debiased POT scaling solver also at 1e-11, where it converges).
 5. ``energy``: sliced energy distance at large n (L = 100) vs the pairwise formula
    (scipy ``cdist``) timed at a size where it fits and scaled by (n / n_pairwise)^2;
    the value is checked against the pairwise formula at that smaller size.
@@ -42,9 +37,8 @@ import _harness as H
 import numpy as np
 
 NAME = "transport"
-DESCRIPTION = ("sliced Wasserstein, variance at equal time, Sinkhorn (balanced and "
-               "unbalanced, four regularisations), barycenters and sliced energy "
-               "distance vs POT / pairwise")
+DESCRIPTION = ("sliced Wasserstein, variance at equal time, balanced Sinkhorn (four "
+               "regularisations) and sliced energy distance vs POT / pairwise")
 
 SEED = 0
 
@@ -309,7 +303,7 @@ def bench_unbalanced(n, d, regs, reg_m, quick):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return _sweep("unbalanced", n, d, regs, contenders, reference,
-                      lambda reg: 1 if reg <= 0.01 or quick else 3)
+                      lambda reg: 1 if reg <= 0.01 or quick else 5)
 
 
 def _barycenter_problem(grid):
@@ -402,10 +396,6 @@ def run(quick: bool) -> dict:
     rows += bench_sns(sk_args[0], sk_args[1], 0.01, 1e-6)
     print("  sns done", flush=True)
     rows.append(bench_energy(*en_args))
-    rows += bench_unbalanced(600 if quick else 1500, 4, sk_regs, 1.0, quick)
-    print("  unbalanced done", flush=True)
-    rows += bench_barycenter([(100, 1e-2, False, True), (100, 1e-3, False, True),
-                              (40, 1e-3, True, True), ("image", 5e-3, False, False)])
     notes = [
         "All contenders run in this process on the same arrays, with the same thread "
         f"limits ({H.settings.threads} threads for BLAS/OpenMP and Numba). POT's sliced "
@@ -433,24 +423,6 @@ def run(quick: bool) -> dict:
         "(L1, rows + columns); "
         "marginal_L1 of both measured on the returned plans (rows + columns); one run "
         "each.",
-        "unbalanced: reg_m = 1, costs divided by their median, every contender to tol "
-        "/ stopThr 1e-9 (ours: the change of the potentials in units of reg; POT: its "
-        "relative change of the scalings); plan_diff = largest entry error against "
-        "POT's sinkhorn_unbalanced at stopThr 1e-13; converged and speedup as for "
-        "sinkhorn (sinkhorn_stabilized capped at 2000 iterations; it stalls at small "
-        "reg).",
-        "barycenter: 3 histograms on a 1-D grid of n points (n = 784: a 28 x 28 image "
-        "grid, two blobs and a ring), squared-distance cost, every contender to tol / "
-        "stopThr 1e-9; rel_diff against POT's log-domain barycenter (debiased rows: "
-        "POT's barycenter_debiased) run to stopThr 1e-13 (n = 784: its scaling one; "
-        "the log domains are left out there, minutes per solve); speedup = that "
-        "method's time / ours 'auto' (above 1: ours faster); converged = rel_diff <= "
-        "1e-8. Debiased rows add POT's scaling solver at stopThr 1e-11, the loosest "
-        "at which it converges there (at 1e-9 it stops 2e-7 away). Ours 'auto' runs "
-        "the scaling loop in one compiled Numba call (BLAS for the two products an "
-        "iteration). Debiased rows at n = 40, "
-        "reg = 1e-3 (reg near the squared grid step): at n = 100 the debiased "
-        "iterations of every solver, POT's included, stall near 1e-5.",
         "energy: pairwise time measured at n_pair and scaled by (n / n_pair)^2 (the "
         "pairwise formula needs O(n^2) work; at n = 10^6 it is out of reach).",
     ]
