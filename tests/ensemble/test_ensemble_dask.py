@@ -195,6 +195,8 @@ def test_ridge_ensemble_cv_equals_in_memory(synchronous, rng, chunks, cv):
 
 
 def test_cv_without_intercept_and_default_grid(synchronous, rng):
+    # The default grid holds subsamples of all n rows, where every ensemble size ties:
+    # the chunked sums must not break the tie differently (the first is chosen).
     X, y = _data(rng, 160, 5)
     kw = dict(n_estimators=3, fit_intercept=False, random_state=1)
     _assert_same_cv(RidgeEnsembleCV(**kw).fit(*_dask(X, y, 33)), RidgeEnsembleCV(**kw).fit(X, y))

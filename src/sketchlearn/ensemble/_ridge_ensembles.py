@@ -41,6 +41,8 @@ from ._equivalence import df_matched_penalty, gram_spectrum
 
 __all__ = ["RidgeEnsemble", "RidgeEnsembleCV"]
 
+# Risk estimates within this relative distance of the smallest count as tied.
+_TIE_RTOL = 1e-12
 _SIZE = [Interval(numbers.Integral, 1, None, closed="left"),
          Interval(numbers.Real, 0, 1, closed="right")]
 
@@ -499,7 +501,8 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         the coordinates of the three axes, in order.
     best_params_ : dict
         ``alpha``, ``subsample_size`` (rows) and ``n_estimators`` of the smallest
-        finite estimate.
+        finite estimate; of estimates equal to within rounding (relative 1e-12), the
+        first in grid order (smaller ``n_estimators`` first).
     best_score_ : float
         That estimate.
     best_estimator_ : RidgeEnsemble
@@ -738,7 +741,12 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
             raise ValueError("No finite risk estimate on the grid (for cv='ecv', every size "
                              "uses all rows, so there are no out-of-bag rows); add sizes "
                              "below 1.0 or use cv='cgcv'.")
-        flat = int(np.argmin(np.where(finite, risk, np.inf)))
+        # The first grid point within rounding of the smallest risk: ties are exact in
+        # theory where a subsample size is n (every member is the whole data, so the
+        # ensemble size does not matter), and rounding (in memory or summed over Dask
+        # chunks) must not pick the larger ensemble.
+        masked = np.where(finite, risk, np.inf)
+        flat = int(np.flatnonzero(masked <= masked.min() * (1 + _TIE_RTOL))[0])
         a, j, mm = np.unravel_index(flat, risk.shape)
         self.best_params_ = {"alpha": float(alphas[a]), "subsample_size": int(ks[j]),
                              "n_estimators": int(Ms[mm])}
