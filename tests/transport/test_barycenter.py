@@ -345,3 +345,35 @@ def test_scaling_loop_numba_equals_reference(n, reg, debiased, tol, fails):
         assert np.abs(bar_n - q).max() <= 1e-8
     # Inputs untouched by either.
     assert np.array_equal(At, A.T) and np.array_equal(w, [0.2, 0.5, 0.3])
+
+
+@pytest.mark.parametrize("debiased", [False, True])
+def test_scaling_loop_divisions_by_zero_are_ieee_in_both_backends(debiased):
+    """Histograms with entries that underflow to 0 (the gallery's bumps, n = 120,
+    reg = 2e-4) make the scaling loop divide 0 by 0: NumPy gives NaN, and the
+    compiled loop must too (it raised ZeroDivisionError), so both report the same
+    float-range failure at the same iteration and the public function falls back."""
+    from sketchlearn.transport._barycenter import scaling_barycenter_op
+
+    x = np.linspace(0, 1, 120)
+    M = (x[:, None] - x[None, :]) ** 2
+
+    def bump(centre, width):
+        return np.exp(-((x - centre) ** 2) / (2 * width**2))
+
+    A = np.stack([bump(0.15, 0.03), bump(0.5, 0.06) + 0.6 * bump(0.62, 0.02),
+                  bump(0.85, 0.04)], axis=1)
+    A /= A.sum(axis=0)
+    w = np.array([0.3, 0.4, 0.3])
+    reg = 2e-4
+    shift = 0.0 if debiased else M.min(1, keepdims=True)
+    args = (np.ascontiguousarray(A.T), np.exp((shift - M) / reg), w, debiased, 1e-9, 20_000)
+    with np.errstate(all="ignore"):
+        ref = scaling_barycenter_op.implementation("reference")(np, *args)
+    got = scaling_barycenter_op.implementation("numba")(np, *args)
+    assert (got[0], got[5]) == (ref[0], ref[5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        auto = entropic_barycenter(A, M, reg, w, debiased=debiased)
+    log = entropic_barycenter(A, M, reg, w, debiased=debiased, method="log")
+    assert np.abs(auto - log).max() <= 1e-8 * log.max()

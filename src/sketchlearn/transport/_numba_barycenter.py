@@ -61,7 +61,9 @@ def _copy_into(V_out, V, d_out, d):
         d_out[j] = d[j]
 
 
-@njit(cache=True, fastmath=FASTMATH)
+# error_model='numpy': a division by zero gives inf or NaN, as in the reference (and
+# the float-range check sees it), instead of raising ZeroDivisionError.
+@njit(cache=True, fastmath=FASTMATH, error_model="numpy")
 def _iterate(At, Kmat, w, debiased, tol, max_iter, check_every):
     K, n = At.shape
     m = Kmat.shape[1]
