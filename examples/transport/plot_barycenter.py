@@ -5,8 +5,9 @@ Barycenters of histograms and point clouds, and unbalanced transport
 
 :func:`~sketchlearn.transport.entropic_barycenter` averages histograms in the
 geometry of optimal transport: the barycenter of two bumps is one bump in between,
-where the Euclidean average has two. It runs iterative Bregman projections in the
-log domain, so small regularisations work, and ``debiased=True`` (Janati et al.
+where the Euclidean average has two. It runs iterative Bregman projections, in the
+scaling domain where the scalings stay in the float range and in the log domain
+where they do not, so small regularisations work, and ``debiased=True`` (Janati et al.
 2020) removes most of the entropic blur.
 
 :func:`~sketchlearn.transport.sliced_barycenter` does the same for point clouds
@@ -40,8 +41,10 @@ A /= A.sum(axis=0)
 weights = np.array([0.3, 0.4, 0.3])
 
 reg = 2e-4  # about 3 squared grid steps: the debiased iteration converges
-plain = entropic_barycenter(A, M, reg, weights)
-debiased = entropic_barycenter(A, M, reg, weights, debiased=True)
+# At this reg the scalings e^(f / reg) leave the float range, so the default
+# method="auto" would warn and switch to the log domain; ask for it directly.
+plain = entropic_barycenter(A, M, reg, weights, method="log")
+debiased = entropic_barycenter(A, M, reg, weights, debiased=True, method="log")
 euclidean = A @ weights
 
 fig, axes = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
