@@ -78,7 +78,7 @@ def is_cached(dispatcher) -> bool:
 _configure_cache()
 
 from llvmlite import ir as llvm_ir  # noqa: E402
-from numba import njit, types  # noqa: E402  (after the cache location is set)
+from numba import get_num_threads, njit, types  # noqa: E402  (after the cache location is set)
 from numba.extending import intrinsic  # noqa: E402
 
 # Fast-math without nnan/ninf, so NaN and infinity keep their meaning; the one set every
@@ -173,9 +173,7 @@ def on_row_blocks(part, n_rows, work, serial_work=SERIAL_WORK):
     matrix-vector product that follows a parallel Numba region at once ran 5x slower,
     on 2 cores). Pool threads sleep as soon as their block is done.
     """
-    import numba
-
-    parts = max(1, min(n_rows, numba.get_num_threads()))
+    parts = max(1, min(n_rows, get_num_threads()))
     if parts == 1 or work <= serial_work:
         part(0, n_rows)
         return
