@@ -655,3 +655,20 @@ def test_auto_solver_switches_to_the_svd_by_condition_number(rng):
         C, _, _ = fit_members(X, y, [alpha], rows, fit_intercept=False)
         ref = Ridge(alpha=alpha, fit_intercept=False, solver="svd").fit(X, y).coef_
         np.testing.assert_allclose(C[0, 0], ref, rtol=1e-8, atol=0)
+
+
+@pytest.mark.parametrize("low", [-3e-31, 0.0, 8e-31, -2.5, 4.0])
+def test_best_grid_point_is_the_first_within_rounding_of_the_minimum(low):
+    # Risk estimates of a noiseless fit are rounding-sized and can be negative
+    # (scikit-learn's y = X[:, 0] check hit this): the tie margin must be taken on
+    # |min|, else nothing is "near" a negative minimum.
+    from sketchlearn.ensemble._ridge_ensembles import _TIE_RTOL, _first_near_min
+
+    risk = np.full((2, 3), abs(low) * 10 + 1.0)
+    risk[0, 0] = np.nan
+    risk[0, 2] = low + 0.5 * _TIE_RTOL * abs(low)  # a rounding-level tie, earlier
+    risk[1, 1] = low
+    risk[1, 2] = np.inf
+    assert _first_near_min(risk) == 2
+    risk[0, 2] = low + 3 * _TIE_RTOL * abs(low) + (low == 0.0) * 1e-300  # not a tie
+    assert _first_near_min(risk) == 4

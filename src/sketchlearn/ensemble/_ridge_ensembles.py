@@ -47,6 +47,15 @@ _SIZE = [Interval(numbers.Integral, 1, None, closed="left"),
          Interval(numbers.Real, 0, 1, closed="right")]
 
 
+def _first_near_min(risk):
+    """Flat index of the first finite entry within ``_TIE_RTOL`` (relative) of the
+    smallest; the margin is taken on ``|min|``, since risk estimates of a noiseless
+    fit are rounding-sized and may be negative."""
+    masked = np.where(np.isfinite(risk), risk, np.inf)
+    low = masked.min()
+    return int(np.flatnonzero(masked <= low + _TIE_RTOL * abs(low))[0])
+
+
 def _validate_Xy(est, X, y, accept_dask=False):
     return validate_estimator_data(est, X, y, reset=True, y_required=True,
                                    accept_dask=accept_dask)
@@ -745,9 +754,7 @@ class RidgeEnsembleCV(RegressorMixin, BaseEstimator):
         # theory where a subsample size is n (every member is the whole data, so the
         # ensemble size does not matter), and rounding (in memory or summed over Dask
         # chunks) must not pick the larger ensemble.
-        masked = np.where(finite, risk, np.inf)
-        flat = int(np.flatnonzero(masked <= masked.min() * (1 + _TIE_RTOL))[0])
-        a, j, mm = np.unravel_index(flat, risk.shape)
+        a, j, mm = np.unravel_index(_first_near_min(risk), risk.shape)
         self.best_params_ = {"alpha": float(alphas[a]), "subsample_size": int(ks[j]),
                              "n_estimators": int(Ms[mm])}
         self.best_score_ = float(risk[a, j, mm])
