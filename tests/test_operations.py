@@ -55,6 +55,7 @@ EXPECTED_WITHOUT_CUPY = {
     "chunk_refinement_sums": "the Dask Gauss-Markov's per-chunk refinement sums: "
                              "elementwise error-free transformations and one reduction, "
                              "which CuPy chunks run as they are",
+    "product_residual": "as chunk_refinement_sums (the covariance's factor residuals)",
     "tridiagonal_ridge_solve": "the tridiagonal ridge path (LAPACK ?sytrd through ctypes) "
                                "is for NumPy members; CuPy ensembles take solver='eigh'",
     "tridiagonal_df": "as tridiagonal_ridge_solve",

@@ -223,6 +223,28 @@ def test_block_diagonal_sigma_bad_input(synchronous, rng):
         gauss_markov(dX, dy, sigma=blocks, sample_weight=np.ones(12))
 
 
+@pytest.mark.parametrize("chunks", [97, (5, 300, 95, 200)])
+def test_covariance_of_an_ill_conditioned_design_to_working_precision(
+        synchronous, rng, monkeypatch, chunks):
+    """Condition 1e8: R^{-1} R^{-T} from the TSQR is off by about cond * eps (8 digits);
+    the one-pass correction for the factors' residual must give the in-memory
+    iteratively refined standard errors to working precision, without a pass of its
+    own (the same passes as refining the coefficients only)."""
+    X, y = _design(rng, n=600, p=6, cond=1e8)
+    mem = gauss_markov(X, y)
+    _without_kept_chunks(monkeypatch)  # count passes as reads
+    dX, dy, _ = _chunked(X, y, chunks)
+    res = gauss_markov(dX, dy)
+    coef_only = gauss_markov(dX, dy, refine="coef")
+    unrefined_err = np.max(np.abs(coef_only.bse / mem.bse - 1))
+    assert unrefined_err > 1e-11  # what the correction is for (about 1e-9 here)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=2e-14)
+    np.testing.assert_allclose(res.intercept_bse, mem.intercept_bse, rtol=2e-14)
+    np.testing.assert_allclose(res.cov_params_full, mem.cov_params_full, rtol=1e-12,
+                               atol=1e-14 * np.abs(mem.cov_params_full).max())
+    assert res.n_passes == coef_only.n_passes
+
+
 @pytest.mark.parametrize("cov_type", ["HC0", "HC1", "HC2", "HC3"])
 def test_robust_covariances_equal_in_memory(synchronous, rng, cov_type):
     X, y = _design(rng, n=200, p=3)
