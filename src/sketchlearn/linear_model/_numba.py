@@ -241,13 +241,7 @@ def _inverse_refinement_residuals(A, R, X, Q):
         for j in range(m):
             s[j] = -R[i, j]
             c[j] = 0.0
-        for q in range(k):
-            a = A[i, q]
-            for j in range(m):
-                h, e = _two_prod_fma(a, -X[q, j])
-                t, d = _two_sum(s[j], h)
-                s[j] = t
-                c[j] += d + e
+        _minus_row_product(s, c, A, i, X, False)
         for j in range(m):
             F[i, j] = s[j] + c[j]
         for q in range(Q.shape[1]):
@@ -297,6 +291,25 @@ def _row_residual(s, c, A, i, X):
     return s + c
 
 
+@njit(cache=True, inline="always")
+def _minus_row_product(s, c, A, i, X, upper):
+    """Add ``-A[i] X`` to the running (sum, error) pairs ``(s, c)`` of row ``i``'s ``m``
+    entries (Dot2 with exact products by FMA). The inner loop runs over the columns,
+    so it vectorises; with ``upper`` (``X`` upper triangular) each row of ``X`` starts
+    at a multiple of 8 below its diagonal: LLVM vectorises that form (a start at the
+    diagonal itself ran 4x slower), and the few zeros added are exact."""
+    m = X.shape[1]
+    for q in range(A.shape[1]):
+        a = A[i, q]
+        j0 = (q // 8) * 8 if upper else 0
+        for jj in range(m - j0):
+            j = j0 + jj
+            h, e = _two_prod_fma(a, -X[q, j])
+            t, d = _two_sum(s[j], h)
+            s[j] = t
+            c[j] += d + e
+
+
 @njit(cache=True)
 def _product_residual(B, A, X):
     """``B - A X`` with each entry a compensated sum (Dot2) rounded once, as
@@ -322,17 +335,7 @@ def _product_residual(B, A, X):
         for j in range(m):
             s[j] = B[i, j]
             c[j] = 0.0
-        for q in range(k):
-            a = A[i, q]
-            # from a multiple of 8 below the diagonal: LLVM vectorises this form (a
-            # start at q itself ran 4x slower), and the few zeros added are exact
-            j0 = (q // 8) * 8 if upper else 0
-            for jj in range(m - j0):
-                j = j0 + jj
-                h, e = _two_prod_fma(a, -X[q, j])
-                t, d = _two_sum(s[j], h)
-                s[j] = t
-                c[j] += d + e
+        _minus_row_product(s, c, A, i, X, upper)
         for j in range(m):
             F[i, j] = s[j] + c[j]
     return F
@@ -381,13 +384,7 @@ def _chunk_refinement_sums(A, B, R, X, Q):
         else:
             for j in range(m):
                 s[j], c[j] = _two_sum(B[i, j], -R[i, j])
-            for q in range(k):
-                a = A[i, q]
-                for j in range(m):
-                    h, e = _two_prod_fma(a, -X[q, j])
-                    t, d = _two_sum(s[j], h)
-                    s[j] = t
-                    c[j] += d + e
+            _minus_row_product(s, c, A, i, X, False)
             for j in range(m):
                 F[i, j] = s[j] + c[j]
         for q in range(Q.shape[1]):
