@@ -904,3 +904,56 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
                      "issue's sizes (10^6 x 10^5 with 2 x 10^7 entries, 2^24 points) are the "
                      "full run's.")
     return notes
+
+
+def completion_only(m, n, nnz, timeout=3600):
+    """The completion rows alone, at a size of one's choice: how the ratio to Spark
+    moves between the quick size and the issue's (whose full run also writes and
+    measures the 2^24-point clouds). The same cluster, data, warm-up and measures as
+    :func:`run`; returns the result for ``results/``."""
+    tmp = Path(tempfile.mkdtemp(prefix="sketchlearn-dask-als-"))
+    cl = spark = None
+    raw = {}
+    try:
+        cl = _Cluster(tmp)
+        spark = _Spark(tmp)
+        warm = _write_ratings_small(cl.client, tmp / "warm")
+        data = _write_ratings(cl.client, tmp, m, n, nnz)
+        _ours_als(warm, 2, 1.0, "auto")
+        _ours_als(warm, 2, 1.0, "exact")
+        if spark.error is None:
+            _spark_als(spark, warm, 2, REG_PARAM)
+        rows = _completion_rows(cl, spark, data, 1, timeout, raw)
+    finally:
+        if spark is not None:
+            spark.close()
+        if cl is not None:
+            cl.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    columns = ["experiment", "method", "n", "rmse_heldout", "sweep_s", "sweep_ratio",
+               "wall_s", "speedup", "worker_cpu_s", "worker_peak_MiB", "cluster_peak_MiB",
+               "spilled_MiB", "status", "note"]
+    notes = ["Completion rows only (python benchmarks/bench_dask_distributions.py "
+             f"--completion-only {m} {n} {nnz}); cluster, contenders, regularisation and "
+             "measures as in dask_distributions.md (see its notes)."]
+    return {"name": f"dask_als_{m}x{n}", "description": DESCRIPTION, "columns": columns,
+            "rows": rows, "notes": notes, "raw": raw, "quick": False}
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=completion_only.__doc__.split("\n\n")[0])
+    parser.add_argument("--completion-only", nargs=3, type=float, required=True,
+                        metavar=("M", "N", "NNZ"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    H.settings.threads = args.threads
+    t0 = time.perf_counter()
+    with H.pinned_threads(args.threads):
+        result = completion_only(*(int(v) for v in args.completion_only))
+    result["elapsed_s"] = time.perf_counter() - t0
+    result["machine"] = H.machine_info()
+    paths = H.write_results(result, Path(__file__).parent / "results")
+    print(H.markdown_report(result))
+    print("wrote", *paths)
