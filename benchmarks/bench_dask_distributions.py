@@ -906,6 +906,10 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
     return notes
 
 
+ALS_DESCRIPTION = ("Blocked ALS on a 2-worker Dask cluster vs Spark MLlib ALS at one size "
+                   "(the completion rows of dask_distributions)")
+
+
 def completion_only(m, n, nnz, timeout=3600):
     """The completion rows alone, at a size of one's choice: how the ratio to Spark
     moves between the quick size and the issue's (whose full run also writes and
@@ -936,7 +940,7 @@ def completion_only(m, n, nnz, timeout=3600):
     notes = ["Completion rows only (python benchmarks/bench_dask_distributions.py "
              f"--completion-only {m} {n} {nnz}); cluster, contenders, regularisation and "
              "measures as in dask_distributions.md (see its notes)."]
-    return {"name": f"dask_als_{m}x{n}", "description": DESCRIPTION, "columns": columns,
+    return {"name": f"dask_als_{m}x{n}", "description": ALS_DESCRIPTION, "columns": columns,
             "rows": rows, "notes": notes, "raw": raw, "quick": False}
 
 
