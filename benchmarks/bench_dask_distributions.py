@@ -940,7 +940,13 @@ def completion_only(m, n, nnz, timeout=3600):
     notes = ["Completion rows only (python benchmarks/bench_dask_distributions.py "
              f"--completion-only {m} {n} {nnz}); cluster, contenders, regularisation and "
              "measures as in dask_distributions.md (see its notes)."]
-    return {"name": f"dask_als_{m}x{n}", "description": ALS_DESCRIPTION, "columns": columns,
+    import bench_dask_linear
+
+    limit = bench_dask_linear.MEMORY_LIMIT // 2**20
+    notes.append(f"Workers: 2 of {limit} MiB; Spark's driver: {2 * limit} MiB.")
+    suffix = "" if limit == 1024 else f"_{limit}MiB"
+    return {"name": f"dask_als_{m}x{n}{suffix}", "description": ALS_DESCRIPTION,
+            "columns": columns,
             "rows": rows, "notes": notes, "raw": raw, "quick": False}
 
 
@@ -951,7 +957,14 @@ if __name__ == "__main__":
     parser.add_argument("--completion-only", nargs=3, type=float, required=True,
                         metavar=("M", "N", "NNZ"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--memory-limit-mib", type=int, default=None,
+                        help="per worker (Spark's driver gets the workers' total); "
+                             "default that of dask_linear, 1024")
     args = parser.parse_args()
+    if args.memory_limit_mib is not None:
+        import bench_dask_linear
+
+        bench_dask_linear.MEMORY_LIMIT = args.memory_limit_mib * 2**20
     H.settings.threads = args.threads
     t0 = time.perf_counter()
     with H.pinned_threads(args.threads):

@@ -769,8 +769,10 @@ default=None
         usually two steps); ``sigma2`` then uses the refined residual sum of
         squares. ``"coef"`` refines the coefficients only: the standard errors keep
         the digits of the QR factor (about ``16 - log10(cond)``), for a fraction of
-        the work when ``p`` is large. On Dask each step is a pass over the data;
-        ``refine=False`` fits in one pass (full rank, ``"nonrobust"``).
+        the work when ``p`` is large. On Dask each step is a pass over the data,
+        and the unit covariance is corrected in the first one instead (one
+        ``O(n p^2 / 2)`` extended-precision product, the same digits; see the Dask
+        user guide); ``refine=False`` fits in one pass (full rank, ``"nonrobust"``).
     max_iter : int, default=20
         Feasible-GLS iterations.
     tol : float, default=1e-8
