@@ -391,34 +391,24 @@ def _chunk_refinement_sums(A, B, R, X, Q):
             w = Q[i, q]
             for j in range(m):
                 QtF[q, j] += w * F[i, j]
-    total_s = np.zeros((k, m))
-    total_c = np.zeros((k, m))
-    if m == 1:  # the same sums in the same order, the loop over k innermost (vectorised)
-        ts = np.zeros(k)
-        tc = np.zeros(k)
-        for i in range(n):
-            r = -R[i, 0]
+    # -A^T R with the totals held as (m, k): the loop over k, innermost, reads a row of
+    # A and vectorises for any m (one column included); each entry still sums the
+    # rows in order
+    total_s = np.zeros((m, k))
+    total_c = np.zeros((m, k))
+    for i in range(n):
+        for j in range(m):
+            r = -R[i, j]
             for q in range(k):
                 h, e = _two_prod_fma(A[i, q], r)
-                t, d = _two_sum(ts[q], h)
-                ts[q] = t
-                tc[q] += d + e
-        total_s[:, 0] = ts
-        total_c[:, 0] = tc
-    else:
-        for i in range(n):
-            for q in range(k):
-                a = A[i, q]
-                for j in range(m):
-                    h, e = _two_prod_fma(a, -R[i, j])
-                    t, d = _two_sum(total_s[q, j], h)
-                    total_s[q, j] = t
-                    total_c[q, j] += d + e
+                t, d = _two_sum(total_s[j, q], h)
+                total_s[j, q] = t
+                total_c[j, q] += d + e
     high = np.empty((k, m))
     low = np.empty((k, m))
     for q in range(k):
         for j in range(m):
-            high[q, j], low[q, j] = _two_sum(total_s[q, j], total_c[q, j])
+            high[q, j], low[q, j] = _two_sum(total_s[j, q], total_c[j, q])
     return F, high, low, QtF
 
 
