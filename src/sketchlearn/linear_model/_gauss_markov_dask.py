@@ -325,7 +325,8 @@ class _RefinementPass:
             _, high, low, QtF = _sums(A, B, r, sol.X, basis)
             out["solution"] = ((high, low), QtF)
         r = r[:, 0]
-        wres = product_residual_op(np, B, A, sol.X)[:, 0]
+        # y - A x at the current solution: on the first pass the iterate is exactly that
+        wres = r if sol.prev is None else product_residual_op(np, B, A, sol.X)[:, 0]
         out["rss"], out["refined"] = float(wres @ wres), float(r @ r)
         if self.cov_type != "nonrobust":
             Qf = basis.explicit()
