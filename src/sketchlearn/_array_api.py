@@ -164,6 +164,21 @@ def transposed_copy(xp, A):
     return xp.asarray(A.T, copy=True)
 
 
+def solve_lower(xp, L, B):
+    """``L^{-1} B`` for a lower-triangular ``L``: a triangular solve (BLAS ``trsm``) for
+    NumPy and CuPy, where ``xp.linalg.solve`` would factor ``L`` by LU and take several
+    times as long on many right-hand sides; ``xp.linalg.solve`` elsewhere."""
+    if is_numpy_namespace(xp):
+        import scipy.linalg
+
+        return scipy.linalg.solve_triangular(L, B, lower=True, check_finite=False)
+    if is_cupy_namespace(xp):
+        from cupyx.scipy.linalg import solve_triangular
+
+        return solve_triangular(L, B, lower=True)
+    return xp.linalg.solve(L, B)
+
+
 def result_float_dtype(xp, *arrays):
     """float32 when every array is float32, else float64 (integers count as float64)."""
     dtypes = [a.dtype for a in arrays if a is not None]

@@ -27,6 +27,7 @@ from .._array_api import (
     is_cupy_namespace,
     move_to,
     public_function,
+    solve_lower,
     to_numpy,
 )
 from .._progress import progress_range
@@ -473,7 +474,7 @@ def _chol_qr_once(xp, A):
     d = xp.linalg.diagonal(L)
     if not bool(xp.all(d > 0)) or float(xp.min(d)) < 1e-6 * float(xp.max(d)):
         raise ValueError("ill-conditioned")
-    Qt = xp.linalg.solve(L, xp.matrix_transpose(A))
+    Qt = solve_lower(xp, L, xp.matrix_transpose(A))
     return xp.matrix_transpose(Qt), xp.matrix_transpose(L)
 
 

@@ -35,9 +35,9 @@ from sklearn.utils._param_validation import (
 
 from .._array_api import (
     get_namespace,
-    is_cupy_namespace,
     is_numpy_namespace,
     public_function,
+    solve_lower,
     to_numpy,
 )
 from .._validation import COUNT, NON_NEGATIVE, check_array, user_stacklevel
@@ -92,13 +92,7 @@ class _CholeskyWhitener:
         self.L, self.xp = L, xp
 
     def __call__(self, M):
-        if is_numpy_namespace(self.xp):
-            return scipy.linalg.solve_triangular(self.L, M, lower=True, check_finite=False)
-        if is_cupy_namespace(self.xp):
-            from cupyx.scipy.linalg import solve_triangular
-
-            return solve_triangular(self.L, M, lower=True)
-        return self.xp.linalg.solve(self.L, M)
+        return solve_lower(self.xp, self.L, M)
 
 
 class _BlockDiagonalWhitener:
