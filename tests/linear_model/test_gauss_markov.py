@@ -168,6 +168,32 @@ def test_rank_deficiency_is_reported_and_min_norm(rng):
     assert model.dof_resid_ == len(y) - 4
 
 
+def test_rank_does_not_change_when_rows_are_repeated(rng):
+    """Repeating every row of a design keeps its column space, so its numerical rank
+    must not change: the default tolerance grows like sqrt(n), not like NumPy's n eps.
+    A third column 1e-11 away from the span of the others (a real direction, far above
+    rounding) counts at 262 144 rows; an exactly dependent one still does not."""
+    import scipy.linalg
+
+    x1, x2, z = rng.normal(size=(3, 64))
+    base = np.column_stack([x1, x2, x1 + 1e-11 * z])
+    y0 = base @ np.array([1.0, -2.0, 3.0]) + rng.normal(size=64)
+    X, y = np.tile(base, (4096, 1)), np.tile(y0, 4096)
+    Xc = X - X.mean(axis=0)
+    pivot = np.abs(np.diag(scipy.linalg.qr(Xc / np.linalg.norm(Xc, axis=0), mode="r",
+                                           pivoting=True)[0])).min()
+    eps = np.finfo(np.float64).eps
+    assert 10 * np.sqrt(len(y)) * eps < pivot < len(y) * eps  # the rules disagree here
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        model = GaussMarkovRegressor().fit(X, y)
+        small = GaussMarkovRegressor().fit(base, y0)
+    assert model.rank_ == small.rank_ == 4
+    dependent = np.column_stack([X[:, :2], X[:, 0] + X[:, 1]])
+    with pytest.warns(RuntimeWarning, match="rank deficient"):
+        assert GaussMarkovRegressor().fit(dependent, y).rank_ == 3
+
+
 def test_more_features_than_samples_warns_and_interpolates(rng):
     X, y = rng.normal(size=(5, 8)), rng.normal(size=5)
     with pytest.warns(RuntimeWarning):

@@ -419,9 +419,15 @@ def _solve_upper(R, B):
 
 
 def _rank_tolerance(rcond, n, p, dtype):
+    """Default ``10 max(sqrt(n), p) eps``. The rounding of the data moves each unit-norm
+    column by about eps whatever n, and the QR's rounding errors grow like sqrt(n)
+    (random signs), not like the worst-case bound n eps of NumPy's ``matrix_rank``:
+    with that bound, repeating a design's rows changes its rank (NIST Filip, whose
+    smallest scaled pivot is 1.3e-9, would count as rank-deficient past 6e6 rows)."""
     if rcond is not None:
         return float(rcond)
-    return max(n, p) * float(np.finfo(np.dtype(str(dtype).split(".")[-1])).eps)
+    eps = float(np.finfo(np.dtype(str(dtype).split(".")[-1])).eps)
+    return 10.0 * max(math.sqrt(n), p) * eps
 
 
 def _solve_reduced_numpy(A2, z2, tol):
@@ -752,8 +758,9 @@ default=None
     rcond : float, optional
         Rank tolerance: after whitening, removing the intercept direction and
         scaling each column to unit norm, a pivoted-QR diagonal entry below
-        ``rcond`` marks a dependent column. Default ``max(n, p) * eps`` of the
-        data's dtype.
+        ``rcond`` marks a dependent column. Default ``10 * max(sqrt(n), p) * eps``
+        with ``eps`` of the data's dtype: repeating the rows of a design does not
+        change its rank.
     refine : bool or "coef", default=True
         With ``solver="pivoted-qr"``, polish float64 solutions by iterative
         refinement in extended precision (``O(n p)`` extra work per step) and, on

@@ -69,7 +69,8 @@ class GaussMarkovRegressor(LinearPredictorMixin, RegressorMixin, BaseEstimator):
         (lag-one autocorrelation of the residuals, iterated).
     rcond : float, optional
         Rank tolerance on the pivoted-QR diagonal of the whitened, intercept-free,
-        unit-norm-scaled design; default ``max(n_samples, n_features) * eps``. A
+        unit-norm-scaled design; default ``10 * max(sqrt(n_samples), n_features) *
+        eps``. A
         rank-deficient design gets the minimum-norm solution and a warning.
     refine : bool or "coef", default=True
         Iterative refinement in extended precision for float64 input with
