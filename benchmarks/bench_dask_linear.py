@@ -36,6 +36,7 @@ import contextlib
 import os
 import shutil
 import statistics
+import sys
 import tempfile
 import threading
 import time
@@ -557,6 +558,10 @@ def _public_dispatch_works():
 
 def _row(experiment, method, data, m, *, digits=None, distortion=None, passes=None,
          repeats=1, note=""):
+    # a full run takes hours and writes its table at the end: say what each row got
+    print(f"  {experiment} / {method}: "
+          + ("-" if m is None else f"{m['seconds']:.1f} s, {m['status']}")
+          + f", digits {digits}", file=sys.stderr, flush=True)
     return {"experiment": experiment, "method": method, "rows": data.n, "cols": data.p,
             "digits": digits, "distortion": distortion,
             "wall_s": None if m is None else m["seconds"], "repeats": repeats,
