@@ -117,6 +117,32 @@ def test_sketch_cg_equals_in_memory(synchronous, rng, chunks, n_blocks):
                                  n_blocks=n_blocks, **kw))
 
 
+@pytest.mark.parametrize("shape", [(400, 30), (30, 400)])
+def test_blocked_products_both_ways(synchronous, rng, shape, monkeypatch):
+    """``P_Omega(X) B`` and ``P_Omega(X)^T B`` (the start's products) against the dense
+    product; each goes by partial sums when that moves fewer rows (``A^T B`` of a tall
+    matrix, ``A B`` of a wide one), by gathering otherwise."""
+    from sketchlearn.completion import _dask
+
+    calls = []
+    partial = _dask._spmm_t_block
+    monkeypatch.setattr(_dask, "_spmm_t_block", lambda *a: calls.append(1) or partial(*a))
+    m, n = shape
+    _, X = _low_rank(rng, m, n, 3, 0.3)
+    X[3] = np.nan  # an empty row and an empty column
+    X[:, 5] = np.nan
+    ent = _dask.blocked_entries(da.from_array(X, chunks=(70, 90)), n_blocks=(4, 3))
+    A = np.nan_to_num(X) * 1.7
+    als = _dask._ALS(ent, 3)
+    tall = m > n
+    for axis, dense in ((0, A), (1, A.T)):
+        B = rng.normal(size=(dense.shape[1], 5))
+        calls.clear()
+        got = np.asarray(als.product(axis, B, 1.7))
+        np.testing.assert_allclose(got, dense @ B, rtol=1e-13, atol=1e-13 * np.abs(A).max())
+        assert bool(calls) == (tall == (axis == 1))
+
+
 def test_small_dense_start(synchronous, rng):
     """Below 40,000 entries the in-memory start is a dense SVD: gathered, the same."""
     _, X = _low_rank(rng, 60, 40, 2, 0.5)

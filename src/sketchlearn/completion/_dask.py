@@ -56,7 +56,7 @@ import operator
 
 import numpy as np
 
-from .._array_api import get_namespace, to_numpy
+from .._array_api import get_namespace, solve_lower, to_numpy
 from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array
 from .._progress import progress_range
 from .._random import as_generator
@@ -343,8 +343,19 @@ def _in_block(axis, start, size, other_starts, *args):
         vals = np.zeros(0)
     idt = np.int32 if max(size, offset, major.shape[0] + 1) < 2**31 - 1 else np.int64
     indptr = np.searchsorted(major, np.arange(size + 1)).astype(idt)
-    return {"indptr": indptr, "indices": minor.astype(idt), "major": major.astype(idt),
-            "vals": vals, "gidx": gidx, "size": size}
+    # No per-entry row ids: they are a quarter of the block's bytes, and the few tasks
+    # that need them rebuild them from indptr (block_rows).
+    return {"indptr": indptr, "indices": minor.astype(idt), "vals": vals, "gidx": gidx,
+            "size": size}
+
+
+def block_rows(blk):
+    """The local row (``axis=0``) or column id of every entry of an in-block, in its
+    CSR order."""
+    indptr = blk["indptr"]
+    xp = get_namespace(indptr)
+    counts = indptr[1:] - indptr[:-1]
+    return xp.repeat(xp.arange(blk["size"], dtype=indptr.dtype), counts)
 
 
 class BlockedEntries:
@@ -484,13 +495,18 @@ def blocked_entries(X, observed_mask=None, *, duplicates="raise", n_blocks=None,
     need_c = dict(zip(nkeys, out[br + bc:br + bc + len(nkeys)], strict=True))
     need_r = dict(zip(nkeys, out[br + bc + len(nkeys):], strict=True))
     del pair, pair_vals  # the pair blocks live on in the in-blocks only
+    length = dask.delayed(len, pure=True)
+    lens = dask.compute([length(need_c[k]) for k in nkeys], [length(need_r[k]) for k in nkeys])
+    need_c_len = dict(zip(nkeys, lens[0], strict=True))
+    need_r_len = dict(zip(nkeys, lens[1], strict=True))
     r_nnz = np.array([sum(sizes[b, c] for c in range(bc)) for b in range(br)], dtype=np.int64)
     c_nnz = np.array([sum(sizes[b, c] for b in range(br)) for c in range(bc)], dtype=np.int64)
     return BlockedEntries(shape=(m, n), dtype=dtype, nnz=nnz, sumsq=sumsq, r_edges=r_edges,
                           r_offsets=np.concatenate([[0], np.cumsum(r_nnz)[:-1]]),
                           c_offsets=np.concatenate([[0], np.cumsum(c_nnz)[:-1]]),
                           c_edges=c_edges, nz_r=nz_r, nz_c=nz_c, rin=rin, cin=cin,
-                          need_c=need_c, need_r=need_r, dense=dense)
+                          need_c=need_c, need_r=need_r, need_c_len=need_c_len,
+                          need_r_len=need_r_len, dense=dense)
 
 
 # --------------------------------------------------------------------------- block tasks
@@ -517,7 +533,7 @@ def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, *pieces):
     F = _gathered(xp, pieces, k, dtype)
     sse = None
     if residual:
-        r = vals - predict_observed(xp, blk["indptr"], blk["indices"], blk["major"], own, F)
+        r = vals - predict_observed(xp, blk["indptr"], blk["indices"], block_rows(blk), own, F)
         sse = float(xp.sum(xp.astype(r, xp.float64) ** 2))
     if solver == "cg":
         new = cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, alpha, cg_iter)
@@ -545,7 +561,7 @@ def _sketch_step(blk, own, solve_tol, max_cg, sketch_rows, nnz_sketch, seed, res
     info = np.asarray(to_numpy(info))
     sse = None
     if residual:
-        r = vals - predict_observed(xp, blk["indptr"], blk["indices"], blk["major"], new, F)
+        r = vals - predict_observed(xp, blk["indptr"], blk["indices"], block_rows(blk), new, F)
         sse = float(xp.sum(xp.astype(r, xp.float64) ** 2))
     ach, steps = info[:, 0], info[:, 1]
     stats = (int(np.sum(ach > solve_tol)), float(ach.max()) if ach.size else 0.0,
@@ -570,7 +586,7 @@ def _lower_solve(A, L):
     """``solve(L, A^T)^T``: the rows of ``A`` in the basis of the Cholesky factor, as
     ``_chol_qr_once`` computes its ``Q``."""
     xp = get_namespace(A)
-    return xp.matrix_transpose(xp.linalg.solve(L, xp.matrix_transpose(A)))
+    return xp.matrix_transpose(solve_lower(xp, L, xp.matrix_transpose(A)))
 
 
 def _balanced(A, L1, L2, W, root):
@@ -624,6 +640,31 @@ def _spmm_block(blk, scale, p, *pieces):
     data = vals * scale
     F = _gathered(xp, pieces, p, data.dtype)
     return spmm(xp, blk["indptr"], blk["indices"], data, F)
+
+
+def _spmm_t_block(blk, scale, part, other_edges):
+    """``(scale * P_Omega(X)_block)^T @ part`` for one in-block and its own rows of the
+    input (``part``): the block's share of the product on the other side, in float64
+    (the products and sums of the ``spmm`` kernel), cut by the other side's blocks:
+    piece ``c`` holds the rows at the block's needed list for block ``c``."""
+    import scipy.sparse as sp
+
+    data = (blk["vals"] * scale).astype(np.float64)
+    gidx = blk["gidx"]
+    A = sp.csr_matrix((data, blk["indices"], blk["indptr"]),
+                      shape=(blk["size"], gidx.shape[0]))
+    P = np.asarray(A.T @ np.asarray(part, dtype=np.float64))
+    cuts = np.searchsorted(gidx, other_edges)
+    return [P[cuts[c]:cuts[c + 1]] for c in range(len(other_edges) - 1)]
+
+
+def _scatter_sum(size, p, dtype, *args):
+    """One block of a product summed from the other side's pieces: ``args`` holds, for
+    each contributing block in order, its needed list and its piece."""
+    out = np.zeros((size, p))
+    for need, piece in zip(args[0::2], args[1::2], strict=True):
+        out[need] += piece
+    return out.astype(dtype, copy=False)
 
 
 def _tree(func, nodes, split_every=DEFAULT_SPLIT_EVERY):
@@ -873,26 +914,51 @@ class _ALS:
 
     def product(self, axis, B, scale):
         """``A @ B`` (``axis=0``, ``B`` of ``n_cols`` rows) or ``A^T @ B`` (``axis=1``,
-        ``n_rows`` rows) with ``A = scale * P_Omega(X)``, on the client (NumPy): ``B``
-        cut into the other side's blocks, each in-block takes exactly the rows of
-        ``B`` its out-block lists name (as a half-step takes the factor's), and the
-        result's blocks come back. One round trip."""
+        ``n_rows`` rows) with ``A = scale * P_Omega(X)``, on the client (NumPy), in one
+        round trip, whichever way moves fewer rows between blocks:
+
+        * gathering: ``B`` cut into the input side's blocks, each in-block of the
+          output side takes exactly the rows of ``B`` its out-block lists name (as a
+          half-step takes the factor's);
+        * partial sums: each in-block of the input side multiplies its own rows of
+          ``B`` and sends each output block the rows that block's entries touch,
+          summed there. For ``A^T B`` with many more rows than columns this moves
+          ``n_blocks * n_cols`` rows instead of about ``n_blocks * n_rows``.
+
+        Both sum the same float64 products; only the order of the sums differs.
+        """
         import dask
 
         e = self.ent
-        take = dask.delayed(_take, pure=True)
-        step = dask.delayed(_spmm_block, pure=True)
-        if axis == 0:
-            inb, nz, edges = e.rin, e.nz_r, e.c_edges
-            need = lambda b, c: e.need_c[b, c]  # noqa: E731
-        else:
-            inb, nz, edges = e.cin, e.nz_c, e.r_edges
-            need = lambda c, b: e.need_r[b, c]  # noqa: E731
-        parts = [dask.delayed(np.ascontiguousarray(B[edges[i]:edges[i + 1]]))
-                 for i in range(len(edges) - 1)]
+        if axis == 0:  # output: row blocks; input: column blocks
+            out_in, in_in, out_nz = e.rin, e.cin, e.nz_r
+            out_edges, in_edges = e.r_edges, e.c_edges
+            gather_rows = sum(e.need_c_len.values())  # rows of B sent to the row blocks
+            partial_rows = sum(e.need_r_len.values())  # rows of A B sent from col blocks
+            need_in = lambda o, i: e.need_c[o, i]  # noqa: E731  columns row block o uses
+            need_out = lambda o, i: e.need_r[o, i]  # noqa: E731  rows col block i touches
+        else:  # output: column blocks; input: row blocks
+            out_in, in_in, out_nz = e.cin, e.rin, e.nz_c
+            out_edges, in_edges = e.c_edges, e.r_edges
+            gather_rows = sum(e.need_r_len.values())
+            partial_rows = sum(e.need_c_len.values())
+            need_in = lambda o, i: e.need_r[i, o]  # noqa: E731
+            need_out = lambda o, i: e.need_c[i, o]  # noqa: E731
+        parts = [dask.delayed(np.ascontiguousarray(B[in_edges[i]:in_edges[i + 1]]))
+                 for i in range(len(in_edges) - 1)]
         p = B.shape[1]
-        out = [step(blk, scale, p, *[take(parts[o], need(j, o)) for o in nz[j]])
-               for j, blk in enumerate(inb)]
+        if gather_rows <= partial_rows:
+            take = dask.delayed(_take, pure=True)
+            step = dask.delayed(_spmm_block, pure=True)
+            out = [step(blk, scale, p, *[take(parts[i], need_in(o, i)) for i in out_nz[o]])
+                   for o, blk in enumerate(out_in)]
+            return _concat_blocks(out)
+        partial = dask.delayed(_spmm_t_block, pure=True, nout=len(out_edges) - 1)
+        pieces = [partial(blk, scale, parts[i], out_edges) for i, blk in enumerate(in_in)]
+        total = dask.delayed(_scatter_sum, pure=True)
+        out = [total(int(out_edges[o + 1] - out_edges[o]), p, B.dtype,
+                     *[x for i in out_nz[o] for x in (need_out(o, i), pieces[i][o])])
+               for o in range(len(out_edges) - 1)]
         return _concat_blocks(out)
 
     def range_finder_svd(self, k, scale, rng):
@@ -1128,7 +1194,7 @@ def lambda_max_blocked(ent: BlockedEntries, rng) -> float:
 def _sq_sums(blk):
     v = blk["vals"]
     out = np.zeros(blk["size"])  # float64 sums in CSR order, as the spmm kernel
-    np.add.at(out, blk["major"].astype(np.int64), (v * v).astype(np.float64))
+    np.add.at(out, block_rows(blk), (v * v).astype(np.float64))
     return float(out.astype(v.dtype).max()) if out.size else 0.0
 
 

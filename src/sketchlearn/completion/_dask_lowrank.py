@@ -47,6 +47,7 @@ from .._dask import is_dask_array, map_row_chunks, reduce_row_chunks, row_chunke
 from .._random import as_generator, row_keyed
 from .._summaries import TSQR, ChunkQ
 from ._core import soft_impute_change, warn_soft_impute_not_converged, warn_svt_kept
+from ._dask import BlockedEntries, block_rows, blocked_entries, is_dask_input
 
 __all__ = ["dask_svd", "svt_complete_dask", "soft_impute_dask"]
 
@@ -242,7 +243,7 @@ def _dense_rows(block, n, dtype):
     """One row in-block of :func:`._dask.blocked_entries` (CSR over its rows, column ids
     local to ``gidx``) as a dense ``(rows, n)`` chunk, NaN at the missing entries."""
     out = np.full((int(block["size"]), n), np.nan, dtype=dtype)
-    out[block["major"].astype(np.int64),
+    out[block_rows(block),
         block["gidx"][block["indices"].astype(np.int64)]] = block["vals"]
     return out
 
@@ -272,8 +273,6 @@ def observed_dask(X, observed_mask=None, name="X", duplicates="raise"):
     import dask.array as da
 
     if not is_dask_array(X):
-        from ._dask import BlockedEntries, blocked_entries, is_dask_input
-
         if isinstance(X, BlockedEntries):
             return rows_from_entries(X), None
         if not is_dask_input(X):
