@@ -40,13 +40,15 @@ block's seed is shifted by its first position). The start is the same approximat
 top-``k`` SVD of ``P_Omega(X) / p_hat``: the randomized range finder of
 ``_core.range_finder_steps`` (the same Gaussian matrix, drawn on the client, the same
 orthonormalisations on the client), whose products with ``P_Omega(X)`` and its
-transpose are Dask passes (``_ALS.product``: one round trip each, ``2 q + 2`` in all;
+transpose are Dask passes (``_ALS.product``: one round trip each, ``2 q + 2`` in all,
+by gathering or by partial sums, whichever moves fewer rows;
 the dense branch of the in-memory ``top_svd`` gathers the entries, which are then
 few). ``lambda_max_blocked`` (SoftImpute's default shrinkage) keeps ARPACK through a
 ``LinearOperator``, one round trip per ARPACK step. The balancing after
 each sweep (CholeskyQR2 of both factors and an SVD of ``R_U R_V^T``) sums ``k x k``
 Gram matrices over blocks and applies ``k x k`` matrices blockwise. Only the order of
-those sums differs from the in-memory code: the iterates agree to rounding.
+those sums (and of the partial sums) differs from the in-memory code: the iterates
+agree to rounding.
 """
 
 from __future__ import annotations
