@@ -331,13 +331,13 @@ def _spark_timed(spark, fn):
             "spilled_peak_bytes": None, "workers_restarted": 0}
 
 
-def _completion_rows(cl, spark, data, repeats, timeout, raw):
+def _completion_rows(cl, spark, data, repeats, timeout, raw, solvers=("auto", "exact")):
     m, n, n_train = data["m"], data["n"], data["n_train"]
     alpha = REG_PARAM * n_train / math.sqrt(m * n)
     exp = f"completion {m} x {n}, rank {RANK}, {data['nnz']} entries"
     tr, tc, tv = _test_entries(data)
     rows, out = [], {}
-    for solver in ("auto", "exact"):
+    for solver in solvers:
         name = f"sketchlearn AltMinCompleter(solver='{solver}')"
         full = _repeat(cl, lambda s=solver: _ours_als(data, SWEEPS, alpha, s), repeats, timeout)
         rmse = note = sweep = None
@@ -357,7 +357,9 @@ def _completion_rows(cl, spark, data, repeats, timeout, raw):
         raw.setdefault("measurements", []).append(
             _raw(full, experiment=exp, method=name, rmse=rmse,
                  sweep_intervals=list(np.diff(ends)) if len(ends) > 1 else []))
-    if spark.error is None:
+    if spark is None:
+        rows.append(_row(exp, "Spark MLlib ALS", m, None, note="not run (--skip-spark)"))
+    elif spark.error is None:
         name = f"Spark {spark.version} MLlib ALS"
         full = [_spark_timed(spark, lambda: _spark_als(spark, data, SWEEPS, REG_PARAM))
                 for _ in range(repeats)]
@@ -910,24 +912,25 @@ ALS_DESCRIPTION = ("Blocked ALS on a 2-worker Dask cluster vs Spark MLlib ALS at
                    "(the completion rows of dask_distributions)")
 
 
-def completion_only(m, n, nnz, timeout=3600):
+def completion_only(m, n, nnz, timeout=3600, solvers=("auto", "exact"), skip_spark=False):
     """The completion rows alone, at a size of one's choice: how the ratio to Spark
     moves between the quick size and the issue's (whose full run also writes and
     measures the 2^24-point clouds). The same cluster, data, warm-up and measures as
-    :func:`run`; returns the result for ``results/``."""
+    :func:`run`; returns the result for ``results/``. ``solvers`` and ``skip_spark``
+    shorten exploratory runs (a table without Spark has no ratio)."""
     tmp = Path(tempfile.mkdtemp(prefix="sketchlearn-dask-als-"))
     cl = spark = None
     raw = {}
     try:
         cl = _Cluster(tmp)
-        spark = _Spark(tmp)
+        spark = None if skip_spark else _Spark(tmp)
         warm = _write_ratings_small(cl.client, tmp / "warm")
         data = _write_ratings(cl.client, tmp, m, n, nnz)
-        _ours_als(warm, 2, 1.0, "auto")
-        _ours_als(warm, 2, 1.0, "exact")
-        if spark.error is None:
+        for solver in solvers:
+            _ours_als(warm, 2, 1.0, solver)
+        if spark is not None and spark.error is None:
             _spark_als(spark, warm, 2, REG_PARAM)
-        rows = _completion_rows(cl, spark, data, 1, timeout, raw)
+        rows = _completion_rows(cl, spark, data, 1, timeout, raw, solvers)
     finally:
         if spark is not None:
             spark.close()
@@ -938,7 +941,10 @@ def completion_only(m, n, nnz, timeout=3600):
                "wall_s", "speedup", "worker_cpu_s", "worker_peak_MiB", "cluster_peak_MiB",
                "spilled_MiB", "status", "note"]
     notes = ["Completion rows only (python benchmarks/bench_dask_distributions.py "
-             f"--completion-only {m} {n} {nnz}); cluster, contenders, regularisation and "
+             f"--completion-only {m} {n} {nnz}"
+             + (f" --solvers {' '.join(solvers)}" if tuple(solvers) != ("auto", "exact") else "")
+             + (" --skip-spark" if skip_spark else "")
+             + "); cluster, contenders, regularisation and "
              "measures as in dask_distributions.md (see its notes)."]
     import bench_dask_linear
 
@@ -957,6 +963,10 @@ if __name__ == "__main__":
     parser.add_argument("--completion-only", nargs=3, type=float, required=True,
                         metavar=("M", "N", "NNZ"))
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--solvers", nargs="+", default=["auto", "exact"],
+                        choices=["auto", "exact", "cg"])
+    parser.add_argument("--skip-spark", action="store_true",
+                        help="ours only (an exploratory run: no ratio to Spark)")
     parser.add_argument("--memory-limit-mib", type=int, default=None,
                         help="per worker (Spark's driver gets the workers' total); "
                              "default that of dask_linear, 1024")
@@ -968,7 +978,8 @@ if __name__ == "__main__":
     H.settings.threads = args.threads
     t0 = time.perf_counter()
     with H.pinned_threads(args.threads):
-        result = completion_only(*(int(v) for v in args.completion_only))
+        result = completion_only(*(int(v) for v in args.completion_only),
+                                 solvers=tuple(args.solvers), skip_spark=args.skip_spark)
     result["elapsed_s"] = time.perf_counter() - t0
     result["machine"] = H.machine_info()
     paths = H.write_results(result, Path(__file__).parent / "results")
