@@ -525,14 +525,21 @@ def _gathered(xp, pieces, k, dtype):
     return pieces[0] if len(pieces) == 1 else xp.concat(list(pieces), axis=0)
 
 
-def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, *pieces):
+def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, other_scale,
+               *pieces):
     """New factor rows of one block (``solve_rows`` or ``cg_rows`` on its in-block CSR
     against the gathered rows of the other factor) and, with ``residual``, the sum of
     squared residuals of the current factors on its entries; and the new rows' Gram
-    matrix (the first CholeskyQR pass of the balancing, computed in the same task)."""
+    matrix (the first CholeskyQR pass of the balancing, computed in the same task).
+    ``own_scale`` / ``other_scale``: the column scaling of a balanced factor, applied
+    here (the same products the balancing would store; see :meth:`_ALS.balance`)."""
     vals = blk["vals"]
     xp = get_namespace(vals, own)
     F = _gathered(xp, pieces, k, dtype)
+    if other_scale is not None:
+        F = F * other_scale
+    if own is not None and own_scale is not None:
+        own = own * own_scale
     sse = None
     if residual:
         r = vals - predict_observed(xp, blk["indptr"], blk["indices"], block_rows(blk), own, F)
@@ -591,21 +598,15 @@ def _lower_solve(A, L):
     return xp.matrix_transpose(solve_lower(xp, L, xp.matrix_transpose(A)))
 
 
-def _balanced(A, L1, L2, W, root):
-    """``(Q W, Q W root)`` for one block, ``Q`` its rows of CholeskyQR2's factor."""
-    xp = get_namespace(A)
+def _balanced(A, L1, L2, W):
+    """``Q W`` for one block, ``Q`` its rows of CholeskyQR2's factor."""
     Q = _lower_solve(_lower_solve(A, L1), L2)
-    Fo = xp.matmul(Q, W)
-    return Fo, Fo * root
+    return get_namespace(A).matmul(Q, W)
 
 
 def _right(A, M):
     xp = get_namespace(A)
     return xp.matmul(A, M)
-
-
-def _scaled(A, root):
-    return A * root
 
 
 def _scaled_csr(blk, scale):
@@ -690,12 +691,14 @@ class _ALS:
 
     # ---- one pass over the blocks
 
-    def half_step(self, axis, own, other, solver, alpha, cg_iter, residual):
+    def half_step(self, axis, own, other, solver, alpha, cg_iter, residual, own_scale=None,
+                  other_scale=None):
         """Solve every row (``axis=0``) or column (``axis=1``) block; ``own`` the current
         blocks of the factor being solved for (warm start, residuals), ``other`` the
-        blocks of the other factor. Returns the new blocks (persisted: on a distributed
-        Client this returns at once), and, delayed (not computed), the sum of squared
-        residuals (or None) and the sum of the new blocks' Gram matrices."""
+        blocks of the other factor, each times its column scaling (None: none).
+        Returns the new blocks (persisted: on a distributed Client this returns at
+        once), and, delayed (not computed), the sum of squared residuals (or None) and
+        the sum of the new blocks' Gram matrices."""
         import dask
 
         e = self.ent
@@ -709,7 +712,7 @@ class _ALS:
         for b, blk in enumerate(inb):
             pieces = [take(other[c], need(b, c)) for c in nz[b]]
             out.append(step(blk, own[b], self.k, e.dtype, solver, alpha, cg_iter, residual,
-                            *pieces))
+                            own_scale, other_scale, *pieces))
         out = dask.persist(*out)
         getitem = dask.delayed(operator.getitem, pure=True)
         new = [getitem(t, 0) for t in out]
@@ -799,6 +802,10 @@ class _ALS:
     # ---- balancing: factors_to_svd of the blocked factors
 
     def balance(self, U, V, xp, grams):
+        """``factors_to_svd`` of the blocked factors: ``(Uo, s, Vo, root)`` with
+        ``U_new V_new^T = Uo diag(s) Vo^T``. The next sweep's factors are ``Uo root``
+        and ``Vo root`` (``root = sqrt(s)``); the half-steps scale the blocks they
+        read, so the workers keep one copy of each factor, not two."""
         import dask
 
         L1 = [_chol_checked(xp, G) for G in grams]
@@ -813,12 +820,11 @@ class _ALS:
         Ra = xp.matmul(xp.matrix_transpose(L2[0]), xp.matrix_transpose(L1[0]))
         Rb = xp.matmul(xp.matrix_transpose(L2[1]), xp.matrix_transpose(L1[1]))
         W, s, Zt = _svd_small(xp, xp.matmul(Ra, xp.matrix_transpose(Rb)))
-        root = xp.sqrt(s)
-        bal = dask.delayed(_balanced, pure=True, nout=2)
-        u = [bal(b, L1[0], L2[0], W, root) for b in U]
-        v = [bal(b, L1[1], L2[1], xp.matrix_transpose(Zt), root) for b in V]
+        bal = dask.delayed(_balanced, pure=True)
+        u = [bal(b, L1[0], L2[0], W) for b in U]
+        v = [bal(b, L1[1], L2[1], xp.matrix_transpose(Zt)) for b in V]
         u, v = dask.persist(u, v)
-        return [t[0] for t in u], s, [t[0] for t in v], [t[1] for t in u], [t[1] for t in v]
+        return list(u), s, list(v), xp.sqrt(s)
 
     def _balance_householder(self, U, V, xp):
         """The in-memory ``thin_qr`` falls back to Householder QR when CholeskyQR2 fails
@@ -838,13 +844,11 @@ class _ALS:
             rs.append(R)
         Ra, Rb = (xp.asarray(r) for r in dask.compute(*rs))
         W, s, Zt = _svd_small(xp, xp.matmul(Ra, xp.matrix_transpose(Rb)))
-        root = xp.sqrt(s)
-        right, scaled = dask.delayed(_right, pure=True), dask.delayed(_scaled, pure=True)
+        right = dask.delayed(_right, pure=True)
         uo = [right(q, W) for q in qs[0]]
         vo = [right(q, xp.matrix_transpose(Zt)) for q in qs[1]]
         uo, vo = dask.persist(uo, vo)
-        u, v = dask.persist([scaled(b, root) for b in uo], [scaled(b, root) for b in vo])
-        return list(uo), s, list(vo), list(u), list(v)
+        return list(uo), s, list(vo), xp.sqrt(s)
 
     # ---- the start
 
@@ -1049,13 +1053,15 @@ def altmin_fit(ent: BlockedEntries, rank, *, alpha, max_iter, tol, solver, cg_it
     n_iter = 0
     converged = False
     Uo = Vo = s = None
+    scale = None  # the column scaling of U and V (after the first balancing: sqrt(s))
     for it in progress_range(max_iter, verbose, "AltMin"):
         # The row half-step of this sweep also sums the residuals of the last one, and
         # both half-steps are submitted before the stopping test reads that sum (one
         # round trip to the client per sweep, plus the balancing's second Gram pass);
         # when the last sweep turns out to have converged, this one is dropped.
-        U_new, sse_node, gram_u = als.half_step(0, U, V, solver, alpha, cg_iter, it > 0)
-        V_new, _, gram_v = als.half_step(1, V, U_new, solver, alpha, cg_iter, False)
+        U_new, sse_node, gram_u = als.half_step(0, U, V, solver, alpha, cg_iter, it > 0,
+                                                scale, scale)
+        V_new, _, gram_v = als.half_step(1, V, U_new, solver, alpha, cg_iter, False, scale)
         sse, G_u, G_v = dask.compute(sse_node, gram_u, gram_v)
         if it > 0:
             res = math.sqrt(sse / ent.nnz)
@@ -1066,10 +1072,11 @@ def altmin_fit(ent: BlockedEntries, rank, *, alpha, max_iter, tol, solver, cg_it
                 break
             res_prev = res
         n_iter = it + 1
-        Uo, s, Vo, U, V = als.balance(U_new, V_new, xp, (G_u, G_v))
+        Uo, s, Vo, scale = als.balance(U_new, V_new, xp, (G_u, G_v))
+        U, V = Uo, Vo
     else:
         if n_iter:
-            _, sse_node, _ = als.half_step(0, U, V, None, alpha, cg_iter, True)
+            _, sse_node, _ = als.half_step(0, U, V, None, alpha, cg_iter, True, scale, scale)
             (sse,) = dask.compute(sse_node)
             res = math.sqrt(sse / ent.nnz)
             if verbose > 1:
@@ -1126,7 +1133,7 @@ def _altmin_sketch_blocked(als, U0, s0, V0, *, max_iter, tol, solve_tol, init_cl
         res_prev = res
     warn_altmin_end(worst, solve_tol, max_cg, converged, max_iter, res, change, tol)
     (G_v,) = als.grams(V)
-    Uo, s, Vo, _, _ = als.balance(X, V, xp, (G_x, G_v))
+    Uo, s, Vo, _ = als.balance(X, V, xp, (G_x, G_v))
     return _concat_blocks(Uo), s, _concat_blocks(Vo), n_iter, res
 
 
