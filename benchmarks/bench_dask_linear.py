@@ -54,6 +54,9 @@ WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
               "NUMBA_NUM_THREADS": "1", "SKETCHLEARN_COLD_START": "compile"}
 N_WORKERS = 2
 MEMORY_LIMIT = 2**30  # per worker
+# Parts of the run (all by default; ``python benchmarks/bench_dask_linear.py --parts``
+# reruns some of them, into results named after them)
+PARTS = ("filip", "cond", "sketch", "ridge")
 SPILL_CAP = 8 * 2**30  # per worker: a contender that needs more disk than this stalls
 STALL_S = 120  # every worker paused this long: the contender is stopped
 SHIFT = 23  # X = 2^SHIFT w 1^T + Z: condition number about 1e8 for p = 100
@@ -827,12 +830,17 @@ def run(quick: bool) -> dict:
         idle = cl.client.run(_worker_stats)
         raw["worker_idle_rss_bytes"] = [v["rss"] for v in idle.values()]
         t0 = time.perf_counter()
-        datasets = [_filip_data(cl.client, tmp, filip_tiles, tiles_per_chunk),
-                    _synthetic_data(cl.client, tmp, n_syn, p, chunk_syn)]
-        sk = _sketch_data(cl.client, tmp, n_syn, p, chunk_syn)
-        if quick:  # also an OLS row, the well-conditioned case (at full size the issue's
-            datasets.append(sk)  # OLS rows are Filip and the condition-1e8 design only)
-        described = datasets if sk in datasets else datasets + [sk]
+        datasets = []
+        if "filip" in PARTS:
+            datasets.append(_filip_data(cl.client, tmp, filip_tiles, tiles_per_chunk))
+        if "cond" in PARTS:
+            datasets.append(_synthetic_data(cl.client, tmp, n_syn, p, chunk_syn))
+        sk = None
+        if {"sketch", "ridge"} & set(PARTS) or quick:
+            sk = _sketch_data(cl.client, tmp, n_syn, p, chunk_syn)
+        if quick and sk is not None:  # also an OLS row, the well-conditioned case (at full
+            datasets.append(sk)  # size the issue's OLS rows are Filip and cond 1e8 only)
+        described = datasets if sk is None or sk in datasets else datasets + [sk]
         raw["write_zarr_s"] = time.perf_counter() - t0
         spark = _Spark(tmp)
         if spark.error is None:
@@ -840,11 +848,14 @@ def run(quick: bool) -> dict:
             raw["parquet_bytes"] = [_write_parquet(cl.client, d, tmp) for d in datasets]
             raw["write_parquet_s"] = time.perf_counter() - t0
             # warm-up: JVM classes, Parquet reader, the solver, on the smaller data
-            spark.fit(spark.frame(datasets[0].parquet, datasets[0].p).limit(1000), True)
+            if datasets:
+                spark.fit(spark.frame(datasets[0].parquet, datasets[0].p).limit(1000), True)
         for d in datasets:
             rows += _ols_rows(cl, spark, d, public, repeats, 1, timeout, raw)
-        rows += _sketch_rows(cl, sk, public, repeats, timeout, raw)
-        rows += _ridge_rows(cl, sk.head(n_ridge), repeats, timeout, raw)
+        if "sketch" in PARTS:
+            rows += _sketch_rows(cl, sk, public, repeats, timeout, raw)
+        if "ridge" in PARTS:
+            rows += _ridge_rows(cl, sk.head(n_ridge), repeats, timeout, raw)
         raw["datasets"] = {d.label: {"n": d.n, "p": d.p, "chunk_rows": d.chunk,
                                      "logical_bytes": d.n * (d.p + (d.y_path is not None)) * 8,
                                      **d.meta} for d in described}
@@ -982,3 +993,31 @@ def _version(mod):
     except Exception:
         return None
 
+
+if __name__ == "__main__":
+    import argparse
+
+    # through the module imported by name, as run.py does: the workers unpickle its
+    # functions by reference (and count rows read in its module state)
+    import bench_dask_linear as bench
+
+    parser = argparse.ArgumentParser(description="Some parts of the dask_linear benchmark "
+                                     "(the whole: benchmarks/run.py --only dask_linear).")
+    parser.add_argument("--parts", nargs="+", required=True, choices=PARTS)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    args = parser.parse_args()
+    bench.PARTS = tuple(args.parts)
+    H.settings.quick, H.settings.threads = args.quick, args.threads
+    t0, load_before = time.perf_counter(), H.load_average()
+    with H.pinned_threads(args.threads):
+        result = bench.run(args.quick)
+    result["name"] = f"{NAME}_{'_'.join(args.parts)}"
+    result["notes"].insert(0, "Parts of the run only (python benchmarks/bench_dask_linear.py "
+                           f"--parts {' '.join(args.parts)}{' --quick' if args.quick else ''}).")
+    result.update(quick=args.quick, elapsed_s=time.perf_counter() - t0,
+                  machine=H.machine_info(),
+                  load_average={"before": load_before, "after": H.load_average()})
+    print(H.markdown_report(result))
+    print("wrote", *H.write_results(result, args.out))
