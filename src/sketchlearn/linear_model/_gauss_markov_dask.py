@@ -43,6 +43,7 @@ from .._dask import (
     aligned_vector,
     map_row_chunks,
     memory_for_cache,
+    persist_items,
     persist_row_chunks,
     reduce_row_chunks,
     row_chunked,
@@ -586,9 +587,12 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
         and cov_type == "nonrobust"
     if one_pass:
         stats = {"rss": float(full[k, k] ** 2), "refined": float(full[k, k] ** 2)}
+    # the lazy outputs keep the items as values (they may be computed on another
+    # scheduler later); the passes refer to them on the workers
+    pass_items = None if one_pass else persist_items(items)
     while not one_pass:
         sums = reduce_row_chunks(_RefinementPass(layout, solution, inverse, cov_type),
-                                 *arrays, per_chunk=items, split_every=split_every,
+                                 *arrays, per_chunk=pass_items, split_every=split_every,
                                  **source)
         passes += kept is None  # a pass over kept chunks reads no data
         stats = sums
