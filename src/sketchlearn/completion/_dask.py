@@ -650,12 +650,8 @@ def _spmm_t_block(blk, scale, part, other_edges):
     input (``part``): the block's share of the product on the other side, in float64
     (the products and sums of the ``spmm`` kernel), cut by the other side's blocks:
     piece ``c`` holds the rows at the block's needed list for block ``c``."""
-    import scipy.sparse as sp
-
-    data = (blk["vals"] * scale).astype(np.float64)
-    gidx = blk["gidx"]
-    A = sp.csr_matrix((data, blk["indices"], blk["indptr"]),
-                      shape=(blk["size"], gidx.shape[0]))
+    A, gidx = _scaled_csr(blk, scale)
+    # a float64 right-hand side: SciPy multiplies and sums in float64
     P = np.asarray(A.T @ np.asarray(part, dtype=np.float64))
     cuts = np.searchsorted(gidx, other_edges)
     return [P[cuts[c]:cuts[c + 1]] for c in range(len(other_edges) - 1)]
