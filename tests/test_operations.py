@@ -56,6 +56,8 @@ EXPECTED_WITHOUT_CUPY = {
                              "elementwise error-free transformations and one reduction, "
                              "which CuPy chunks run as they are",
     "product_residual": "as chunk_refinement_sums (the covariance's factor residuals)",
+    "gram_pair": "as chunk_refinement_sums (the first pass's Gram matrix in doubled "
+                 "precision)",
     "tridiagonal_ridge_solve": "the tridiagonal ridge path (LAPACK ?sytrd through ctypes) "
                                "is for NumPy members; CuPy ensembles take solver='eigh'",
     "tridiagonal_df": "as tridiagonal_ridge_solve",

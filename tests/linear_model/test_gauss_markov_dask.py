@@ -156,8 +156,9 @@ def _without_kept_chunks(monkeypatch):
                                     {"refine": "coef"}, {"refine": False, "cov_type": "HC0"}])
 def test_kept_and_reread_chunks_give_the_same_fit(synchronous, rng, monkeypatch, kwargs):
     """Chunks kept in memory after the first pass, or read and factored again in every
-    pass: the same numbers (bit for bit), and passes over the data counted as reads."""
-    X, y = _design(rng, n=400, p=4, cond=1e6)
+    pass: the same numbers (bit for bit), and passes over the data counted as reads
+    (condition 1e11: past the Gram matrix's limit, refinement takes passes)."""
+    X, y = _design(rng, n=400, p=4, cond=1e11)
     kept = gauss_markov(*_chunked(X, y, 64)[:2], **kwargs)
     _without_kept_chunks(monkeypatch)
     reread = gauss_markov(*_chunked(X, y, 64)[:2], **kwargs)
@@ -166,6 +167,76 @@ def test_kept_and_reread_chunks_give_the_same_fit(synchronous, rng, monkeypatch,
     assert kept.sigma2 == reread.sigma2 and kept.rho == reread.rho
     np.testing.assert_array_equal(kept.leverage.compute(), reread.leverage.compute())
     assert kept.n_passes < reread.n_passes
+
+
+@pytest.mark.parametrize("cond, chunks", [(1e2, 37), (1e6, (5, 300, 95, 200)),
+                                          (1e6, 600), (1e9, 97)])
+def test_refinement_from_the_gram_matrix_takes_one_pass(synchronous, rng, monkeypatch,
+                                                         cond, chunks):
+    """Below the Gram matrix's condition limit the coefficients, standard errors and
+    residual variance are refined on the driver from the first pass's sums: one pass,
+    the in-memory refined fit's numbers (its unrefined ones are off by about cond eps),
+    and its covariance correction included."""
+    X, y = _design(rng, n=600, p=5, cond=cond)
+    mem = gauss_markov(X, y)
+    _without_kept_chunks(monkeypatch)  # count passes as reads
+    dX, dy, _ = _chunked(X, y, chunks)
+    res = gauss_markov(dX, dy)
+    assert res.n_passes == 1
+    unrefined = gauss_markov(X, y, refine=False)
+    scale = np.abs(mem.coef).max()
+    assert cond < 1e3 or np.max(np.abs(unrefined.coef - mem.coef)) > 1e-13 * scale
+    # the documented departure, k eps^2 cond^2 (6e-13 at 1e9), or rounding level
+    eps = np.finfo(float).eps
+    rel = max(10 * 6 * eps**2 * cond**2, 1e-14)
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=0, atol=rel * scale)
+    np.testing.assert_allclose(res.intercept, mem.intercept, rtol=rel * 10)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=rel * 10)
+    np.testing.assert_allclose(res.sigma2, mem.sigma2, rtol=rel * 10)
+
+
+def test_gram_pair_is_exact_to_doubled_precision(rng):
+    """The first pass's Gram pair against exact rational arithmetic: high + low within
+    a few eps^2 of M^T M (float64 sums are off by about eps), and the pairs keep a
+    difference that cancels all of a float64 sum's digits."""
+    from fractions import Fraction
+
+    from sketchlearn.linear_model._gauss_markov_dask import gram_pair_op
+
+    def exact_dot(u, v):
+        return sum(Fraction(float(a)) * Fraction(float(b)) for a, b in zip(u, v, strict=True))
+
+    def pair(a, b):
+        return Fraction(float(high[a, b])) + Fraction(float(low[a, b]))
+
+    M = rng.normal(size=(700, 3))
+    M[:, 1] = M[:, 0] * (1 + 1e-9 * rng.normal(size=700))  # near cancellation below
+    M[:, 2] = rng.normal(size=700) * 1e5
+    high, low = gram_pair_op(np, M)
+    for a in range(3):
+        for b in range(3):
+            size = float(np.abs(M[:, a]) @ np.abs(M[:, b]))
+            err = abs(pair(a, b) - exact_dot(M[:, a], M[:, b]))
+            assert float(err) <= 8 * np.finfo(float).eps ** 2 * size, (a, b)
+            assert high[a, b] == high[a, b] + low[a, b]  # renormalised
+    # |m0 - m1|^2 = m0.m0 - 2 m0.m1 + m1.m1: 1e-18 of the terms, below float64's eps
+    diff = M[:, 0] - M[:, 1]
+    exact = exact_dot(diff, diff)
+    from_pair = pair(0, 0) - 2 * pair(0, 1) + pair(1, 1)
+    assert abs(float(from_pair - exact)) <= 1e-3 * float(exact)
+
+
+def test_refinement_past_the_gram_limit_takes_passes(synchronous, rng, monkeypatch):
+    """Condition 1e11 (past ``sqrt(1e-10 / k) / eps``): the Gram matrix's rounding
+    would move the solution by about ``k eps^2 cond^2``, 1e-9 here, so refinement
+    passes over the chunks, and gets the in-memory refined fit."""
+    X, y = _design(rng, n=600, p=5, cond=1e11)
+    mem = gauss_markov(X, y)
+    _without_kept_chunks(monkeypatch)
+    res = gauss_markov(*_chunked(X, y, 97)[:2])
+    assert res.n_passes >= 2
+    np.testing.assert_allclose(res.coef, mem.coef, rtol=1e-12)
+    np.testing.assert_allclose(res.bse, mem.bse, rtol=1e-12)
 
 
 def _clustered(rng, sizes, p=3):

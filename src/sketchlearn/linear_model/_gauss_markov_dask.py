@@ -134,6 +134,45 @@ product_residual_op = Dispatch(
     examples=_product_residual_examples)
 
 
+_GRAM_BLOCK_ROWS = 256  # as _numba.GRAM_BLOCK_ROWS: the same sums in the same order
+
+
+def _gram_pair_reference(xp, M):
+    """``M^T M`` as an unrounded (high, low) pair: per entry, the exact products of
+    blocks of rows summed with TwoSum (Dot2), each block's pair folded into the totals
+    the same way. ``M`` (n, m) in, two (m, m) out."""
+    m = M.shape[1]
+    total_s = xp.zeros((m, m), dtype=M.dtype)
+    total_c = xp.zeros((m, m), dtype=M.dtype)
+    for i0 in range(0, M.shape[0], _GRAM_BLOCK_ROWS):
+        s = xp.zeros((m, m), dtype=M.dtype)
+        c = xp.zeros((m, m), dtype=M.dtype)
+        for i in range(i0, min(M.shape[0], i0 + _GRAM_BLOCK_ROWS)):
+            row = M[i, :]
+            h, e = _two_prod(row[:, None], row[None, :])
+            s, d = _two_sum_ref(s, h)
+            c = c + (d + e)
+        total_s, d = _two_sum_ref(total_s, s)
+        total_c = total_c + (c + d)
+    return _two_sum_ref(total_s, total_c)
+
+
+def _gram_pair_examples(xp, rng):
+    """A polynomial design with its response (the first pass's ``[v | X | y]``) over
+    more than one block of rows, and a short one."""
+    out = []
+    for n, k in ((600, 5), (9, 3)):
+        A, y, _ = _ill_conditioned(rng, n, k)
+        out.append(((move_to(np.ascontiguousarray(np.column_stack([A, y])), xp),), {}))
+    return out
+
+
+gram_pair_op = Dispatch(
+    _gram_pair_reference,
+    numba="sketchlearn.linear_model._numba:gram_pair",
+    examples=_gram_pair_examples)
+
+
 # ---------------------------------------------------------------------------
 # chunk functions (module level: they are pickled to the workers)
 # ---------------------------------------------------------------------------
@@ -227,9 +266,34 @@ class _KeptChunk:
         self.factor = ChunkQ(self.M)
 
 
-def _kept_factor(kept, start, whitening):
-    """The TSQR pass's ``build`` on kept chunks: the QR already computed."""
-    return kept.factor
+class _FirstPass:
+    """The first pass: each chunk's ``R`` (a :class:`.._summaries.TSQR` summary) and,
+    with ``gram``, the chunk's ``M^T M`` for ``M = [v | X | y]`` whitened, as an
+    unrounded (high, low) pair (:func:`_gram_pair_reference`), summed over the chunks
+    by compensated addition (see :func:`_gram_refinement`)."""
+
+    def __init__(self, intercept, rho, gram):
+        self.intercept, self.rho, self.gram = intercept, rho, gram
+
+    def partial(self, *args):
+        *blocks, start, index, item = args
+        if len(blocks) == 1:  # a _KeptChunk
+            M, factor = blocks[0].M, blocks[0].factor
+        else:
+            M = _whitened(*blocks, start, item, intercept=self.intercept, rho=self.rho)
+            factor = ChunkQ(M)
+        return (TSQR(_given_factor).partial(factor, start, index),
+                gram_pair_op(np, M) if self.gram else None)
+
+    @staticmethod
+    def merge(*parts):
+        gram = None if parts[0][1] is None else add_pairs(*[p[1] for p in parts])
+        return TSQR.merge(*[p[0] for p in parts]), gram
+
+
+def _given_factor(factor, start):
+    """A TSQR ``build`` for a chunk factored already."""
+    return factor
 
 
 class _SeminormalBasis:
@@ -502,15 +566,16 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
     # each pass reads and factors its chunk again, and memory is bounded by a chunk
     kept = None
     more_passes = refine or cov_type != "nonrobust"
+    # the Gram matrix for refining on the driver (see _gram_refinement)
+    first = _FirstPass(bool(fit_intercept), rho, gram=bool(refine) and cov_type == "nonrobust")
     if more_passes and 3.0 * n * (k + 1) * 8 <= memory_for_cache():  # M, reflectors, Q
         kept = persist_row_chunks(_KeptChunk, X, y, w, per_chunk=boundary,
                                   context=(bool(fit_intercept), rho))
-        R_aug, tree = reduce_row_chunks(TSQR(_kept_factor, per_chunk=True), kept=kept,
-                                        per_chunk=boundary, split_every=split_every)
+        (R_aug, tree), gram = reduce_row_chunks(first, kept=kept, per_chunk=boundary,
+                                                split_every=split_every)
     else:
-        build = functools.partial(_whitened, intercept=bool(fit_intercept), rho=rho)
-        R_aug, tree = reduce_row_chunks(TSQR(build, per_chunk=True), X, y, w,
-                                        per_chunk=boundary, split_every=split_every)
+        (R_aug, tree), gram = reduce_row_chunks(first, X, y, w, per_chunk=boundary,
+                                                split_every=split_every)
     source = {"kept": kept} if kept is not None else {}
     arrays = () if kept is not None else (X, y, w)
     full = np.zeros((k + 1, k + 1))
@@ -544,6 +609,7 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
 
     Rinv = None
     inverse = None
+    cond = np.inf
     if rank == k:
         Rinv = scipy.linalg.solve_triangular(Rf, np.eye(k))
         x = Rinv @ zf
@@ -581,11 +647,19 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
     # rounding level; a step accepted below rounding level leaves the statistics of
     # the pass before it, a difference below the rounding of the coefficients)
     passes = 1  # the TSQR
-    # Without refinement, a full-rank fit with the non-robust covariance needs no
-    # second pass: the last diagonal entry of the R of [A | y] is the residual norm
-    one_pass = not (solution.active or inverse is not None) and rank == k \
-        and cov_type == "nonrobust"
-    if one_pass:
+    # Below the Gram matrix's condition limit, the refinement runs on the driver from
+    # the first pass's sums. Without refinement, a full-rank fit with the non-robust
+    # covariance needs no second pass either: the last diagonal entry of the R of
+    # [A | y] is the residual norm
+    use_gram = gram is not None and solution.active and cond <= _gram_cond_limit(k)
+    one_pass = use_gram or (not (solution.active or inverse is not None) and rank == k
+                            and cov_type == "nonrobust")
+    if use_gram:
+        G = _pivoted_gram(gram, layout)
+        solution.X, stats = _gram_refinement(G, Rf, solution.X)
+        if inverse is not None:
+            inverse.X = _gram_inverse(G, Rf, Rinv)
+    elif one_pass:
         stats = {"rss": float(full[k, k] ** 2), "refined": float(full[k, k] ** 2)}
     # the lazy outputs keep the items as values (they may be computed on another
     # scheduler later); the passes refer to them on the workers
@@ -731,22 +805,119 @@ class _FactorResidual:
         return Q.T @ Q, Q.T @ D, D.T @ D
 
     def finish(self, Rinv, G, QtD, DtD):
-        eye = np.eye(self.Rf.shape[0])
-        eps = float(np.finfo(np.float64).eps)
-        last = np.inf
-        for _ in range(_MAX_REFINE_STEPS):  # R^{-1}: I - Rf R^{-1} in doubled precision
-            step = Rinv @ product_residual_op(np, eye, self.Rf, Rinv)
-            size = float(np.max(np.abs(step))) / max(float(np.max(np.abs(Rinv))), 1e-300)
-            if not np.isfinite(size) or size >= last:
-                break
-            Rinv, last = Rinv + step, size
-            if size <= 4 * eps:
-                break
+        Rinv = _refined_inverse(self.Rf, Rinv)
         Z = QtD @ Rinv
-        M = G + Z + Z.T + Rinv.T @ DtD @ Rinv
-        C = Rinv @ np.linalg.solve(M, Rinv.T)
-        self.X = (C + C.T) / 2
+        self.X = _inverse_through(Rinv, G + Z + Z.T + Rinv.T @ DtD @ Rinv)
         self.active = False
+
+
+def _refined_inverse(Rf, Rinv):
+    """``Rf^{-1}`` to working precision: iterative refinement with the residual ``I -
+    Rf R^{-1}`` in doubled precision."""
+    eye = np.eye(Rf.shape[0])
+    eps = float(np.finfo(np.float64).eps)
+    last = np.inf
+    for _ in range(_MAX_REFINE_STEPS):
+        step = Rinv @ product_residual_op(np, eye, Rf, Rinv)
+        size = float(np.max(np.abs(step))) / max(float(np.max(np.abs(Rinv))), 1e-300)
+        if not np.isfinite(size) or size >= last:
+            break
+        Rinv, last = Rinv + step, size
+        if size <= 4 * eps:
+            break
+    return Rinv
+
+
+def _inverse_through(Rinv, M):
+    """``(A^T A)^{-1} = Rf^{-1} M^{-1} Rf^{-T}`` for ``A^T A = Rf^T M Rf``, symmetric."""
+    C = Rinv @ np.linalg.solve(M, Rinv.T)
+    return (C + C.T) / 2
+
+
+# ---------------------------------------------------------------------------
+# refinement on the driver, from the first pass's Gram matrix
+# ---------------------------------------------------------------------------
+
+def _gram_cond_limit(k):
+    """The largest condition number (of the column-scaled factor) at which the
+    refinement runs from the first pass's Gram matrix.
+
+    Its entries are exact to about ``eps^2`` (relative to ``|A|^T |A|``: Dot2 sums of
+    exact products); the normal equations' condition is ``cond^2``, so the solution
+    they pin down differs from the in-memory refined one by about ``k eps^2 cond^2``,
+    relative (measured: 1-3 times that on random designs of condition 1e8-1e12). The
+    limit keeps that at 1e-10, the agreement the distributed path promises: NIST
+    Filip, cond 6e9, is inside (measured 1e-12; storing its data in float64 alone
+    moves the solution by 1e-6). Beyond it, refinement takes passes over the chunks
+    with their ``Q``, whose steps need only ``k eps cond < 1``.
+    """
+    return math.sqrt(1e-10 / max(k, 1)) / float(np.finfo(np.float64).eps)
+
+
+def _pivoted_gram(gram, layout):
+    """The first pass's Gram pair of ``[v | X | y]`` as that of ``[A | y]``: columns in
+    the factored order and scaled as ``A`` (powers of two: exact)."""
+    hi, lo = gram
+    k = layout.k
+    index = np.concatenate([layout.order, [k]])
+    scale = np.concatenate([np.ones(int(layout.intercept)), layout.scale, [1.0]])
+    d = scale[index]
+    d = d[:, None] * d[None, :]
+    return hi[np.ix_(index, index)] / d, lo[np.ix_(index, index)] / d
+
+
+def _gram_times(G, u):
+    """``G u`` for a Gram pair ``G`` in doubled precision: each entry's exact products
+    summed with TwoSum, as a (sum, error) pair of vectors."""
+    hi, lo = G
+    h, e = _two_prod(hi, u[None, :])
+    return _column_sums(np, h.T, (e + lo * u[None, :]).T)
+
+
+def _gram_refinement(G, Rf, x):
+    """Iterative refinement of the least-squares solution ``x`` (k, 1) of ``A``, ``y``
+    from the Gram pair ``G`` of ``[A | y]`` alone, on the driver: no pass over the data.
+
+    A step solves ``Rf^T Rf dx = A^T (y - A x)`` with the right-hand side, ``G [-x;
+    1]``'s first ``k`` entries, in doubled precision. ``Rf^T Rf`` differs from ``A^T
+    A`` by the factorization's rounding, so a step shrinks the error by about ``k eps
+    cond``, as a refinement step with ``Q`` does; the fixed point is the solution of
+    the normal equations held to doubled precision (see :func:`_gram_cond_limit`).
+    Returns ``x`` and the statistics a refinement pass would give: the residual sum
+    of squares, ``[-x; 1]^T G [-x; 1]`` in doubled precision.
+    """
+    k = Rf.shape[0]
+    eps = float(np.finfo(np.float64).eps)
+    x = x[:, 0].copy()
+    last = np.inf
+    for _ in range(_MAX_REFINE_STEPS):
+        s, c = _gram_times(G, np.concatenate([-x, [1.0]]))
+        g = (s + c)[:k]
+        dx = scipy.linalg.solve_triangular(Rf, scipy.linalg.solve_triangular(
+            Rf, g, trans="T"))
+        size = float(np.max(np.abs(dx)))
+        if not np.isfinite(size) or size >= last:
+            break
+        x, last = x + dx, size
+        if size <= 4 * eps * float(np.max(np.abs(x))):
+            break
+    u = np.concatenate([-x, [1.0]])
+    s, c = _gram_times(G, u)
+    h, e = _two_prod(u, s)
+    total, error = _column_sums(np, h, e + u * c)
+    rss = max(float(total + error), 0.0)
+    return x[:, None], {"rss": rss, "refined": rss}
+
+
+def _gram_inverse(G, Rf, Rinv):
+    """``(A^T A)^{-1}`` to working precision from the Gram pair: ``A^T A = Rf^T M Rf``
+    with ``M = I + Rf^{-T} E Rf^{-1}`` and ``E = A^T A - Rf^T Rf`` in doubled precision
+    (about ``cond eps`` in size, as :class:`_FactorResidual`'s ``M - I``)."""
+    hi, lo = G
+    k = Rf.shape[0]
+    E = product_residual_op(np, hi[:k, :k], np.ascontiguousarray(Rf.T), Rf) + lo[:k, :k]
+    Rinv = _refined_inverse(Rf, Rinv)
+    return _inverse_through(Rinv, np.eye(k) + Rinv.T @ E @ Rinv)
 
 
 def _lazy_outputs(layout, items, X, y, w, coef, intercept, x, rank):

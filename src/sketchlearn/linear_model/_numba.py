@@ -415,3 +415,49 @@ def _chunk_refinement_sums(A, B, R, X, Q):
 def chunk_refinement_sums(xp, A, B, R, X, Q):
     """See :func:`._gauss_markov_dask._chunk_refinement_sums_reference`."""
     return _chunk_refinement_sums(_f64(A), _f64(B), _f64(R), _f64(X), _f64(Q))
+
+
+# rows of a block whose (sum, error) pairs are accumulated before they are folded into
+# the totals: the errors' float64 sums grow with the rows summed in a row, not with n
+GRAM_BLOCK_ROWS = 256
+
+
+@njit(cache=True)
+def _gram_pair(M):
+    """``M^T M`` as an unrounded (high, low) pair, each entry a compensated sum (Dot2)
+    of exact products: blocks of :data:`GRAM_BLOCK_ROWS` rows, each block's pairs
+    folded into the totals with TwoSum. The upper triangle is computed, the lower one
+    mirrored (products commute exactly)."""
+    n, m = M.shape
+    total_s = np.zeros((m, m))
+    total_c = np.zeros((m, m))
+    s = np.empty((m, m))
+    c = np.empty((m, m))
+    for i0 in range(0, n, GRAM_BLOCK_ROWS):
+        s[:] = 0.0
+        c[:] = 0.0
+        for i in range(i0, min(n, i0 + GRAM_BLOCK_ROWS)):
+            for a in range(m):
+                x = M[i, a]
+                for b in range(a, m):  # contiguous: vectorises over b
+                    h, e = _two_prod_fma(x, M[i, b])
+                    t, d = _two_sum(s[a, b], h)
+                    s[a, b] = t
+                    c[a, b] += d + e
+        for a in range(m):
+            for b in range(a, m):
+                t, d = _two_sum(total_s[a, b], s[a, b])
+                total_s[a, b] = t
+                total_c[a, b] += c[a, b] + d
+    high = np.empty((m, m))
+    low = np.empty((m, m))
+    for a in range(m):
+        for b in range(a, m):
+            high[a, b], low[a, b] = _two_sum(total_s[a, b], total_c[a, b])
+            high[b, a], low[b, a] = high[a, b], low[a, b]
+    return high, low
+
+
+def gram_pair(xp, M):
+    """See :func:`._gauss_markov_dask._gram_pair_reference`."""
+    return _gram_pair(_f64(M))
