@@ -917,18 +917,21 @@ def run(quick: bool) -> dict:
             "its WeightedLeastSquares falls back to a quasi-Newton solver on the aggregated "
             "normal equations (logged as 'LBFGS: Failure'; no extra pass). Spark's BLAS is "
             "its Java fallback (no native libblas on this machine).",
-            "sketchlearn gauss_markov(refine=False): the TSQR pass and the solve only, "
+            "sketchlearn gauss_markov: the TSQR pass also sums the Gram matrix of [A | y] "
+            "in doubled precision, and where the scaled condition number is below "
+            "sqrt(1e-10 / k) / eps (Filip and the integer design are) the refinement runs "
+            "on the client from it, in one pass; past that, one more pass a refinement "
+            "step. refine=False: the TSQR pass and the solve only, "
             "without the refinement that gives the certified digits (one pass; sigma2 "
             "from the R of [A | y]); refine='coef': the coefficients refined, not the "
-            "standard errors (no O(n k^2) extended-precision work). dask.array.linalg."
+            "standard errors. dask.array.linalg."
             "lstsq and svd_compressed compute the first TSQR level of every chunk before "
             "the merged R is known and keep each chunk's Q (or X chunk) until then: they "
             "need about n x p x 8 bytes of worker memory or spill, which is why they read "
             "the data once. gauss_markov keeps its whitened chunks and their QR factors in "
             "the workers' memory after the first pass when 3 n (k + 1) 8 bytes fit in a "
-            "quarter of the workers' memory limits (then it reads the data once too), "
-            "and otherwise keeps only k x k factors and re-reads the chunks in each "
-            "refinement step.",
+            "quarter of the workers' memory limits (then it reads the data once even past "
+            "the Gram matrix's limit), and otherwise keeps only k x k factors.",
             "Worker RSS at rest after the warm-up (imports, compiled kernels): "
             + ", ".join(f"{b / 2**20:.0f} MiB" for b in raw["worker_idle_rss_bytes"] if b)
             + "; every peak includes it.",

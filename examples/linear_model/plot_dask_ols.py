@@ -6,9 +6,10 @@ Least squares on a Dask cluster, to the certified digits
 A design too tall for one process lives in a Dask array, chunked by rows, on a
 cluster's workers or on disk. :class:`~sketchlearn.linear_model.GaussMarkovRegressor`
 fits it where it lives when it is given the Dask array: TSQR (the triangular factors
-of the row chunks merged by QR, never ``X^T X``), then iterative refinement of the
-solution with residuals in doubled precision, one pass over the data a step
-(see :ref:`dask`).
+of the row chunks merged by QR, never ``X^T X`` in float64), then iterative
+refinement of the solution with residuals in doubled precision, from sums the same
+pass takes in doubled precision where the condition number allows it (Filip
+included), else one more pass over the data a step (see :ref:`dask`).
 
 The test: NIST's Filip, a degree-10 polynomial whose design has condition number
 about :math:`2 \\times 10^{15}`, repeated 500 times (41,000 rows; repeating rows

@@ -12,18 +12,25 @@ number (NIST's Filip loses every digit). Instead, pass by pass over the row chun
    factor, so chunk ``i``'s rows of the basis ``Q Q'`` are ``Q_i W_i``: its local
    ``Q`` refactored in a later pass times a ``k x k`` matrix sent with the task.
 2. **Iterative refinement** of the augmented system ``[I A; A^T 0] [r; x] = [y; 0]``,
-   as :func:`._gauss_markov._refine` does in memory, one pass a step: each chunk forms
-   its residuals in doubled precision and returns ``-A_i^T r_i`` as an unrounded
+   as :func:`._gauss_markov._refine` does in memory. Where the design allows it
+   (:func:`_gram_cond_limit`: ``k eps^2 cond^2 <= 1e-10``, NIST Filip included), on
+   the driver with no further pass: the first pass also sums ``[v | X | y]^T [v | X |
+   y]`` as unrounded (high, low) pairs of exact products (:func:`gram_pair_op`), so
+   ``A^T (y - A x)`` is known to doubled precision for any ``x``
+   (:func:`_gram_refinement`), and so are ``(A^T A)^{-1}`` (:func:`_gram_inverse`)
+   and the residual sum of squares. Otherwise one pass a step: each chunk forms its
+   residuals in doubled precision and returns ``-A_i^T r_i`` as an unrounded
    (high, low) pair; the pairs are merged by compensated addition
    (:func:`.._summaries.add_pairs`), so the sum over chunks keeps its digits whatever
    the chunking. The residual iterate ``r`` is never stored: each pass rebuilds its
    chunk's share from the corrections so far (a few ``O(n_i k)`` products).
-3. For designs too ill-conditioned for the in-memory fast path (condition estimate
-   above 1e3), ``(A^T A)^{-1}`` is corrected for the rounding of the factorization
-   in the first refinement pass (:class:`_FactorResidual`): the same digits as the
-   in-memory iterative refinement of its columns, without its passes.
-4. A last pass sums the squared residuals (and, for White's HC0-HC3 covariances, the
-   ``k x k`` meat ``Q^T diag(e^2) Q``).
+3. In the passes of step 2, for designs too ill-conditioned for the in-memory fast
+   path (condition estimate above 1e3), ``(A^T A)^{-1}`` is corrected for the
+   rounding of the factorization in the first refinement pass
+   (:class:`_FactorResidual`): the same digits as the in-memory iterative refinement
+   of its columns, without its passes.
+4. Each refinement pass sums the squared residuals (and, for White's HC0-HC3
+   covariances, the ``k x k`` meat ``Q^T diag(e^2) Q``, which always takes passes).
 
 Per-row outputs (residuals, leverages, the basis) are lazy Dask arrays.
 """
