@@ -174,14 +174,27 @@ def persist_items(items):
     return list(dask.persist(*[dask.delayed(item, traverse=False) for item in items]))
 
 
+def _active_client():
+    """The ``distributed.Client`` whose scheduler is in use, else None."""
+    import dask.base
+
+    client = getattr(dask.base.get_scheduler(), "__self__", None)
+    return client if client is not None and hasattr(client, "scheduler_info") else None
+
+
+def worker_processes() -> int:
+    """How many processes a task's inputs may be copied to: the workers of the active
+    ``distributed.Client``, else 1 (the local schedulers share this process's memory)."""
+    client = _active_client()
+    return 1 if client is None else max(1, len(client.nthreads()))
+
+
 def memory_for_cache() -> float:
     """Bytes that per-chunk results may take when kept between passes: a quarter of the
     total memory limit of the workers of the scheduler in use (a
     ``distributed.Client``'s), else a quarter of this machine's available memory."""
-    import dask.base
-
-    client = getattr(dask.base.get_scheduler(), "__self__", None)
-    if client is not None and hasattr(client, "scheduler_info"):
+    client = _active_client()
+    if client is not None:
         workers = client.scheduler_info().get("workers", {}).values()
         limits = [w.get("memory_limit") or 0 for w in workers]
         if limits and all(limits):

@@ -117,6 +117,31 @@ def test_sketch_cg_equals_in_memory(synchronous, rng, chunks, n_blocks):
                                  n_blocks=n_blocks, **kw))
 
 
+@pytest.mark.parametrize("solver", ["exact", "cg", "sketch-cg"])
+def test_half_steps_take_pieces_or_whole_blocks(synchronous, rng, monkeypatch, solver):
+    """The half-steps' rows of the other factor, taken where they live or sent as whole
+    blocks and taken in the solve (the way that moves fewer rows, counted for the
+    workers in use): the same solves, so the same iterates, bit for bit."""
+    from dask.delayed import Delayed
+
+    from sketchlearn._random import as_generator
+    from sketchlearn.completion import _dask
+
+    _, X = _low_rank(rng, 240, 160, 3, 0.3, noise=0.01)
+    ent = _dask.blocked_entries(da.from_array(X, chunks=(60, 50)), n_blocks=(3, 4))
+    kw = dict(alpha=0.0, max_iter=5, tol=1e-12, solver=solver, cg_iter=4, init_clip=None,
+              verbose=0)
+    fits = {}
+    for workers in (1, 10**6):  # in-process: whole blocks; "a million workers": pieces
+        monkeypatch.setattr(_dask, "worker_processes", lambda w=workers: w)
+        als = _dask._ALS(ent, 3)
+        kinds = {type(p) for per_block in als.pieces(0, [None] * 4) for p in per_block}
+        assert kinds == ({tuple} if workers == 1 else {Delayed})
+        fits[workers] = _quiet(_dask.altmin_fit, ent, 3, rng=as_generator(0), **kw)
+    for a, b in zip(fits[1], fits[10**6], strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
 @pytest.mark.parametrize("shape", [(400, 30), (30, 400)])
 def test_blocked_products_both_ways(synchronous, rng, shape, monkeypatch):
     """``P_Omega(X) B`` and ``P_Omega(X)^T B`` (the start's products) against the dense

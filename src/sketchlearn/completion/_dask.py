@@ -59,7 +59,7 @@ import operator
 import numpy as np
 
 from .._array_api import get_namespace, solve_lower, to_numpy
-from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array
+from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array, worker_processes
 from .._progress import progress_range
 from .._random import as_generator
 from . import _core
@@ -520,9 +520,13 @@ def _take(F, idx):
 
 
 def _gathered(xp, pieces, k, dtype):
+    """The gathered rows of the other factor, in order: each piece its rows taken
+    already, or a ``(whole block, row indices)`` pair taken here (see
+    :meth:`_ALS.pieces`)."""
+    pieces = [_take(*p) if isinstance(p, tuple) else p for p in pieces]
     if not pieces:
         return xp.zeros((0, k), dtype=dtype)
-    return pieces[0] if len(pieces) == 1 else xp.concat(list(pieces), axis=0)
+    return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
 
 
 def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, other_scale,
@@ -687,6 +691,36 @@ class _ALS:
 
     # ---- one pass over the blocks
 
+    def pieces(self, axis, other):
+        """For each row (``axis=0``) or column block, the rows of the ``other`` factor's
+        blocks its entries use, in block order, whichever way moves fewer rows:
+
+        * taken where they live (a task per pair of blocks), and only those rows sent:
+          Spark's way, best when each block uses a small part of the other factor;
+        * the whole blocks sent, with the row indices, taken in the solve's task. A
+          worker then holds one copy of each block of the other factor, which every
+          solve on it shares, where taken pieces are held once per solve (each of
+          those waiting on the worker holds its own). That is at most ``workers x
+          rows`` rows moved (none without a ``distributed.Client``); at 1e6 x 1e5
+          with 2e7 entries in 8 x 8 blocks, each column block uses 90 % of the rows,
+          and the taken pieces of the blocks queued on a worker overran 1 GiB.
+
+        The solves get the same rows either way.
+        """
+        import dask
+
+        e = self.ent
+        if axis == 0:
+            nz, need = e.nz_r, lambda b, c: e.need_c[b, c]
+            gathered, rows = sum(e.need_c_len.values()), e.shape[1]
+        else:
+            nz, need = e.nz_c, lambda c, b: e.need_r[b, c]
+            gathered, rows = sum(e.need_r_len.values()), e.shape[0]
+        if worker_processes() * rows <= gathered:
+            return [[(other[c], need(b, c)) for c in nz[b]] for b in range(len(nz))]
+        take = dask.delayed(_take, pure=True)
+        return [[take(other[c], need(b, c)) for c in nz[b]] for b in range(len(nz))]
+
     def half_step(self, axis, own, other, solver, alpha, cg_iter, residual, own_scale=None,
                   other_scale=None):
         """Solve every row (``axis=0``) or column (``axis=1``) block; ``own`` the current
@@ -698,17 +732,11 @@ class _ALS:
         import dask
 
         e = self.ent
-        take = dask.delayed(_take, pure=True)
         step = dask.delayed(_half_step, pure=True, nout=3)
-        if axis == 0:
-            inb, nz, need = e.rin, e.nz_r, lambda b, c: e.need_c[b, c]
-        else:
-            inb, nz, need = e.cin, e.nz_c, lambda c, b: e.need_r[b, c]
-        out = []
-        for b, blk in enumerate(inb):
-            pieces = [take(other[c], need(b, c)) for c in nz[b]]
-            out.append(step(blk, own[b], self.k, e.dtype, solver, alpha, cg_iter, residual,
-                            own_scale, other_scale, *pieces))
+        inb = e.rin if axis == 0 else e.cin
+        pieces = self.pieces(axis, other)
+        out = [step(blk, own[b], self.k, e.dtype, solver, alpha, cg_iter, residual,
+                    own_scale, other_scale, *pieces[b]) for b, blk in enumerate(inb)]
         out = dask.persist(*out)
         getitem = dask.delayed(operator.getitem, pure=True)
         new = [getitem(t, 0) for t in out]
@@ -727,20 +755,14 @@ class _ALS:
         import dask
 
         e = self.ent
-        take = dask.delayed(_take, pure=True)
         step = dask.delayed(_sketch_step, pure=True, nout=4)
-        if axis == 0:
-            inb, nz, off = e.rin, e.nz_r, e.r_offsets
-            need = lambda b, c: e.need_c[b, c]  # noqa: E731
-        else:
-            inb, nz, off = e.cin, e.nz_c, e.c_offsets
-            need = lambda c, b: e.need_r[b, c]  # noqa: E731
+        inb, off = (e.rin, e.r_offsets) if axis == 0 else (e.cin, e.c_offsets)
+        pieces = self.pieces(axis, other)
         out = []
         for b, blk in enumerate(inb):
             local_seed = (int(seed) + int(off[b]) * int(nnz_sketch)) % 2**64
-            pieces = [take(other[c], need(b, c)) for c in nz[b]]
             out.append(step(blk, own[b], solve_tol, max_cg, sketch_rows, nnz_sketch,
-                            local_seed, residual, *pieces))
+                            local_seed, residual, *pieces[b]))
         out = dask.persist(*out)
         getitem = dask.delayed(operator.getitem, pure=True)
         gram = _tree(_add, [getitem(t, 1) for t in out])
