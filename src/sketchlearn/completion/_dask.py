@@ -519,14 +519,35 @@ def _take(F, idx):
     return xp.take(F, idx, axis=0)
 
 
-def _gathered(xp, pieces, k, dtype):
-    """The gathered rows of the other factor, in order: each piece its rows taken
-    already, or a ``(whole block, row indices)`` pair taken here (see
-    :meth:`_ALS.pieces`)."""
-    pieces = [_take(*p) if isinstance(p, tuple) else p for p in pieces]
+def _gathered(xp, pieces, k, dtype, scale=None):
+    """The gathered rows of the other factor, in order, times ``scale`` (its columns'
+    scaling, or None): each piece its rows taken already, or a ``(whole block, row
+    indices)`` pair taken here (see :meth:`_ALS.pieces`). NumPy rows are taken and
+    scaled in one output array: at the issue's size that array is 150 MB, and the
+    pieces, their concatenation and its scaled copy were three of them."""
     if not pieces:
         return xp.zeros((0, k), dtype=dtype)
-    return pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
+    arrays = [p[0] if isinstance(p, tuple) else p for p in pieces]
+    if all(isinstance(a, np.ndarray) for a in arrays):
+        kind = np.result_type(*arrays)
+        sizes = [len(p[1]) if isinstance(p, tuple) else p.shape[0] for p in pieces]
+        F = np.empty((sum(sizes), arrays[0].shape[1]), dtype=kind)
+        o = 0
+        for p, size in zip(pieces, sizes, strict=True):
+            if isinstance(p, tuple):
+                np.take(p[0], p[1], axis=0, out=F[o:o + size])
+            else:
+                F[o:o + size] = p
+            o += size
+        if scale is None:
+            return F
+        if np.result_type(F, scale) == F.dtype:
+            F *= scale  # the same products as F * scale
+            return F
+        return F * scale
+    pieces = [_take(*p) if isinstance(p, tuple) else p for p in pieces]
+    F = pieces[0] if len(pieces) == 1 else xp.concat(pieces, axis=0)
+    return F if scale is None else F * scale
 
 
 def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, other_scale,
@@ -539,9 +560,7 @@ def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, 
     here (the same products the balancing would store; see :meth:`_ALS.balance`)."""
     vals = blk["vals"]
     xp = get_namespace(vals, own)
-    F = _gathered(xp, pieces, k, dtype)
-    if other_scale is not None:
-        F = F * other_scale
+    F = _gathered(xp, pieces, k, dtype, other_scale)
     if own is not None and own_scale is not None:
         own = own * own_scale
     sse = None
