@@ -35,6 +35,7 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -288,6 +289,19 @@ class _Cluster:
             self.cluster.close()
         self._config.__exit__(None, None, None)
 
+    def _restart(self):
+        """Restart the workers, which cancels a contender. A worker stuck at its memory
+        limit may not shut down within distributed's timeout (it stopped a full run
+        here, during lstsq on the condition-9e7 design): it is killed, and its nanny
+        starts a fresh one."""
+        try:
+            self.client.restart(wait_for_workers=True)
+        except Exception:
+            for pid in self.pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.client.wait_for_workers(N_WORKERS, timeout=300)
+
     def measure(self, fn, timeout):
         """Run ``fn()`` (which computes on the cluster) with memory sampling, rows-read
         counting and a time limit; a contender past the limit is cancelled by
@@ -326,7 +340,7 @@ class _Cluster:
                         status = f"stopped after {timeout:.0f} s (time limit)"
                     else:
                         continue
-                    self.client.restart(wait_for_workers=True)
+                    self._restart()
                     with contextlib.suppress(Exception):
                         fut.result(timeout=300)
                     break
