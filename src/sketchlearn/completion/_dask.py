@@ -722,7 +722,7 @@ class _ALS:
           those waiting on the worker holds its own). That is at most ``workers x
           rows`` rows moved (none without a ``distributed.Client``); at 1e6 x 1e5
           with 2e7 entries in 8 x 8 blocks, each column block uses 90 % of the rows,
-          and the taken pieces of the blocks queued on a worker overran 1 GiB.
+          and the taken pieces of the queued column solves came to 1.2 GB.
 
         The solves get the same rows either way.
         """
