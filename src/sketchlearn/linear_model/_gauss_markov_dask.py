@@ -243,6 +243,12 @@ class _Layout:
         self.Rf = Rf  # set: apply the basis as A Rf^{-1}, no QR (well-conditioned designs)
         self.rho = rho  # AR(1) whitening
 
+    @property
+    def column_scale(self):
+        """The divisor of each whitened column of ``[v | X]`` (1 for the intercept's),
+        in the user's order: ``A = ([v | X] / column_scale)[:, order]``."""
+        return np.concatenate([np.ones(int(self.intercept)), self.scale])
+
     def chunk(self, blocks, start, item):
         """``(A_i, y_i, basis)``: the chunk's factored columns, response and rows of the
         basis (its local ``Q`` times ``W``, applied without being formed; or ``A_i
@@ -257,7 +263,7 @@ class _Layout:
             factor = None
         # take, not A[:, order]: that is Fortran-ordered, and the kernels want rows
         A = np.take(M, self.order, axis=1)
-        A /= np.concatenate([np.ones(int(self.intercept)), self.scale])[self.order]
+        A /= self.column_scale[self.order]
         if self.Rf is not None:
             return A, M[:, self.k], _SeminormalBasis(A, self.Rf)
         return A, M[:, self.k], _ChunkBasis(factor or ChunkQ(M), W)
@@ -281,6 +287,7 @@ class _FirstPass:
 
     def __init__(self, intercept, rho, gram):
         self.intercept, self.rho, self.gram = intercept, rho, gram
+        self.tsqr = TSQR(_given_factor)
 
     def partial(self, *args):
         *blocks, start, index, item = args
@@ -289,7 +296,7 @@ class _FirstPass:
         else:
             M = _whitened(*blocks, start, item, intercept=self.intercept, rho=self.rho)
             factor = ChunkQ(M)
-        return (TSQR(_given_factor).partial(factor, start, index),
+        return (self.tsqr.partial(factor, start, index),
                 gram_pair_op(np, M) if self.gram else None)
 
     @staticmethod
@@ -642,7 +649,7 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
     else:
         # minimum norm in the user's units, as in memory: from the unscaled, unpivoted R
         x_raw, cov_raw = _minimum_norm(R, z, rank, off)
-        unscale = np.concatenate([np.ones(off), scale])
+        unscale = layout.column_scale
         x = (x_raw * unscale)[order]
         cov_pivoted = (cov_raw * (unscale[:, None] * unscale[None, :]))[np.ix_(order, order)]
         warn_rank_deficient(rank, k, tol_rank)
@@ -711,7 +718,7 @@ def _fit_once(X, y, w, boundary, rho, *, fit_intercept, rcond, refine, cov_type,
     theta[order] = x
     cov = np.empty((k, k))
     cov[np.ix_(order, order)] = cov_pivoted
-    unscale = np.concatenate([np.ones(off), scale])
+    unscale = layout.column_scale
     theta = theta / unscale
     if cov_type == "nonrobust":
         cov_full = sigma2 * cov / (unscale[:, None] * unscale[None, :])
@@ -867,8 +874,7 @@ def _pivoted_gram(gram, layout):
     hi, lo = gram
     k = layout.k
     index = np.concatenate([layout.order, [k]])
-    scale = np.concatenate([np.ones(int(layout.intercept)), layout.scale, [1.0]])
-    d = scale[index]
+    d = np.append(layout.column_scale, 1.0)[index]
     d = d[:, None] * d[None, :]
     return hi[np.ix_(index, index)] / d, lo[np.ix_(index, index)] / d
 
