@@ -137,17 +137,47 @@ def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None, kept=None,
     ``split_every`` summaries in row order. ``summary`` travels with every task: keep
     it small. ``kept``: chunks held in memory by :func:`persist_row_chunks`, in place
     of ``arrays``.
+
+    A summary that keeps something at every merge (TSQR's orthogonal factors) does not
+    pass it up the tree, where the last merge would hold all of it: it defines
+    ``node_part(merged)``, the part of a merge's result to keep, and ``assemble(root,
+    tree)``, which gets the root's result and the tree of those parts (a chunk's index
+    at a leaf, ``(part, [children])`` at a merge) and returns the result. Each part
+    comes to the caller straight from the worker that computed it.
     """
     import dask
 
     nodes = map_row_chunks(summary.partial, *arrays, context=context, per_chunk=per_chunk,
                            kept=kept)
     merge = dask.delayed(summary.merge, pure=True)
+    node_part = getattr(summary, "node_part", None)
+    take = None if node_part is None else dask.delayed(node_part, pure=True)
+    shapes = list(range(len(nodes)))  # the tree below each node: chunk index, or merge
+    parts = []  # the delayed node_part of each merge, in the order of the merges
     while len(nodes) > 1:
-        nodes = [merge(*nodes[i:i + split_every]) if len(nodes[i:i + split_every]) > 1
-                 else nodes[i] for i in range(0, len(nodes), split_every)]
-    (result,) = dask.compute(nodes[0])
-    return result
+        merged, merged_shapes = [], []
+        for i in range(0, len(nodes), split_every):
+            group = nodes[i:i + split_every]
+            if len(group) == 1:
+                merged.append(group[0])
+                merged_shapes.append(shapes[i])
+                continue
+            merged.append(merge(*group))
+            if take is not None:
+                parts.append(take(merged[-1]))
+            merged_shapes.append((len(parts) - 1, shapes[i:i + split_every]))
+        nodes, shapes = merged, merged_shapes
+    result, *computed = dask.compute(nodes[0], *parts)
+    if take is None:
+        return result
+
+    def tree(shape):
+        if isinstance(shape, int):
+            return shape
+        position, children = shape
+        return computed[position], [tree(child) for child in children]
+
+    return summary.assemble(result, tree(shapes[0]))
 
 
 def persist_row_chunks(func, *arrays, context=(), per_chunk=None):

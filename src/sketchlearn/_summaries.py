@@ -114,11 +114,16 @@ class TSQR:
 
     Notes
     -----
-    A summary is ``(R, tree)``: ``tree`` is ``("leaf", index, rows)`` for one chunk
-    (``rows`` of its ``R``) or ``("node", Q, children, rows)`` for a merge, where
-    ``Q`` is the orthogonal factor of the stacked ``R`` of the children. The ``Q``
-    factors of a whole tree hold ``(number of chunks) x k x k`` numbers: the size of
-    the chunks' ``R`` factors together, never ``n``.
+    The reduction's result is ``(R, tree)``: ``tree`` is ``("leaf", index, rows)`` for
+    one chunk (``rows`` of its ``R``) or ``("node", Q, children, rows)`` for a merge,
+    where ``Q`` is the orthogonal factor of the stacked ``R`` of the children. The
+    ``Q`` factors of a whole tree hold about ``(number of chunks) x k x k`` numbers:
+    the size of the chunks' ``R`` factors together, never ``n``, but growing with it.
+    So a merge passes only its ``R`` up (its summary is ``(R, ("node", Q, None,
+    rows))``); the driver collects each merge's ``Q`` from where it was computed
+    (:meth:`node_part`) and puts the tree together (:meth:`assemble`). Passed up, the
+    whole tree went through the worker of the last merge: 170 MB at 2048 chunks of
+    101 columns.
     """
 
     def __init__(self, build, per_chunk=False):
@@ -140,8 +145,25 @@ class TSQR:
     def merge(*summaries):
         stacked = np.concatenate([R for R, _ in summaries], axis=0)
         Q, R = np.linalg.qr(stacked, mode="reduced")
-        return R, ("node", Q, [tree for _, tree in summaries],
-                   [R_child.shape[0] for R_child, _ in summaries])
+        return R, ("node", Q, None, [R_child.shape[0] for R_child, _ in summaries])
+
+    @staticmethod
+    def node_part(merged):
+        """What the driver keeps of a merge: its ``("node", Q, None, rows)``."""
+        return merged[1]
+
+    @staticmethod
+    def assemble(root, tree):
+        """``(R, tree)`` from the root's summary and the tree of the merges' parts (see
+        :func:`.._dask.reduce_row_chunks`)."""
+        def build(shape, rows):
+            if isinstance(shape, int):
+                return ("leaf", shape, rows)
+            (_, Q, _, child_rows), children = shape
+            return ("node", Q, [build(c, r) for c, r in zip(children, child_rows,
+                                                                 strict=True)], child_rows)
+
+        return root[0], build(tree, root[0].shape[0])
 
     @staticmethod
     def leaf_transforms(tree, top=None) -> dict:

@@ -252,6 +252,33 @@ def _clustered(rng, sizes, p=3):
     return X, X @ rng.normal(size=p) + 2.0 + e, blocks
 
 
+def test_tsqr_tree_comes_to_the_driver_node_by_node(synchronous, rng):
+    """What a TSQR merge passes up is its R only: the orthogonal factors of the merges
+    below it do not travel with it (passed up, the last merge held the whole tree:
+    memory growing with the number of chunks). The tree put together by the driver
+    still gives each chunk its rows of the global Q: ``Q`` orthonormal and ``Q R = A``.
+    """
+    import pickle
+
+    from sketchlearn._dask import reduce_row_chunks
+    from sketchlearn._summaries import TSQR, local_qr
+
+    A = rng.normal(size=(64 * 8, 3))
+    tsqr = TSQR(lambda block, start: block)
+    level = [tsqr.partial(A[8 * i:8 * i + 8], 8 * i, i) for i in range(64)]
+    sizes = []
+    while len(level) > 1:
+        level = [TSQR.merge(*level[i:i + 2]) for i in range(0, len(level), 2)]
+        sizes.append(max(len(pickle.dumps(m)) for m in level))
+    assert len(sizes) == 6 and max(sizes) == sizes[0]  # the root's as small as the first
+    R, tree = reduce_row_chunks(tsqr, da.from_array(A, chunks=(8, -1)), split_every=2)
+    np.testing.assert_array_equal(R, level[0][0])
+    leaf = TSQR.leaf_transforms(tree)
+    Q = np.concatenate([local_qr(A[8 * i:8 * i + 8])[0] @ leaf[i] for i in range(64)])
+    np.testing.assert_allclose(Q.T @ Q, np.eye(3), atol=1e-14)
+    np.testing.assert_allclose(Q @ R, A, atol=1e-13)
+
+
 @pytest.mark.parametrize("chunks", [1, 25, (60, 5, 150, 3, 82)])
 def test_block_diagonal_sigma_equals_in_memory(synchronous, rng, chunks):
     """GLS with a block-diagonal covariance: row chunks are moved onto block boundaries

@@ -304,6 +304,15 @@ class _FirstPass:
         gram = None if parts[0][1] is None else add_pairs(*[p[1] for p in parts])
         return TSQR.merge(*[p[0] for p in parts]), gram
 
+    # the TSQR tree comes to the driver node by node, not up the tree (see TSQR)
+    @staticmethod
+    def node_part(merged):
+        return TSQR.node_part(merged[0])
+
+    @staticmethod
+    def assemble(root, tree):
+        return TSQR.assemble(root[0], tree), root[1]
+
 
 def _given_factor(factor, start):
     """A TSQR ``build`` for a chunk factored already."""
