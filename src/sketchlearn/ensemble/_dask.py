@@ -60,15 +60,6 @@ def _not_on_dask(what, instead):
 # pass 1: per-member moments
 # ---------------------------------------------------------------------------
 
-def _member_z(Xb, yb, rows):
-    """``[X[rows] | y[rows]]`` in float64, in the chunk's namespace."""
-    xp = get_namespace(Xb)
-    idx = move_to(rows, xp)
-    Xs = xp.astype(xp.take(Xb, idx, axis=0), xp.float64)
-    ys = xp.astype(xp.take(yb, idx, axis=0), xp.float64)
-    return xp, xp.concat([Xs, ys[:, None]], axis=1)
-
-
 class MemberMoments:
     """Per member of every plan: ``(count, mean of [x | y], S)`` with ``S`` the centred
     Gram matrix (``mode="gram"``) or the ``R`` of a QR of the centred rows
@@ -78,30 +69,41 @@ class MemberMoments:
         self.plans, self.n, self.centre, self.mode = plans, n, centre, mode
 
     def partial(self, Xb, yb, start, index):
+        xp = get_namespace(Xb)
+        # [X | y] in float64 once per chunk, shifted by the chunk's mean: a member's rows
+        # then need one copy (the take), and its mean differs from the shift by its
+        # sampling error only, so the Gram matrix's correction below cancels nothing
+        Z = xp.concat([xp.astype(Xb, xp.float64), xp.astype(yb, xp.float64)[:, None]],
+                      axis=1)
+        shift = xp.mean(Z, axis=0) if self.centre and Z.shape[0] else None
+        if shift is not None:
+            Z -= shift
+            shift = np.asarray(to_numpy(shift), dtype=np.float64)
         stop = start + Xb.shape[0]
         out = []
         for seed, counts in self.plans:
             for m in range(counts.shape[0]):
                 rows = member_rows(seed, m, counts[m], self.n, start, stop) - start
-                out.append(self._one(Xb, yb, rows))
+                out.append(self._one(xp, Z, shift, rows))
         return out
 
-    def _one(self, Xb, yb, rows):
+    def _one(self, xp, Z, shift, rows):
         if rows.size == 0:
             return (0, None, None)
-        xp, Z = _member_z(Xb, yb, rows)
-        if self.centre:
-            mu = xp.mean(Z, axis=0)
-            Z = Z - mu
-            mu = np.asarray(to_numpy(mu), dtype=np.float64)
-        else:
-            mu = np.zeros(Z.shape[1])
+        Zm = xp.take(Z, move_to(rows, xp), axis=0)
+        d = xp.mean(Zm, axis=0) if shift is not None else None
         if self.mode == "gram":
-            S = Z.T @ Z
+            S = Zm.T @ Zm
+            if d is not None:  # centred at the member's own mean
+                S = S - float(rows.size) * (d[:, None] * d[None, :])
         else:
+            if d is not None:
+                Zm = Zm - d
             # LAPACK's geqrf alone on the host; the reduced QR's R elsewhere
-            S = np.linalg.qr(Z, mode="r") if isinstance(Z, np.ndarray) else \
-                xp.linalg.qr(Z, mode="reduced")[1]
+            S = np.linalg.qr(Zm, mode="r") if isinstance(Zm, np.ndarray) else \
+                xp.linalg.qr(Zm, mode="reduced")[1]
+        mu = np.zeros(Z.shape[1]) if d is None else \
+            shift + np.asarray(to_numpy(d), dtype=np.float64)
         return (int(rows.size), mu, np.asarray(to_numpy(S), dtype=np.float64))
 
     def merge(self, *parts):
