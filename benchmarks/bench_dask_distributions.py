@@ -839,6 +839,41 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
         "round trip per ARPACK step, 40 of the 50 s at the quick size); sweep_ratio = "
         "Spark's sweep_s / ours (solver 'auto'); the issue's goal: at least 5 at equal or "
         "better held-out RMSE; speedup = wall_s / ours' wall_s (above 1: ours faster).",
+        *_cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats),
+        "passes: rows of X read on the workers / n (counted by the zarr reader). "
+        "worker_peak_MiB: largest RSS high-water mark over the worker processes (reset "
+        "before each call, baseline included) against 1024 MiB per worker; "
+        "cluster_peak_MiB: peak of the sum over workers (distributed MemorySampler, 0.25 "
+        "s); spilled_MiB: peak spilled to disk; for Spark both are the peak RSS of its JVM "
+        "(driver and executors) against 2048 MiB. client_peak_MiB: this process's RSS "
+        "high-water mark above its level before the call (client, scheduler, fitted "
+        "factors, in-memory Compress++). worker_cpu_s: CPU seconds of the workers (Spark: "
+        "of the JVM).",
+        f"Repeats: {repeats} per contender for completion and sliced Wasserstein "
+        f"({'medians' if repeats > 1 else 'one run each'}); contenders run back to back "
+        "(memory and rows read are measured per call), not interleaved. A contender is "
+        f"stopped after {timeout} s, or after {STALL_S} s with the workers paused at their "
+        "memory limit. The workers are warmed up first (Numba compilation, imports) on tiny "
+        "inputs of every contender, Spark's ALS and ours (both solvers) on a 200 x 150 problem.",
+        "Worker RSS at rest after the warm-up: "
+        + ", ".join(f"{b / 2**20:.0f} MiB" for b in raw["worker_idle_rss_bytes"] if b)
+        + "; every worker peak includes it.",
+        "Peers: pyspark 4.x (needs Java 17) and crick (dask's t-digest) installed with "
+        "pip; a peer that cannot run is reported as such.",
+    ]
+    notes += list(raw["warm_up_errors"].values())
+    if spark.error is not None:
+        notes.append(f"Spark could not run: {spark.error}")
+    if quick:
+        notes.append("Quick run: small sizes (everything fits in the workers' memory); the "
+                     "issue's sizes (10^6 x 10^5 with 2 x 10^7 entries, 2^24 points) are the "
+                     "full run's.")
+    return notes
+
+
+def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
+    """The notes on the Compress++ and sliced Wasserstein rows."""
+    return [
         f"Compress++ data: {cx['n']} x {DIM} N(0, I) in zarr chunks of {cx['chunk']} rows "
         f"({cx['disk_bytes'] / 2**20:.0f} MiB on disk). compress_thin(X, n_out = sqrt(n) = "
         f"{cp['n_out']}, g=4, kernel='gaussian', bandwidth = sqrt(2 d) (k = exp(-|x - y|^2 / "
@@ -877,35 +912,7 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
         f"them); it reports no bound. {N_PROJECTIONS} directions, not the default 100: "
         "the exact sort holds all projected values, L (n + m) float64 values across the "
         f"workers, {N_PROJECTIONS * 2 * sx['n'] * 8 / 2**30:.2f} GiB here.",
-        "passes: rows of X read on the workers / n (counted by the zarr reader). "
-        "worker_peak_MiB: largest RSS high-water mark over the worker processes (reset "
-        "before each call, baseline included) against 1024 MiB per worker; "
-        "cluster_peak_MiB: peak of the sum over workers (distributed MemorySampler, 0.25 "
-        "s); spilled_MiB: peak spilled to disk; for Spark both are the peak RSS of its JVM "
-        "(driver and executors) against 2048 MiB. client_peak_MiB: this process's RSS "
-        "high-water mark above its level before the call (client, scheduler, fitted "
-        "factors, in-memory Compress++). worker_cpu_s: CPU seconds of the workers (Spark: "
-        "of the JVM).",
-        f"Repeats: {repeats} per contender for completion and sliced Wasserstein "
-        f"({'medians' if repeats > 1 else 'one run each'}); contenders run back to back "
-        "(memory and rows read are measured per call), not interleaved. A contender is "
-        f"stopped after {timeout} s, or after {STALL_S} s with the workers paused at their "
-        "memory limit. The workers are warmed up first (Numba compilation, imports) on tiny "
-        "inputs of every contender, Spark's ALS and ours (both solvers) on a 200 x 150 problem.",
-        "Worker RSS at rest after the warm-up: "
-        + ", ".join(f"{b / 2**20:.0f} MiB" for b in raw["worker_idle_rss_bytes"] if b)
-        + "; every worker peak includes it.",
-        "Peers: pyspark 4.x (needs Java 17) and crick (dask's t-digest) installed with "
-        "pip; a peer that cannot run is reported as such.",
     ]
-    notes += list(raw["warm_up_errors"].values())
-    if spark.error is not None:
-        notes.append(f"Spark could not run: {spark.error}")
-    if quick:
-        notes.append("Quick run: small sizes (everything fits in the workers' memory); the "
-                     "issue's sizes (10^6 x 10^5 with 2 x 10^7 entries, 2^24 points) are the "
-                     "full run's.")
-    return notes
 
 
 ALS_DESCRIPTION = ("Blocked ALS on a 2-worker Dask cluster vs Spark MLlib ALS at one size "
@@ -956,12 +963,62 @@ def completion_only(m, n, nnz, timeout=3600, solvers=("auto", "exact"), skip_spa
             "rows": rows, "notes": notes, "raw": raw, "quick": False}
 
 
+def clouds_only(n=2**24, timeout=3600):
+    """The Compress++ and sliced Wasserstein rows alone, by default at the issue's
+    sizes (2^24 points in 16-D, chunks of 2^18 rows, an in-memory slice of 2^20): the
+    same cluster, data, warm-up and measures as :func:`run`, without the completion
+    data and its contenders."""
+    sizes = {"n_compress": n, "compress_chunk": min(2**18, n // 4), "n_slice": n // 16,
+             "n_heldout": min(2**16, n // 16)}
+    tmp = Path(tempfile.mkdtemp(prefix="sketchlearn-dask-clouds-"))
+    cl = None
+    raw = {}
+    try:
+        cl = _Cluster(tmp)
+        t0 = time.perf_counter()
+        cx = _write_cloud(cl.client, tmp, "cloud-X", "gauss", SEED, sizes["n_compress"],
+                          sizes["compress_chunk"])
+        sy = _write_cloud(cl.client, tmp, "sw-Y", "student", SEED + 2, sizes["n_compress"],
+                          sizes["compress_chunk"])
+        raw["write_clouds_s"] = time.perf_counter() - t0
+        raw["warm_up_errors"] = _warm_up(cl)
+        idle = cl.client.run(_worker_stats)
+        raw["worker_idle_rss_bytes"] = [v["rss"] for v in idle.values()]
+        rows = _compress_rows(cl, cx, sizes["n_slice"], sizes["n_heldout"], 1, timeout, raw)
+        rows += _sliced_rows(cl, cx, sy, 1, timeout, raw)
+    finally:
+        if cl is not None:
+            cl.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+    columns = ["experiment", "method", "n", "mmd_pop", "mmd_ratio", "mmd_heldout", "sw",
+               "abs_error", "rel_error", "error_bound", "wall_s", "speedup", "worker_cpu_s",
+               "passes", "worker_peak_MiB", "cluster_peak_MiB", "spilled_MiB",
+               "client_peak_MiB", "status", "note"]
+    notes = ["Compress++ and sliced Wasserstein rows only (python benchmarks/"
+             f"bench_dask_distributions.py --clouds-only {n}); cluster, repeats (one run each) "
+             "and measures as in dask_distributions.md (see its notes).",
+             *_cloud_notes(cx, cx, sizes["n_slice"], sizes["n_heldout"], raw["compress"], 1),
+             "Worker RSS at rest after the warm-up: "
+             + ", ".join(f"{b / 2**20:.0f} MiB" for b in raw["worker_idle_rss_bytes"] if b)
+             + f"; writing the clouds took {raw['write_clouds_s']:.0f} s (not counted).",
+             *raw["warm_up_errors"].values()]
+    return {"name": f"dask_clouds_{n}", "description": CLOUDS_DESCRIPTION, "columns": columns,
+            "rows": rows, "notes": notes, "raw": raw, "quick": False}
+
+
+CLOUDS_DESCRIPTION = ("Compress++ and sliced Wasserstein on a 2-worker Dask cluster at the "
+                      "issue's size (the cloud rows of dask_distributions)")
+
+
 if __name__ == "__main__":
     import argparse
 
     parser = argparse.ArgumentParser(description=completion_only.__doc__.split("\n\n")[0])
-    parser.add_argument("--completion-only", nargs=3, type=float, required=True,
-                        metavar=("M", "N", "NNZ"))
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--completion-only", nargs=3, type=float, metavar=("M", "N", "NNZ"))
+    what.add_argument("--clouds-only", nargs="?", type=int, const=2**24, metavar="N",
+                      help="the Compress++ and sliced rows, N points a cloud (default "
+                           "2^24, the issue's size)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--solvers", nargs="+", default=["auto", "exact"],
                         choices=["auto", "exact", "cg"])
@@ -978,8 +1035,11 @@ if __name__ == "__main__":
     H.settings.threads = args.threads
     t0 = time.perf_counter()
     with H.pinned_threads(args.threads):
-        result = completion_only(*(int(v) for v in args.completion_only),
-                                 solvers=tuple(args.solvers), skip_spark=args.skip_spark)
+        if args.clouds_only:
+            result = clouds_only(args.clouds_only)
+        else:
+            result = completion_only(*(int(v) for v in args.completion_only),
+                                     solvers=tuple(args.solvers), skip_spark=args.skip_spark)
     result["elapsed_s"] = time.perf_counter() - t0
     result["machine"] = H.machine_info()
     paths = H.write_results(result, Path(__file__).parent / "results")
