@@ -150,10 +150,8 @@ def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None, kept=None,
     nodes = map_row_chunks(summary.partial, *arrays, context=context, per_chunk=per_chunk,
                            kept=kept)
     merge = dask.delayed(summary.merge, pure=True)
-    node_part = getattr(summary, "node_part", None)
-    take = None if node_part is None else dask.delayed(node_part, pure=True)
     shapes = list(range(len(nodes)))  # the tree below each node: chunk index, or merge
-    parts = []  # the delayed node_part of each merge, in the order of the merges
+    merges = []  # every merge, in the order made (a shape's merge is its position here)
     while len(nodes) > 1:
         merged, merged_shapes = [], []
         for i in range(0, len(nodes), split_every):
@@ -162,20 +160,22 @@ def reduce_row_chunks(summary, *arrays, context=(), per_chunk=None, kept=None,
                 merged.append(group[0])
                 merged_shapes.append(shapes[i])
                 continue
-            merged.append(merge(*group))
-            if take is not None:
-                parts.append(take(merged[-1]))
-            merged_shapes.append((len(parts) - 1, shapes[i:i + split_every]))
+            merges.append(merge(*group))
+            merged.append(merges[-1])
+            merged_shapes.append((len(merges) - 1, shapes[i:i + split_every]))
         nodes, shapes = merged, merged_shapes
-    result, *computed = dask.compute(nodes[0], *parts)
-    if take is None:
+    node_part = getattr(summary, "node_part", None)
+    if node_part is None:
+        (result,) = dask.compute(nodes[0])
         return result
+    take = dask.delayed(node_part, pure=True)
+    result, *parts = dask.compute(nodes[0], *[take(m) for m in merges])
 
     def tree(shape):
         if isinstance(shape, int):
             return shape
         position, children = shape
-        return computed[position], [tree(child) for child in children]
+        return parts[position], [tree(child) for child in children]
 
     return summary.assemble(result, tree(shapes[0]))
 

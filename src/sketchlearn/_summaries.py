@@ -119,8 +119,8 @@ class TSQR:
     where ``Q`` is the orthogonal factor of the stacked ``R`` of the children. The
     ``Q`` factors of a whole tree hold about ``(number of chunks) x k x k`` numbers:
     the size of the chunks' ``R`` factors together, never ``n``, but growing with it.
-    So a merge passes only its ``R`` up (its summary is ``(R, ("node", Q, None,
-    rows))``); the driver collects each merge's ``Q`` from where it was computed
+    So a merge passes only its ``R`` up (its summary is ``(R, (Q, rows))``); the
+    driver collects each merge's ``(Q, rows)`` from where it was computed
     (:meth:`node_part`) and puts the tree together (:meth:`assemble`). Passed up, the
     whole tree went through the worker of the last merge: 170 MB at 2048 chunks of
     101 columns.
@@ -145,11 +145,11 @@ class TSQR:
     def merge(*summaries):
         stacked = np.concatenate([R for R, _ in summaries], axis=0)
         Q, R = np.linalg.qr(stacked, mode="reduced")
-        return R, ("node", Q, None, [R_child.shape[0] for R_child, _ in summaries])
+        return R, (Q, [R_child.shape[0] for R_child, _ in summaries])
 
     @staticmethod
     def node_part(merged):
-        """What the driver keeps of a merge: its ``("node", Q, None, rows)``."""
+        """What the driver keeps of a merge: its ``(Q, rows)``."""
         return merged[1]
 
     @staticmethod
@@ -159,7 +159,7 @@ class TSQR:
         def build(shape, rows):
             if isinstance(shape, int):
                 return ("leaf", shape, rows)
-            (_, Q, _, child_rows), children = shape
+            (Q, child_rows), children = shape
             return ("node", Q, [build(c, r) for c, r in zip(children, child_rows,
                                                                  strict=True)], child_rows)
 
