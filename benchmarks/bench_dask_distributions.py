@@ -33,6 +33,7 @@ import io
 import math
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 import uuid
@@ -203,6 +204,10 @@ def _repeat(cl, fn, repeats, timeout):
 
 
 def _row(experiment, method, n, m, **extra):
+    # a full run takes an hour and writes its table at the end: say what each row got
+    print(f"  {experiment} / {method}: "
+          + ("-" if m is None else f"{m['seconds']:.1f} s, {m['status']}"),
+          file=sys.stderr, flush=True)
     row = {"experiment": experiment, "method": method, "n": n}
     if m is not None:
         row.update({
@@ -639,6 +644,8 @@ def _sliced_rows(cl, cx, cy, repeats, timeout, raw):
             warnings.simplefilter("always")
             ms[name] = _repeat(cl, fn, repeats, timeout)
         ms[name]["warnings"] = [str(w.message)[:200] for w in caught]
+        print(f"  sliced / {name}: {ms[name]['seconds']:.1f} s, {ms[name]['status']}",
+              file=sys.stderr, flush=True)
     names = list(contenders)
     exact_m = ms[names[1]]
     exact = float(exact_m["value"]) if exact_m["status"] == "ok" else None
@@ -910,8 +917,11 @@ def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
         "Its error has two parts: the t-digest's quantile error and the quadrature "
         "(the integral's tails beyond the first and last level are approximated by "
         f"them); it reports no bound. {N_PROJECTIONS} directions, not the default 100: "
-        "the exact sort holds all projected values, L (n + m) float64 values across the "
-        f"workers, {N_PROJECTIONS * 2 * sx['n'] * 8 / 2**30:.2f} GiB here.",
+        "the exact sort holds the projected values of the directions it sorts, n + m "
+        "float64 values a direction across the workers "
+        f"({2 * sx['n'] * 8 / 2**20:.0f} MiB here), as many directions a sort as fit in "
+        "a quarter of the workers' total memory limit (each further group one more "
+        "read of both clouds); the passes column counts the reads of X.",
     ]
 
 
@@ -981,6 +991,8 @@ def clouds_only(n=2**24, timeout=3600):
         sy = _write_cloud(cl.client, tmp, "sw-Y", "student", SEED + 2, sizes["n_compress"],
                           sizes["compress_chunk"])
         raw["write_clouds_s"] = time.perf_counter() - t0
+        print(f"  wrote the clouds in {raw['write_clouds_s']:.0f} s", file=sys.stderr,
+              flush=True)
         raw["warm_up_errors"] = _warm_up(cl)
         idle = cl.client.run(_worker_stats)
         raw["worker_idle_rss_bytes"] = [v["rss"] for v in idle.values()]

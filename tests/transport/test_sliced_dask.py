@@ -100,6 +100,34 @@ def test_exact_one_row_chunks_and_equal_sizes(synchronous, monkeypatch):
                                rtol=1e-10)
 
 
+@pytest.mark.parametrize("weights", ["none", "both"])
+def test_exact_sorts_a_group_of_directions_at_a_time(synchronous, small_buckets, monkeypatch,
+                                                     weights):
+    """When the projected values of all directions do not fit in the memory the sort
+    may keep, the directions are sorted a few at a time (each group one more read of
+    the clouds): the same value as in memory, with the sorts counted."""
+    X, Y, a, b = _clouds(4)
+    a, b = _weights(weights, a, b)
+    per_direction = (X.shape[0] + Y.shape[0]) * (24 if a is not None else 16)
+    monkeypatch.setattr(sliced_dask, "memory_for_cache", lambda: 3.5 * per_direction)
+    sorts = []
+    for name in ("_sorted_wpp", "_sorted_energy"):
+        original = getattr(sliced_dask, name)
+        monkeypatch.setattr(sliced_dask, name, lambda *args, f=original, name=name: (
+            sorts.append((name, args[4].shape[0])), f(*args))[1])
+    dX, dY = da.from_array(X, chunks=(64, -1)), da.from_array(Y, chunks=(50, -1))
+    for p in (1, 2):
+        np.testing.assert_allclose(
+            sliced_wasserstein(dX, dY, a, b, p=p, n_projections=11, random_state=7),
+            sliced_wasserstein(X, Y, a, b, p=p, n_projections=11, random_state=7), rtol=1e-10)
+    np.testing.assert_allclose(energy_distance(dX, dY, a, b, n_projections=11, random_state=7),
+                               energy_distance(X, Y, a, b, n_projections=11, random_state=7),
+                               rtol=1e-10)
+    groups = [3, 3, 3, 2]  # 11 directions, 3 a sort
+    assert sorts == [("_sorted_wpp", g) for g in groups] * 2 + [("_sorted_energy", g)
+                                                                 for g in groups]
+
+
 @pytest.mark.parametrize("slices", ["orthogonal", "qmc", "rqmc"])
 def test_exact_other_slices_and_standard_error(synchronous, small_buckets, slices):
     X, Y, a, b = _clouds(3)

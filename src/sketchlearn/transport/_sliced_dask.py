@@ -24,9 +24,12 @@ the projected clouds, in one of two modes (``quantiles=``):
        added on the client.
 
     The result is the in-memory value up to the order of floating-point sums
-    (uniform weights are counted in integers, as in memory). Memory: the sort holds
-    the projected values of both clouds (``n_projections (n + m)`` numbers) across
-    the workers, about ``2**21`` values per bucket.
+    (uniform weights are counted in integers, as in memory). Memory: a sort holds
+    the projected values of both clouds along its directions (``n + m`` numbers a
+    direction) across the workers, about ``2**21`` values per bucket. When all
+    ``n_projections`` directions do not fit in a quarter of the workers' total
+    memory limit, the directions are sorted a group at a time, each group one more
+    read of both clouds (the splitters of all come from one sample).
 
 ``"sketch"``: one mergeable quantile sketch per direction and cloud
     (:mod:`._quantile_sketch`, KLL type, size ``sketch_size``), one pass, memory
@@ -45,7 +48,13 @@ import warnings
 import numpy as np
 
 from .._array_api import get_namespace, move_to, to_numpy
-from .._dask import aligned_vector, is_dask_array, reduce_row_chunks, row_chunked
+from .._dask import (
+    aligned_vector,
+    is_dask_array,
+    memory_for_cache,
+    reduce_row_chunks,
+    row_chunked,
+)
 from .._random import as_generator, row_keyed
 from ._quantile_sketch import (
     DEFAULT_SKETCH_SIZE,
@@ -347,17 +356,38 @@ def _pick_all(result, count):
     return tuple(result[:count])
 
 
-def _exact_wpp(X, Y, a, b, D, dtype, p):
-    """Per direction ``W_p^p`` by the distributed sample sort."""
-    import dask
+def _directions_per_sort(L, rows, weighted):
+    """How many directions one sort takes. A sort keeps the projected values of its
+    directions (with their weights) on the workers, about 24 bytes each while a bucket
+    is sorted (16 without weights): as many directions as fit in the memory that
+    per-chunk results may keep (``memory_for_cache``: a quarter of the workers' total
+    limit), at least one. Each further group of directions reads the clouds once more."""
+    per_direction = rows * (24 if weighted else 16)
+    return max(1, min(L, int(memory_for_cache() // per_direction)))
 
+
+def _exact_wpp(X, Y, a, b, D, dtype, p):
+    """Per direction ``W_p^p`` by the distributed sample sort, a group of directions a
+    sort (see :func:`_directions_per_sort`); the splitters of all come from one sample."""
     L = D.shape[0]
     n, m = X.shape[0], Y.shape[0]
-    Bx, By = _n_buckets(L, n), _n_buckets(L, m)
+    G = _directions_per_sort(L, n + m, a is not None or b is not None)
+    Bx, By = _n_buckets(G, n), _n_buckets(G, m)
     sx = _sample_splitters(X, a, D, dtype, Bx, 0, "X", "a")
     sy = _sample_splitters(Y, b, D, dtype, By, 1, "Y", "b")
     spl_x = _splitters(*sx, Bx) if Bx > 1 else sx[0]
     spl_y = _splitters(*sy, By) if By > 1 else sy[0]
+    return np.concatenate([_sorted_wpp(X, Y, a, b, D[g:g + G], dtype, p, spl_x[g:g + G],
+                                       spl_y[g:g + G]) for g in range(0, L, G)])
+
+
+def _sorted_wpp(X, Y, a, b, D, dtype, p, spl_x, spl_y):
+    """``W_p^p`` along the directions ``D`` (L, d), from their splitters: one sort."""
+    import dask
+
+    L = D.shape[0]
+    n, m = X.shape[0], Y.shape[0]
+    Bx, By = spl_x.shape[1] + 1, spl_y.shape[1] + 1
     xpieces, tx = _bucketed(X, a, D, dtype, spl_x, "X", "a")
     ypieces, ty = _bucketed(Y, b, D, dtype, spl_y, "Y", "b")
     if a is not None:
@@ -391,18 +421,28 @@ def _exact_wpp(X, Y, a, b, D, dtype, p):
 
 def _exact_energy(X, Y, a, b, D, dtype):
     """Per direction, the 1-D energy distance ``2 int (F - G)^2`` by the sample sort on
-    pooled splitters."""
-    import dask
-
+    pooled splitters, a group of directions a sort (see :func:`_directions_per_sort`)."""
     L = D.shape[0]
     n, m = X.shape[0], Y.shape[0]
-    B = _n_buckets(L, n + m)
+    G = _directions_per_sort(L, n + m, a is not None or b is not None)
+    B = _n_buckets(G, n + m)
     if B > 1:
         sx = _sample_splitters(X, None, D, dtype, B, 2, "X", "a")[0]
         sy = _sample_splitters(Y, None, D, dtype, B, 3, "Y", "b")[0]
         spl = _splitters(np.concatenate([sx, sy], axis=1), None, B)
     else:
         spl = np.empty((L, 0))
+    return np.concatenate([_sorted_energy(X, Y, a, b, D[g:g + G], dtype, spl[g:g + G])
+                           for g in range(0, L, G)])
+
+
+def _sorted_energy(X, Y, a, b, D, dtype, spl):
+    """``2 int (F - G)^2`` along the directions ``D`` from their pooled splitters: one sort."""
+    import dask
+
+    L = D.shape[0]
+    n, m = X.shape[0], Y.shape[0]
+    B = spl.shape[1] + 1
     xpieces, tx = _bucketed(X, a, D, dtype, spl, "X", "a")
     ypieces, ty = _bucketed(Y, b, D, dtype, spl, "Y", "b")
     if a is not None:
