@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -640,6 +641,10 @@ def _sliced_rows(cl, cx, cy, repeats, timeout, raw):
     }
     ms = {}
     for name, fn in contenders.items():
+        # Each contender starts from workers at rest: after Compress++ or another
+        # contender the workers kept 600 MiB of unmanaged memory at 2^24 points, and
+        # the exact sort then died at the limit with a fifth of it in use.
+        _fresh_workers(cl)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             ms[name] = _repeat(cl, fn, repeats, timeout)
@@ -695,6 +700,14 @@ def _warm_up(cl):
 
 def _noop():
     return None
+
+
+def _fresh_workers(cl):
+    """Restart the workers and warm them again (imports, Numba kernels from the cache)."""
+    cl._restart()
+    cl.pids = set(cl.client.run(os.getpid).values())
+    _warm_sliced()
+    cl.client.run(_noop)
 
 
 def run(quick: bool) -> dict:
@@ -879,8 +892,9 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
 
 
 def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
-    """The notes on the Compress++ and sliced Wasserstein rows."""
-    return [
+    """The notes on the Compress++ and sliced Wasserstein rows (``cp`` None: the sliced
+    rows only)."""
+    notes = [
         f"Compress++ data: {cx['n']} x {DIM} N(0, I) in zarr chunks of {cx['chunk']} rows "
         f"({cx['disk_bytes'] / 2**20:.0f} MiB on disk). compress_thin(X, n_out = sqrt(n) = "
         f"{cp['n_out']}, g=4, kernel='gaussian', bandwidth = sqrt(2 d) (k = exp(-|x - y|^2 / "
@@ -921,8 +935,10 @@ def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
         "float64 values a direction across the workers "
         f"({2 * sx['n'] * 8 / 2**20:.0f} MiB here), as many directions a sort as fit in "
         "a quarter of the workers' total memory limit (each further group one more "
-        "read of both clouds); the passes column counts the reads of X.",
+        "read of both clouds); the passes column counts the reads of X. Each sliced "
+        "contender starts on restarted, warmed-up workers.",
     ]
+    return notes if cp is not None else notes[-1:]
 
 
 ALS_DESCRIPTION = ("Blocked ALS on a 2-worker Dask cluster vs Spark MLlib ALS at one size "
@@ -973,11 +989,12 @@ def completion_only(m, n, nnz, timeout=3600, solvers=("auto", "exact"), skip_spa
             "rows": rows, "notes": notes, "raw": raw, "quick": False}
 
 
-def clouds_only(n=2**24, timeout=3600):
+def clouds_only(n=2**24, timeout=3600, parts=("compress", "sliced")):
     """The Compress++ and sliced Wasserstein rows alone, by default at the issue's
     sizes (2^24 points in 16-D, chunks of 2^18 rows, an in-memory slice of 2^20): the
     same cluster, data, warm-up and measures as :func:`run`, without the completion
-    data and its contenders."""
+    data and its contenders; ``parts`` one or both (at 2^24 Compress++ takes about 25
+    minutes, the sliced rows about 15)."""
     sizes = {"n_compress": n, "compress_chunk": min(2**18, n // 4), "n_slice": n // 16,
              "n_heldout": min(2**16, n // 16)}
     tmp = Path(tempfile.mkdtemp(prefix="sketchlearn-dask-clouds-"))
@@ -996,8 +1013,12 @@ def clouds_only(n=2**24, timeout=3600):
         raw["warm_up_errors"] = _warm_up(cl)
         idle = cl.client.run(_worker_stats)
         raw["worker_idle_rss_bytes"] = [v["rss"] for v in idle.values()]
-        rows = _compress_rows(cl, cx, sizes["n_slice"], sizes["n_heldout"], 1, timeout, raw)
-        rows += _sliced_rows(cl, cx, sy, 1, timeout, raw)
+        rows = []
+        if "compress" in parts:
+            rows += _compress_rows(cl, cx, sizes["n_slice"], sizes["n_heldout"], 1, timeout,
+                                   raw)
+        if "sliced" in parts:
+            rows += _sliced_rows(cl, cx, sy, 1, timeout, raw)
     finally:
         if cl is not None:
             cl.close()
@@ -1006,15 +1027,20 @@ def clouds_only(n=2**24, timeout=3600):
                "abs_error", "rel_error", "error_bound", "wall_s", "speedup", "worker_cpu_s",
                "passes", "worker_peak_MiB", "cluster_peak_MiB", "spilled_MiB",
                "client_peak_MiB", "status", "note"]
+    both = tuple(parts) == ("compress", "sliced")
     notes = ["Compress++ and sliced Wasserstein rows only (python benchmarks/"
-             f"bench_dask_distributions.py --clouds-only {n}); cluster, repeats (one run each) "
+             f"bench_dask_distributions.py --clouds-only {n}"
+             + ("" if both else " --parts " + " ".join(parts))
+             + "); cluster, repeats (one run each) "
              "and measures as in dask_distributions.md (see its notes).",
-             *_cloud_notes(cx, cx, sizes["n_slice"], sizes["n_heldout"], raw["compress"], 1),
+             *_cloud_notes(cx, sy, sizes["n_slice"], sizes["n_heldout"], raw.get("compress"),
+                           1),
              "Worker RSS at rest after the warm-up: "
              + ", ".join(f"{b / 2**20:.0f} MiB" for b in raw["worker_idle_rss_bytes"] if b)
              + f"; writing the clouds took {raw['write_clouds_s']:.0f} s (not counted).",
              *raw["warm_up_errors"].values()]
-    return {"name": f"dask_clouds_{n}", "description": CLOUDS_DESCRIPTION, "columns": columns,
+    name = f"dask_clouds_{n}" + ("" if both else "_" + "_".join(parts))
+    return {"name": name, "description": CLOUDS_DESCRIPTION, "columns": columns,
             "rows": rows, "notes": notes, "raw": raw, "quick": False}
 
 
@@ -1031,6 +1057,8 @@ if __name__ == "__main__":
     what.add_argument("--clouds-only", nargs="?", type=int, const=2**24, metavar="N",
                       help="the Compress++ and sliced rows, N points a cloud (default "
                            "2^24, the issue's size)")
+    parser.add_argument("--parts", nargs="+", default=["compress", "sliced"],
+                        choices=["compress", "sliced"], help="with --clouds-only")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--solvers", nargs="+", default=["auto", "exact"],
                         choices=["auto", "exact", "cg"])
@@ -1048,7 +1076,7 @@ if __name__ == "__main__":
     t0 = time.perf_counter()
     with H.pinned_threads(args.threads):
         if args.clouds_only:
-            result = clouds_only(args.clouds_only)
+            result = clouds_only(args.clouds_only, parts=tuple(args.parts))
         else:
             result = completion_only(*(int(v) for v in args.completion_only),
                                      solvers=tuple(args.solvers), skip_spark=args.skip_spark)

@@ -857,8 +857,17 @@ def test_numba_parallel_and_serial_kernels_agree():
     ]
     for name, a, shape in pairs:
         par, ser = np.empty(shape), np.empty(shape)
-        getattr(nb, name + ("_kernel" if name != "_predict_observed" else "_kernel"))(*a, par)
-        getattr(nb, name + "_serial")(*a, ser)
+        if name == "_cg_rows":  # and the squared residuals of the start, per row block
+            sse_par, sse_ser = np.zeros((300 + nb._BLOCK - 1) // nb._BLOCK), np.zeros(1)
+            nb._cg_rows_kernel(*a, par, sse_par)
+            nb._cg_rows_serial(*a, ser, sse_ser)
+            np.testing.assert_allclose(sse_par.sum(), sse_ser[0], rtol=1e-12)
+            np.testing.assert_allclose(
+                sse_ser[0], np.sum((obs.vals - np.sum(U[obs.rows] * V[obs.cols], axis=1)) ** 2),
+                rtol=1e-12)
+        else:
+            getattr(nb, name + "_kernel")(*a, par)
+            getattr(nb, name + "_serial")(*a, ser)
         np.testing.assert_allclose(par, ser, rtol=1e-12, atol=1e-14, err_msg=name)
 
 

@@ -98,12 +98,15 @@ def _spmm_reference(xp, indptr, indices, data, D):
     return xp.stack(out)
 
 
-def _cg_rows_reference(xp, indptr, indices, data, X0, V, lam, n_iter):
+def _cg_rows_reference(xp, indptr, indices, data, X0, V, lam, n_iter, residual=False):
     """Warm-started Jacobi-preconditioned CG, ``n_iter`` steps, on every row's
     normal equations ``(V_i^T V_i + lam I) x = V_i^T data_i`` (``V_i``: the rows of
-    ``V`` at the observed columns of row ``i``), started at ``X0[i]``."""
+    ``V`` at the observed columns of row ``i``), started at ``X0[i]``. With
+    ``residual``, ``(rows, sse)``: ``sse`` the sum of the squared residuals of the
+    start, ``sum_q (data_q - X0[i] . V[indices[q]])^2`` in float64."""
     ptr = to_numpy(indptr).tolist()
     out = []
+    sse = 0.0
     for i in range(len(ptr) - 1):
         s, e = ptr[i], ptr[i + 1]
         x = X0[i, :]
@@ -113,7 +116,12 @@ def _cg_rows_reference(xp, indptr, indices, data, X0, V, lam, n_iter):
         def apply(v, Vi=Vi):
             return xp.matmul(xp.matmul(Vi, v), Vi) + lam * v
 
-        r = xp.matmul(di - xp.matmul(Vi, x), Vi) - lam * x
+        start = di - xp.matmul(Vi, x)
+        if residual:  # in float64 from the inputs' values, as the kernels sum it
+            r64 = (xp.astype(di, xp.float64)
+                   - xp.matmul(xp.astype(Vi, xp.float64), xp.astype(x, xp.float64)))
+            sse += float(xp.sum(r64 * r64))
+        r = xp.matmul(start, Vi) - lam * x
         d = xp.sum(Vi * Vi, axis=0) + lam
         dmean = float(xp.mean(d))
         safe = xp.where(d > 0, d, xp.ones_like(d))
@@ -135,7 +143,8 @@ def _cg_rows_reference(xp, indptr, indices, data, X0, V, lam, n_iter):
             p = z + (rz_new / rz) * p
             rz = rz_new
         out.append(x)
-    return xp.stack(out)
+    rows = xp.stack(out)
+    return (rows, sse) if residual else rows
 
 
 def _solve_rows_reference(xp, indptr, indices, data, V, lam):
@@ -341,6 +350,7 @@ def _cg_rows_examples(xp, rng):
         U, V = (rng.normal(size=(k, 4)).astype(dtype) for k in (40, 30))
         arrays = tuple(move_to(a, xp) for a in (obs.indptr, obs.cols, obs.vals, U, V))
         out.append((arrays + (0.3, 3), {}))
+        out.append((arrays + (0.3, 2), {"residual": True}))
         if dtype == np.float64 and index_dtype is None:
             out.append((arrays + (0.0, 6), {}))
     return out

@@ -403,23 +403,33 @@ def spmm(xp, indptr, indices, data, D):
     return cupy.ascontiguousarray((A @ D).astype(D.dtype, copy=False))
 
 
-def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
-    """Warm-started Jacobi-preconditioned CG per row (one thread per row)."""
+def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter, residual=False):
+    """Warm-started Jacobi-preconditioned CG per row (one thread per row); with
+    ``residual``, also the squared residuals of the start (by ``predict_observed``,
+    one thread per entry, before the solve)."""
     X0 = _real(X0)
     V = _real(V, X0.dtype)
     data = _real(data, X0.dtype)
     indices = _index(indices)
     indptr = _index(indptr, indices.dtype)
     m, k = X0.shape
+    sse = None
+    if residual:
+        entries = cupy.arange(indices.shape[0], dtype=indptr.dtype)
+        rows = (cupy.searchsorted(indptr, entries, side="right") - 1).astype(indices.dtype)
+        f64 = cupy.float64  # in float64 from the inputs' values, as the other backends
+        r = data.astype(f64) - predict_observed(xp, indptr, indices, rows, X0.astype(f64),
+                                                V.astype(f64))
+        sse = float(cupy.sum(r * r))
     out = cupy.empty_like(X0)
     if m == 0:
-        return out
+        return (out, 0.0 if sse is None else sse) if residual else out
     work = cupy.empty(m * 6 * k, dtype=cupy.float64)
     _kernel("cg_rows", X0, indices)(
         _blocks(m), (_THREADS,),
         (indptr, indices, data, X0, V, np.int64(m), np.int32(k), np.float64(lam),
          np.int32(n_iter), work, out))
-    return out
+    return (out, sse) if residual else out
 
 
 def _chunk(m, per_row):

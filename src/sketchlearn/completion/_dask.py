@@ -46,9 +46,12 @@ the dense branch of the in-memory ``top_svd`` gathers the entries, which are the
 few). ``lambda_max_blocked`` (SoftImpute's default shrinkage) keeps ARPACK through a
 ``LinearOperator``, one round trip per ARPACK step. The balancing after
 each sweep (CholeskyQR2 of both factors and an SVD of ``R_U R_V^T``) sums ``k x k``
-Gram matrices over blocks and applies ``k x k`` matrices blockwise. Only the order of
-those sums (and of the partial sums) differs from the in-memory code: the iterates
-agree to rounding.
+Gram matrices over blocks and applies ``k x k`` matrices blockwise (the new factor
+``A L1^-T L2^-T W`` as one product ``A M``, where the in-memory code forms ``Q`` by two
+triangular solves first). Only the order of those sums (and of the partial sums), that
+product, and the residual of a sweep (summed by the next CG row half-step from its
+first residual, ``cg_rows(residual=True)``) differ from the in-memory code: the
+iterates agree to rounding.
 """
 
 from __future__ import annotations
@@ -564,12 +567,18 @@ def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, 
     if own is not None and own_scale is not None:
         own = own * own_scale
     sse = None
+    if solver == "cg":
+        # CG's first residual is the residual of the current factors: summed by the same
+        # pass (a predict_observed pass would read every gathered row once more).
+        new = cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, alpha, cg_iter,
+                      residual=residual)
+        if residual:
+            new, sse = new
+        return new, sse, xp.matmul(xp.matrix_transpose(new), new)
     if residual:
         r = vals - predict_observed(xp, blk["indptr"], blk["indices"], block_rows(blk), own, F)
         sse = float(xp.sum(xp.astype(r, xp.float64) ** 2))
-    if solver == "cg":
-        new = cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, alpha, cg_iter)
-    elif solver == "exact":
+    if solver == "exact":
         new = solve_rows(xp, blk["indptr"], blk["indices"], vals, F, alpha)
     else:
         return None, sse, None
@@ -622,7 +631,9 @@ def _lower_solve(A, L):
 
 
 def _balanced(A, L1, L2, W):
-    """``Q W`` for one block, ``Q`` its rows of CholeskyQR2's factor."""
+    """``A L1^-T L2^-T W``: ``Q W`` for rows ``A`` of a factor, ``Q`` their rows of
+    CholeskyQR2's factor (``A`` the identity: the ``k x k`` matrix that maps a factor's
+    rows to the balanced ones)."""
     Q = _lower_solve(_lower_solve(A, L1), L2)
     return get_namespace(A).matmul(Q, W)
 
@@ -857,10 +868,13 @@ class _ALS:
         Ra = xp.matmul(xp.matrix_transpose(L2[0]), xp.matrix_transpose(L1[0]))
         Rb = xp.matmul(xp.matrix_transpose(L2[1]), xp.matrix_transpose(L1[1]))
         W, s, Zt = _svd_small(xp, xp.matmul(Ra, xp.matrix_transpose(Rb)))
-        bal = dask.delayed(_balanced, pure=True)
-        u = [bal(b, L1[0], L2[0], W) for b in U]
-        v = [bal(b, L1[1], L2[1], xp.matrix_transpose(Zt)) for b in V]
-        u, v = dask.persist(u, v)
+        # Q W = A L1^-T L2^-T W: the k x k product formed here, one GEMM a block (two
+        # triangular solves and a GEMM a block were a tenth of a sweep at 1e6 rows).
+        eye = xp.eye(self.k, dtype=W.dtype)
+        Mu = _balanced(eye, L1[0], L2[0], W)
+        Mv = _balanced(eye, L1[1], L2[1], xp.matrix_transpose(Zt))
+        right = dask.delayed(_right, pure=True)
+        u, v = dask.persist([right(b, Mu) for b in U], [right(b, Mv) for b in V])
         return list(u), s, list(v), xp.sqrt(s)
 
     def _balance_householder(self, U, V, xp):

@@ -107,8 +107,9 @@ def spmm(xp, indptr, indices, data, D):
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, i0, i1):
+def _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, sse, slot, i0, i1):
     k = X0.shape[1]
+    total = 0.0  # squared residuals of the start, from the pass that forms r
     x = np.empty(k)
     r = np.empty(k)
     z = np.empty(k)
@@ -129,6 +130,7 @@ def _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, i0, i1):
             for c in range(k):
                 t += V[j, c] * x[c]
             res = data[q] - t
+            total += res * res
             for c in range(k):
                 v = V[j, c]
                 r[c] += res * v
@@ -174,34 +176,40 @@ def _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, i0, i1):
                 p[c] = z[c] + beta * p[c]
         for c in range(k):
             out[i, c] = x[c]
+    sse[slot] = total
 
 
 @njit(cache=True, fastmath=FASTMATH, parallel=True)
-def _cg_rows_kernel(indptr, indices, data, X0, V, lam, n_iter, out):
+def _cg_rows_kernel(indptr, indices, data, X0, V, lam, n_iter, out, sse):
     m = X0.shape[0]
     for b in prange((m + _BLOCK - 1) // _BLOCK):
-        _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, b * _BLOCK,
+        _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, sse, b, b * _BLOCK,
                        min(m, (b + 1) * _BLOCK))
 
 
 @njit(cache=True, fastmath=FASTMATH)
-def _cg_rows_serial(indptr, indices, data, X0, V, lam, n_iter, out):
-    _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, np.int64(0), X0.shape[0])
+def _cg_rows_serial(indptr, indices, data, X0, V, lam, n_iter, out, sse):
+    _cg_rows_block(indptr, indices, data, X0, V, lam, n_iter, out, sse, np.int64(0),
+                   np.int64(0), X0.shape[0])
 
 
-def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter):
+def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter, residual=False):
     """Warm-started Jacobi-preconditioned CG on each row's restricted normal equations.
 
     Row ``i`` solves ``(V_i^T V_i + lam I) x = V_i^T data_i`` approximately with
     ``n_iter`` CG steps from ``X0[i]``, where ``V_i`` are the rows of ``V`` at the
-    observed columns of row ``i``. Cost O(nnz k n_iter).
+    observed columns of row ``i``. Cost O(nnz k n_iter). With ``residual``, also the
+    squared residuals of the start, summed in the pass that forms CG's first residual
+    (a separate ``predict_observed`` pass reads every gathered row once more).
     """
     X0, V = _rows(X0), _rows(V)
     out = np.empty_like(X0)
     work = indices.shape[0] * X0.shape[1] * (int(n_iter) + 1)
-    kernel = _cg_rows_kernel if _parallel(work) else _cg_rows_serial
-    kernel(indptr, indices, data, X0, V, float(lam), int(n_iter), out)
-    return out
+    parallel = _parallel(work)
+    sse = np.zeros((X0.shape[0] + _BLOCK - 1) // _BLOCK if parallel else 1)
+    kernel = _cg_rows_kernel if parallel else _cg_rows_serial
+    kernel(indptr, indices, data, X0, V, float(lam), int(n_iter), out, sse)
+    return (out, float(np.sum(sse))) if residual else out
 
 
 @njit(cache=True, fastmath=FASTMATH)
