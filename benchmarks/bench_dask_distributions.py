@@ -663,9 +663,10 @@ def _sliced_rows(cl, cx, cy, repeats, timeout, raw):
         note = ""
         if bound is not None:
             v = m["value"]
+            within = ("no exact value to compare" if err is None
+                      else "yes" if err <= bound else "NO")
             note = (f"sketch_size {v.sketch_size}, rank_error {v.rank_error:.2e}; "
-                    "error within bound: " + ("yes" if err is not None and err <= bound
-                                              else "NO"))
+                    f"error within bound: {within}")
         if m["warnings"]:
             note += ("; " if note else "") + "warned: " + m["warnings"][0]
         rows.append(_row(exp, name, n, m, sw=val, abs_error=err,

@@ -100,6 +100,25 @@ def test_exact_one_row_chunks_and_equal_sizes(synchronous, monkeypatch):
                                rtol=1e-10)
 
 
+def test_exact_buckets_bound_each_direction_segment(synchronous, monkeypatch):
+    """A bucket holds at most ``_SEGMENT_ELEMENTS`` values of one direction, however few
+    directions share it (the merge of a direction's breakpoints holds a dozen arrays of
+    that size): one direction of 300 values in segments of 40 takes 8 buckets, and the
+    value is still the in-memory one."""
+    monkeypatch.setattr(sliced_dask, "_BUCKET_ELEMENTS", 10**9)
+    monkeypatch.setattr(sliced_dask, "_SEGMENT_ELEMENTS", 40)
+    assert sliced_dask._n_buckets(1, 300) == 8 and sliced_dask._n_buckets(5, 30) == 1
+    X, Y, a, b = _clouds(6)
+    dX, dY = da.from_array(X, chunks=(64, -1)), da.from_array(Y, chunks=(50, -1))
+    for p in (1, 2):
+        np.testing.assert_allclose(
+            sliced_wasserstein(dX, dY, a, b, p=p, n_projections=1, random_state=2),
+            sliced_wasserstein(X, Y, a, b, p=p, n_projections=1, random_state=2), rtol=1e-10)
+    np.testing.assert_allclose(energy_distance(dX, dY, n_projections=1, random_state=2),
+                               energy_distance(X, Y, n_projections=1, random_state=2),
+                               rtol=1e-10)
+
+
 @pytest.mark.parametrize("weights", ["none", "both"])
 def test_exact_sorts_a_group_of_directions_at_a_time(synchronous, small_buckets, monkeypatch,
                                                      weights):

@@ -26,7 +26,9 @@ the projected clouds, in one of two modes (``quantiles=``):
     The result is the in-memory value up to the order of floating-point sums
     (uniform weights are counted in integers, as in memory). Memory: a sort holds
     the projected values of both clouds along its directions (``n + m`` numbers a
-    direction) across the workers, about ``2**21`` values per bucket. When all
+    direction) across the workers, about ``2**21`` values per bucket and at most
+    ``2**18`` a direction (the merge of a direction's breakpoints holds about a dozen
+    arrays of that size). When all
     ``n_projections`` directions do not fit in a quarter of the workers' total
     memory limit, the directions are sorted a group at a time, each group one more
     read of both clouds (the splitters of all come from one sample).
@@ -68,6 +70,11 @@ __all__ = ["sliced_wasserstein_dask", "energy_distance_dask", "sketch_error_boun
 
 # Projected values per bucket of the sample sort (about 48 MiB with weights and labels).
 _BUCKET_ELEMENTS = 2**21
+# Values per direction per bucket and cloud: the merge of one direction's breakpoints
+# (_window_wpp, _energy_bucket) holds about a dozen arrays of its X and overlapping Y
+# values. At 2**24 points a direction in 8 buckets, those came to 1 GiB and killed
+# 1 GiB workers; 2**18 keeps them near 100 MiB.
+_SEGMENT_ELEMENTS = 2**18
 # Sampled rows per bucket for the splitters.
 _SAMPLE_PER_BUCKET = 64
 # Seed of the rows sampled for the splitters (they only balance the buckets: the exact
@@ -327,7 +334,10 @@ def _energy_bucket(xpieces, ypieces, D0, x_scale, y_scale):
 
 
 def _n_buckets(L, n):
-    return int(max(1, min(math.ceil(L * n / _BUCKET_ELEMENTS), n)))
+    """Buckets for ``L`` directions of ``n`` values: at most ``_BUCKET_ELEMENTS`` values
+    a bucket and ``_SEGMENT_ELEMENTS`` a direction."""
+    wanted = max(math.ceil(L * n / _BUCKET_ELEMENTS), math.ceil(n / _SEGMENT_ELEMENTS))
+    return int(max(1, min(wanted, n)))
 
 
 def _sample_splitters(Z, w, D, dtype, B, stream, name, wname):
