@@ -895,7 +895,9 @@ def _notes(quick, data, cx, sx, sy, n_slice, n_heldout, raw, spark, timeout, rep
 def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
     """The notes on the Compress++ and sliced Wasserstein rows (``cp`` None: the sliced
     rows only)."""
-    notes = [
+    if cp is None:
+        return [_sliced_note(sx)]
+    return [
         f"Compress++ data: {cx['n']} x {DIM} N(0, I) in zarr chunks of {cx['chunk']} rows "
         f"({cx['disk_bytes'] / 2**20:.0f} MiB on disk). compress_thin(X, n_out = sqrt(n) = "
         f"{cp['n_out']}, g=4, kernel='gaussian', bandwidth = sqrt(2 d) (k = exp(-|x - y|^2 / "
@@ -916,6 +918,12 @@ def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
         + (f"Medians over {compress_repeats} seeds (ours, subsample and in-memory each "
            "with seeds 0..; the spread in the note)." if compress_repeats > 1 else
            "One seed each."),
+        _sliced_note(sx),
+    ]
+
+
+def _sliced_note(sx):
+    return (
         f"Sliced Wasserstein: X = N(0, I_{DIM}), Y = Student-t(5) scaled to unit variance, "
         "times per-coordinate scales in [0.5, 2], plus a shift; "
         f"{sx['n']} rows each in zarr chunks of {sx['chunk']} rows; p = {P_SW:g}, "
@@ -937,9 +945,7 @@ def _cloud_notes(cx, sx, n_slice, n_heldout, cp, compress_repeats):
         f"({2 * sx['n'] * 8 / 2**20:.0f} MiB here), as many directions a sort as fit in "
         "a quarter of the workers' total memory limit (each further group one more "
         "read of both clouds); the passes column counts the reads of X. Each sliced "
-        "contender starts on restarted, warmed-up workers.",
-    ]
-    return notes if cp is not None else notes[-1:]
+        "contender starts on restarted, warmed-up workers.")
 
 
 ALS_DESCRIPTION = ("Blocked ALS on a 2-worker Dask cluster vs Spark MLlib ALS at one size "
