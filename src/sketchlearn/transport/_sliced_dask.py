@@ -28,10 +28,10 @@ the projected clouds, in one of two modes (``quantiles=``):
     the projected values of both clouds along its directions (``n + m`` numbers a
     direction) across the workers, about ``2**21`` values per bucket and at most
     ``2**18`` a direction (the merge of a direction's breakpoints holds about a dozen
-    arrays of that size). When all
-    ``n_projections`` directions do not fit in a quarter of the workers' total
-    memory limit, the directions are sorted a group at a time, each group one more
-    read of both clouds (the splitters of all come from one sample).
+    arrays of that size). When all ``n_projections`` directions do not fit in a
+    quarter of the workers' total memory limit, the directions are sorted a group at
+    a time, each group one more read of both clouds (the splitters of all come from
+    one sample).
 
 ``"sketch"``: one mergeable quantile sketch per direction and cloud
     (:mod:`._quantile_sketch`, KLL type, size ``sketch_size``), one pass, memory
