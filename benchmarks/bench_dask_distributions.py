@@ -641,9 +641,9 @@ def _sliced_rows(cl, cx, cy, repeats, timeout, raw):
     }
     ms = {}
     for name, fn in contenders.items():
-        # Each contender starts from workers at rest: after Compress++ or another
-        # contender the workers kept 600 MiB of unmanaged memory at 2^24 points, and
-        # the exact sort then died at the limit with a fifth of it in use.
+        # Each contender starts from workers at rest, so that its peak is its own: after
+        # Compress++ and the sketches the workers kept 600 MiB of unmanaged memory at
+        # 2^24 points.
         _fresh_workers(cl)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
