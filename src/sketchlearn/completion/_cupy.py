@@ -423,7 +423,7 @@ def cg_rows(xp, indptr, indices, data, X0, V, lam, n_iter, residual=False):
         sse = float(cupy.sum(r * r))
     out = cupy.empty_like(X0)
     if m == 0:
-        return (out, 0.0 if sse is None else sse) if residual else out
+        return (out, sse) if residual else out
     work = cupy.empty(m * 6 * k, dtype=cupy.float64)
     _kernel("cg_rows", X0, indices)(
         _blocks(m), (_THREADS,),
