@@ -79,6 +79,7 @@ _configure_cache()
 
 from llvmlite import ir as llvm_ir  # noqa: E402
 from numba import get_num_threads, njit, types  # noqa: E402  (after the cache location is set)
+from numba.core import cgutils  # noqa: E402
 from numba.extending import intrinsic  # noqa: E402
 
 # Fast-math without nnan/ninf, so NaN and infinity keep their meaning; the one set every
@@ -156,6 +157,43 @@ def is_finite(x):
     return (_float_bits_as_int(x) >> 52) & 0x7FF != 0x7FF
 
 
+# LLVM's prefetch intrinsic is overloaded on its pointer type, and its name says which:
+# "p0" where llvmlite writes opaque pointers ("ptr"), "p0i8" where it writes typed ones.
+_I8_POINTER = llvm_ir.IntType(8).as_pointer()
+_PREFETCH = "llvm.prefetch.p0" if str(_I8_POINTER) == "ptr" else "llvm.prefetch.p0i8"
+
+
+@intrinsic
+def prefetch(typingctx, array, row, col):
+    """Ask the CPU to start loading ``array[row, col]`` (a 2-D array) into its caches, for
+    reading, without waiting for it: a hint with no effect on results. For loops that
+    gather rows at random (``V[indices[q]]``): prefetching the row a dozen entries
+    ahead overlaps its cache misses with the work on the current one. No bounds check:
+    ``row`` and ``col`` must be valid indices."""
+    if not (isinstance(array, types.Array) and array.ndim == 2):
+        return None
+
+    def codegen(context, builder, signature, args):
+        array_type, row_type, col_type = signature.args
+        ary = context.make_array(array_type)(context, builder, args[0])
+        index = [context.cast(builder, args[1], row_type, types.intp),
+                 context.cast(builder, args[2], col_type, types.intp)]
+        pointer = cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides), layout=array_type.layout,
+            inds=index, wraparound=False, boundscheck=False)
+        i32 = llvm_ir.IntType(32)
+        function = cgutils.get_or_insert_function(
+            builder.module, llvm_ir.FunctionType(llvm_ir.VoidType(), [_I8_POINTER, i32, i32, i32]),
+            _PREFETCH)
+        # (address, 0 = read, 3 = keep in all cache levels, 1 = data cache)
+        builder.call(function, [builder.bitcast(pointer, _I8_POINTER), llvm_ir.Constant(i32, 0),
+                                llvm_ir.Constant(i32, 3), llvm_ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return types.void(array, row, col), codegen
+
+
 # Blocks of at most this much work (elements, or multiply-adds) run on the calling
 # thread: starting a pool of threads costs about 0.2 ms.
 SERIAL_WORK = 2**18
@@ -183,4 +221,4 @@ def on_row_blocks(part, n_rows, work, serial_work=SERIAL_WORK):
 
 
 __all__ = ["FASTMATH", "SERIAL_WORK", "exp_for_sums", "is_cached", "is_finite", "njit",
-           "on_row_blocks"]
+           "on_row_blocks", "prefetch"]
