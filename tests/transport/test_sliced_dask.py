@@ -270,6 +270,27 @@ def test_sketch_default_size_below_monte_carlo_error(synchronous):
     np.testing.assert_allclose(se_sketch, se, rtol=0.05)
 
 
+@pytest.mark.slow
+def test_sketch_default_size_below_monte_carlo_error_on_heavy_tails(synchronous):
+    """W_2 between N(0, I) and a scaled, shifted Student-t(5) in 16-D (the benchmark's
+    clouds, 2^20 points each): the default sketch's bound under the standard error of
+    16 slices, which a bound by the whole range of the data was not (the exact tails
+    and the localised bound of sketch_error_bounds)."""
+    rng = np.random.default_rng(12)
+    n, d = 2**20, 16
+    scale, shift = rng.uniform(0.5, 2.0, size=d), rng.normal(scale=0.5, size=d)
+    X = rng.normal(size=(n, d))
+    Y = rng.standard_t(5, size=(n, d)) * np.sqrt(3 / 5) * scale + shift
+    dX, dY = da.from_array(X, chunks=(2**18, -1)), da.from_array(Y, chunks=(2**18, -1))
+    exact, se = sliced_wasserstein(X, Y, p=2, n_projections=16, random_state=2,
+                                   return_std=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        got = sliced_wasserstein(dX, dY, p=2, n_projections=16, random_state=2,
+                                 quantiles="sketch")
+    assert abs(got - exact) <= got.error_bound < se
+
+
 def test_sketch_warns_when_its_bound_exceeds_the_monte_carlo_error(synchronous):
     X, Y, _, _ = _sketch_data("gaussian", n=4_000, m=3_000)
     dX, dY = da.from_array(X, chunks=(1_000, -1)), da.from_array(Y, chunks=(1_000, -1))
@@ -326,13 +347,95 @@ def test_quantile_sketch_bounds_hold_by_brute_force(weighted):
     np.testing.assert_allclose(sk.total, weights.sum(), rtol=1e-12)
     np.testing.assert_array_equal(sk.low, P.min(axis=1))
     np.testing.assert_array_equal(sk.high, P.max(axis=1))
-    assert sk.n_items < 4 * 64
+    assert sk.n_items < 4 * 64 + 2 * summary.tail
     V, W = sk.sorted_items()
+    b, t, beta, tau = sk.inner_range()
     for l in range(P.shape[0]):
         grid, F, Fs = _cdfs(P[l], weights, V[l], W[l], sk.total)
         l1 = float(np.sum(np.abs(F - Fs)[:-1] * np.diff(grid)))
         assert 0 < l1 <= sk.l1[l] / sk.total * (1 + 1e-12)
         assert np.max(np.abs(F - Fs)) <= sk.rank[l] / sk.total * (1 + 1e-12)
+        # exact tails: the tail smallest and largest values with their weights, every
+        # compacted item between them, and the CDF exact outside [b, t)
+        order = np.argsort(P[l])
+        np.testing.assert_array_equal(sk.bottom[0][l], P[l, order[:summary.tail]])
+        np.testing.assert_array_equal(sk.top[0][l], P[l, order[-summary.tail:]])
+        np.testing.assert_array_equal(sk.bottom[1][l], weights[order[:summary.tail]])
+        np.testing.assert_allclose([beta[l], tau[l]],
+                                   [weights[order[:summary.tail]].sum() / sk.total,
+                                    weights[order[-summary.tail:]].sum() / sk.total])
+        for values, _ in sk.levels:
+            assert np.all((values[l] >= b[l]) & (values[l] <= t[l]))
+        outside = (grid < b[l]) | (grid >= t[l])
+        np.testing.assert_allclose(Fs[outside], F[outside], rtol=0, atol=1e-12)
+
+
+def test_quantile_sketch_keeps_a_small_sample_whole():
+    """At most 2 tail items: all in the tails, nothing compacted, no error."""
+    rng = np.random.default_rng(3)
+    P = rng.standard_t(2, size=(2, 90))
+    summary = ProjectedQuantileSketch(lambda Pb, wb, start: (Pb, wb), k=16, seed=0, tail=50)
+    sk = summary.merge(summary.partial(P[:, :30], None, 0, 0),
+                       summary.partial(P[:, 30:], None, 30, 1))
+    V, W = sk.sorted_items()
+    np.testing.assert_array_equal(V, np.sort(P, axis=1))
+    np.testing.assert_array_equal(W, np.ones((2, 90)))
+    assert np.all(sk.l1 == 0) and np.all(sk.rank == 0)
+
+
+def _quantile(values, weights, total, t):
+    """The sample's quantile function ``inf {x : F(x) >= t}`` at ranks ``t``, brute force."""
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order]) / total
+    return np.array([values[order][min(np.argmax(cum >= u - 1e-15), len(cum) - 1)]
+                     if u > 0 else values[order][0] for u in t])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_rank_grid_bounds_both_quantile_functions(weighted):
+    """On every cell of ranks, the sample's and the sketch's quantiles lie in the cell's
+    [lo, hi], and differ by at most its spread (zero in the exact tails)."""
+    rng = np.random.default_rng(5)
+    P = rng.standard_t(3, size=(2, 5000))
+    w = rng.random(5000) if weighted else np.ones(5000)
+    summary = ProjectedQuantileSketch(lambda Pb, wb, start: (Pb, wb), k=32, seed=2)
+    sk = summary.merge(*[summary.partial(P[:, s:s + 1000], w[s:s + 1000], s, s // 1000)
+                         for s in range(0, 5000, 1000)])
+    edges = np.tile(np.linspace(0.0, 1.0, 65), (2, 1))
+    grid = sliced_dask._RankGrid(sk, edges)
+    V, W = (np.asarray(A) for A in sk.sorted_items())
+    _, _, beta, tau = sk.inner_range()
+    for l in range(2):
+        for c in range(64):
+            t = np.linspace(edges[l, c], edges[l, c + 1], 41)[1:]  # ranks in (u0, u1]
+            q = _quantile(P[l], w, sk.total, t)
+            qs = _quantile(V[l], W[l], sk.total, t)
+            for x in (q, qs):
+                assert np.all((x >= grid.lo[l, c]) & (x <= grid.hi[l, c])), (l, c)
+            assert np.max(np.abs(q - qs)) <= grid.spread[l, c] + 1e-12, (l, c)
+            if edges[l, c + 1] <= beta[l] or edges[l, c] > 1.0 - tau[l]:
+                assert grid.spread[l, c] == 0.0
+
+
+def test_split_bound_against_the_worst_placement():
+    """The split bound is at least int g^(p-1) delta for any delta <= s cellwise with
+    int delta <= e (the worst puts delta = s on the cells of largest g), and it is the
+    smaller of the two extremes' sums at most."""
+    rng = np.random.default_rng(0)
+    for p in (1.0, 2.0, 3.0):
+        g, s = rng.exponential(size=(3, 50)), rng.exponential(size=(3, 50))
+        e, cell = np.array([0.05, 0.3, 5.0]), np.full(3, 0.02)
+        bound = sliced_dask._split_bound(g, s, e, p, cell)
+        for l in range(3):
+            order = np.argsort(-g[l])
+            left, worst = e[l], 0.0
+            for i in order:  # greedy: fill the cells of largest g first
+                take = min(s[l, i] * cell[l], left)
+                worst += g[l, i] ** (p - 1) * take
+                left -= take
+            assert worst <= bound[l] * (1 + 1e-12)
+            assert bound[l] <= min(np.max(g[l]) ** (p - 1) * e[l],
+                                   np.sum(g[l] ** (p - 1) * s[l] * cell[l])) * (1 + 1e-12)
 
 
 # --------------------------------------------------------------------------- bad input

@@ -119,10 +119,10 @@ class _FullData:
         sx, sy = _sketches(self.X, self.Y, self.a, self.b, D, np.float64, self.k,
                            int(self.rng.integers(2**31)))
         w = _sketch_wpp(sx, sy, self.p)
-        bounds, ex, ey, R = sketch_error_bounds(sx, sy, self.p)
+        bounds, dw = sketch_error_bounds(sx, sy, self.p, wpp=w)
         rank = np.maximum(sx.rank / sx.total, sy.rank / sy.total)
-        extra = [(bounds[l], _sketch_root_bound(w[l], bounds[l:l + 1], ex[l:l + 1],
-                                                ey[l:l + 1], R[l:l + 1], self.p), rank[l])
+        extra = [(bounds[l], _sketch_root_bound(w[l], bounds[l:l + 1], dw[l:l + 1], self.p),
+                  rank[l])
                  for l in range(D.shape[0])]
         return w, extra
 

@@ -26,6 +26,17 @@ so each sketch carries, per projection,
 - ``rank``: a bound on the rank error ``sup_x |F_sketch(x) - F(x)|``, the sum over its
   compactions of the largest discarded weight.
 
+Exact tails. The ``tail`` smallest and ``tail`` largest items of each row are kept apart,
+exactly, and never compacted. A partial or a merge pools the tails it has (and a chunk's
+rows), keeps the ``tail`` smallest and the ``tail`` largest of the pool, and hands the
+rest to level 0. An item handed over has ``tail`` items at or below it and ``tail`` at
+or above it in its pool, so every compacted item lies between the ``tail``-th smallest
+and the ``tail``-th largest value of the whole sample: the sketch's CDF is exact outside
+that inner range, and the compactions' errors stay inside it. (Heavy tails are where a
+bound by the whole range of the data is loose: the bound of :mod:`._sliced_dask` scales
+with the range in which ``F_sketch`` and ``F`` can differ.) A sample of at most ``2
+tail`` items is kept whole.
+
 Both are certain (not probabilistic) and are what :mod:`._sliced_dask` turns into the
 error bound of a sliced distance. The random coins make the errors of successive
 compactions cancel on average (so the actual error is usually far below the bound);
@@ -46,7 +57,7 @@ import numpy as np
 from .._array_api import get_namespace, move_to, to_numpy
 
 __all__ = ["QuantileSketch", "ProjectedQuantileSketch", "sketch_capacity", "SketchedDistance",
-           "DEFAULT_SKETCH_SIZE"]
+           "DEFAULT_SKETCH_SIZE", "default_tail"]
 
 # Default size k of the quantile sketches (see the user guide: on the data sets of the
 # tests the bound stays below the Monte Carlo standard error of 100 slices for W_1).
@@ -54,6 +65,12 @@ DEFAULT_SKETCH_SIZE = 16384
 
 # Capacity ratio between a level and the one above it (KLL's c).
 _RATIO = 2.0 / 3.0
+
+
+def default_tail(k: int) -> int:
+    """Exact items kept at each end of a row by a sketch of size ``k``: ``k / 4``, which
+    adds a sixth to the sketch's ``3 k`` items at most."""
+    return max(1, int(k) // 4)
 
 
 def sketch_capacity(k: int, height: int, level: int) -> int:
@@ -84,27 +101,59 @@ class QuantileSketch:
         Smallest and largest value seen per row (exact), NumPy float64.
     key : (int, int)
         First and last chunk summarised (seeds the compaction coins).
+    bottom, top : (values, weights)
+        The exact tails: per row, the ``tail`` smallest and (of the rest) the ``tail``
+        largest items, arrays of shape ``(L, items)`` sorted by value along each row.
     count : int
         Compactions done in this node so far (part of the coins' seed).
     """
 
-    def __init__(self, levels, l1, rank, total, low, high, key, count=0):
+    def __init__(self, levels, l1, rank, total, low, high, key, bottom, top, count=0):
         self.levels, self.l1, self.rank = levels, l1, rank
         self.total, self.low, self.high, self.key, self.count = total, low, high, key, count
+        self.bottom, self.top = bottom, top
 
     @property
     def n_items(self) -> int:
-        return sum(int(v.shape[1]) for v, _ in self.levels)
+        return sum(int(v.shape[1]) for v, _ in [*self.levels, self.bottom, self.top])
+
+    def inner_range(self):
+        """``(b, t, beta, tau)``, NumPy arrays of shape ``(L,)``: the largest value of the
+        bottom tail and the smallest of the top one (every compacted item lies in
+        ``[b, t]``), and the fractions of the total weight in the two tails (outside the
+        ranks ``(beta, 1 - tau]`` the sketch's quantile function is exact). With an
+        empty top tail nothing was compacted: ``b = t`` = the largest value."""
+        xp = get_namespace(self.bottom[0])
+        bv, bw = self.bottom
+        tv, tw = self.top
+        b = np.asarray(to_numpy(bv[:, -1]), dtype=np.float64)
+        t = np.asarray(to_numpy(tv[:, 0]), dtype=np.float64) if tv.shape[1] else b
+        beta = np.asarray(to_numpy(xp.sum(bw, axis=1)), dtype=np.float64) / self.total
+        tau = np.asarray(to_numpy(xp.sum(tw, axis=1)), dtype=np.float64) / self.total
+        return b, t, beta, tau
 
     def sorted_items(self):
-        """All items, row by row sorted by value: ``(values, weights)`` of shape ``(L, s)``
-        in the sketch's namespace."""
-        values = [v for v, _ in self.levels if v.shape[1]]
-        weights = [w for v, w in self.levels if v.shape[1]]
+        """All items (tails included), row by row sorted by value: ``(values, weights)`` of
+        shape ``(L, s)`` in the sketch's namespace."""
+        parts = [self.bottom, *self.levels, self.top]
+        values = [v for v, _ in parts if v.shape[1]]
+        weights = [w for v, w in parts if v.shape[1]]
         xp = get_namespace(*values)
         V, W = xp.concat(values, axis=1), xp.concat(weights, axis=1)
         order = xp.argsort(V, axis=1, stable=True)
         return _take_rows(xp, V, order), _take_rows(xp, W, order)
+
+
+def _split_tails(xp, values, weights, tail):
+    """``(bottom, middle, top)`` of a pool of items, each ``(values, weights)``: per row the
+    ``tail`` smallest, the ``tail`` largest of the rest, and what lies between."""
+    order = xp.argsort(values, axis=1, stable=True)
+    V, W = _take_rows(xp, values, order), _take_rows(xp, weights, order)
+    n = V.shape[1]
+    nb = min(tail, n)
+    nt = min(tail, n - nb)
+    return ((V[:, :nb], W[:, :nb]), (V[:, nb:n - nt], W[:, nb:n - nt]),
+            (V[:, n - nt:], W[:, n - nt:]))
 
 
 def _compact(xp, values, weights, coin):
@@ -140,6 +189,9 @@ class ProjectedQuantileSketch:
         Sketch size (capacity of the top level).
     seed, stream : int
         Seed of the compaction coins and a stream number separating several sketches.
+    tail : int, optional
+        Items kept exactly at each end of a row (see the module docstring); default
+        :func:`default_tail` of ``k``.
 
     Examples
     --------
@@ -149,14 +201,17 @@ class ProjectedQuantileSketch:
     >>> P = np.random.default_rng(0).normal(size=(3, 5000))  # 3 directions
     >>> sketch = summary.merge(summary.partial(P[:, :2000], 0, 0),
     ...                        summary.partial(P[:, 2000:], 2000, 1))
-    >>> sketch.total, sketch.n_items < 3 * 32
+    >>> sketch.total, sketch.n_items < 3 * 32 + 2 * 8
     (5000.0, True)
     >>> bool(np.all(sketch.rank / sketch.total < 0.2))  # certain rank-error bounds
     True
+    >>> bool(np.all(sketch.bottom[0][:, 0] == P.min(axis=1)))  # exact tails
+    True
     """
 
-    def __init__(self, project, k: int, seed: int, stream: int = 0):
+    def __init__(self, project, k: int, seed: int, stream: int = 0, tail: int | None = None):
         self.project, self.k, self.seed, self.stream = project, int(k), int(seed), int(stream)
+        self.tail = default_tail(k) if tail is None else int(tail)
 
     def _coin(self, sketch, L):
         first, last = sketch.key
@@ -199,23 +254,29 @@ class ProjectedQuantileSketch:
             high = np.asarray(to_numpy(xp.max(P, axis=1)), dtype=np.float64)
         else:  # an empty chunk
             low, high = np.full(L, np.inf), np.full(L, -np.inf)
-        sketch = QuantileSketch([(P, xp.asarray(W, copy=True))], np.zeros(L), np.zeros(L), total,
-                                low, high, (index, index))
+        bottom, middle, top = _split_tails(xp, P, xp.asarray(W, copy=True), self.tail)
+        sketch = QuantileSketch([middle], np.zeros(L), np.zeros(L), total, low, high,
+                                (index, index), bottom, top)
         return self.compress(sketch)
 
     def merge(self, *sketches):
+        xp = get_namespace(sketches[0].bottom[0])
+        pool = [part for s in sketches for part in (s.bottom, s.top)]
+        bottom, middle, top = _split_tails(xp, xp.concat([v for v, _ in pool], axis=1),
+                                           xp.concat([w for _, w in pool], axis=1), self.tail)
         height = max(len(s.levels) for s in sketches)
         levels = []
         for h in range(height):
             parts = [s.levels[h] for s in sketches if h < len(s.levels)]
-            xp = get_namespace(parts[0][0])
+            if h == 0:  # the items the tails let go enter at level 0
+                parts.append(middle)
             levels.append((xp.concat([v for v, _ in parts], axis=1),
                            xp.concat([w for _, w in parts], axis=1)))
         merged = QuantileSketch(
             levels, sum(s.l1 for s in sketches), sum(s.rank for s in sketches),
             sum(s.total for s in sketches), np.minimum.reduce([s.low for s in sketches]),
             np.maximum.reduce([s.high for s in sketches]),
-            (sketches[0].key[0], sketches[-1].key[1]))
+            (sketches[0].key[0], sketches[-1].key[1]), bottom, top)
         return self.compress(merged)
 
 

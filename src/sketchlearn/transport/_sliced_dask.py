@@ -508,19 +508,86 @@ def _sketches(X, Y, a, b, D, dtype, k, seed):
     return sx, sy
 
 
-def sketch_error_bounds(sx, sy, p=None, ks=1.0):
+_RANK_CELLS = 2048  # cells of the rank grid on which the sketch bounds are localised
+
+
+class _RankGrid:
+    """Per direction, local bounds on a sketch's quantile functions on cells of ranks.
+
+    With the rank error ``r`` (``sup |F_sketch - F| <= r``), both ``F^-1(t)`` and
+    ``F_sketch^-1(t)`` lie in ``[F_sketch^-1(t - 2 r), F_sketch^-1(t + 2 r)]``: ``F(x) >= t +
+    r`` wherever ``F_sketch(x) >= t + 2 r``, and likewise below. On a cell ``[u0, u1]``
+    of ranks, ``lo`` and ``hi`` bound every such value (one item further out than the
+    ranks' own, against rounding in the cumulative weights), and ``spread`` bounds
+    ``|F_sketch^-1 - F^-1|``: zero where the cell lies in the exact tails, and at most the
+    width of the compacted range."""
+
+    def __init__(self, sketch, edges):
+        b, t, beta, tau = sketch.inner_range()
+        V, W = (np.asarray(to_numpy(A), dtype=np.float64) for A in sketch.sorted_items())
+        cum = np.cumsum(W, axis=1) / sketch.total
+        L, last = V.shape[0], V.shape[1] - 1
+        r = 2.0 * sketch.rank / sketch.total
+        u0, u1 = edges[:, :-1], edges[:, 1:]
+        self.lo = np.empty(u0.shape)
+        self.hi = np.empty(u0.shape)
+        exact_lo, exact_hi = np.empty(u0.shape), np.empty(u0.shape)
+
+        def at(l, u, step):
+            j = np.searchsorted(cum[l], np.clip(u, 0.0, 1.0), side="left")
+            return V[l, np.clip(j + step, 0, last)]
+
+        for l in range(L):
+            self.lo[l], self.hi[l] = at(l, u0[l] - r[l], -1), at(l, u1[l] + r[l], 1)
+            exact_lo[l], exact_hi[l] = at(l, u0[l], -1), at(l, u1[l], 1)
+        # Tighter where the tails are exact: ranks at or below beta have the exact
+        # quantiles, ranks above it values >= b; likewise at the top.
+        below, above = u0 <= beta[:, None], u1 > (1.0 - tau)[:, None]
+        self.lo = np.maximum(self.lo, np.where(below, exact_lo, b[:, None]))
+        self.hi = np.minimum(self.hi, np.where(above, exact_hi, t[:, None]))
+        # the cells that meet the compacted ranks (beta, 1 - tau]
+        inner = (u1 > beta[:, None]) & (u0 <= (1.0 - tau)[:, None])
+        self.spread = np.where(inner, np.minimum(self.hi - self.lo, (t - b)[:, None]), 0.0)
+        self.e = sketch.l1 / sketch.total
+
+
+def _split_bound(g, s, e, p, cell):
+    """Per row, a bound on ``int g^(p-1) delta`` over the ranks, for ``0 <= delta <= s`` on
+    each cell (``g``, ``s`` of shape ``(L, cells)``, cells of width ``cell``) and ``int
+    delta <= e``: on the cells where ``g`` exceeds a threshold ``sigma`` by ``int g^(p-1)
+    s``, on the others by ``sigma^(p-1) e``; the best threshold."""
+    order = np.argsort(-g, axis=1)
+    gs, ss = np.take_along_axis(g, order, 1), np.take_along_axis(s, order, 1)
+    above = np.concatenate([np.zeros((g.shape[0], 1)),
+                            np.cumsum(gs ** (p - 1.0) * ss * cell[:, None], axis=1)], axis=1)
+    # after the j largest cells, sigma is the largest of the rest (none after all)
+    below = np.concatenate([gs ** (p - 1.0), np.zeros((g.shape[0], 1))], axis=1) * e[:, None]
+    return np.min(above + below, axis=1)
+
+
+def sketch_error_bounds(sx, sy, p=None, ks=1.0, wpp=None):
     r"""Per-direction bounds on the error that the sketches add to the 1-D terms.
 
-    With :math:`e_X = \int |\hat F - F|\,dx` (``sx.l1 / sx.total``, exact
-    bookkeeping of the compactions; it is :math:`W_1(\hat F, F)`) and likewise
-    :math:`e_Y`, and :math:`R` the range of the two projected clouds (the sketches
-    keep data values, so all quantile functions take values in it):
+    :math:`e_X = \int |\hat F - F|\,dx` (``sx.l1 / sx.total``, exact bookkeeping of the
+    compactions) is :math:`W_1(\hat F, F) = \int_0^1 \delta_X(t)\,dt`, with
+    :math:`\delta_X = |\hat F^{-1} - F^{-1}|`; likewise :math:`e_Y`. The sketches
+    keep their tails exact (:mod:`._quantile_sketch`), so :math:`\delta_X` is zero
+    outside the compacted ranks, and on a cell of ranks it is at most the local spread
+    of the quantile function that the rank error allows (:class:`_RankGrid`); in the
+    body of a heavy-tailed cloud that spread is small, where the whole range of the
+    data is not. A bound :math:`\int g^{p-1} \delta \le \min_\sigma (\sigma^{p-1}
+    e + \int_{g > \sigma} g^{p-1} s)` for :math:`\delta \le s` cellwise
+    (:func:`_split_bound`) then localises:
 
-    - ``p`` given (sliced Wasserstein): by :math:`|u^p - v^p| \le p R^{p-1} |u - v|`
-      for :math:`0 \le u, v \le R` and :math:`|\hat F^{-1} - \hat G^{-1}| - |F^{-1} -
-      G^{-1}| \le |\hat F^{-1} - F^{-1}| + |\hat G^{-1} - G^{-1}|`, whose integrals
-      over :math:`t` are :math:`e_X` and :math:`e_Y`:
-      :math:`|\widehat{W_p^p} - W_p^p| \le p R^{p-1} (e_X + e_Y)`;
+    - ``p`` given (sliced Wasserstein, ``wpp`` the sketched :math:`W_p^p` per
+      direction): by :math:`|u^p - v^p| \le p \max(u, v)^{p-1} |u - v|` with :math:`u,
+      v` the two quantile differences at rank :math:`t`, bounded cellwise by
+      :math:`g`, and :math:`|u - v| \le \delta_X + \delta_Y`:
+      :math:`|\widehat{W_p^p} - W_p^p| \le p \int g^{p-1} (\delta_X + \delta_Y)`.
+      Also :math:`|\hat W_p - W_p| \le W_p(\hat F, F) + W_p(\hat G, G)` (triangle
+      inequality), with :math:`W_p(\hat F, F)^p = \int \delta_X^p`, bounded the same
+      way (:math:`g = s`), and :math:`|a^p - b^p| \le p (a + \Delta)^{p-1} \Delta`
+      for :math:`|a - b| \le \Delta`; the smaller of the two bounds is returned;
     - ``p`` None (energy): with :math:`\hat\Delta = \hat F - \hat G`,
       :math:`\Delta = F - G` and :math:`\delta = \hat\Delta - \Delta`,
       :math:`|\int \hat\Delta^2 - \int \Delta^2| = |\int \delta (2 \hat\Delta -
@@ -530,25 +597,40 @@ def sketch_error_bounds(sx, sy, p=None, ks=1.0):
       G)^2` moves by at most :math:`2 (2 K + r_X + r_Y)(e_X + e_Y)`, ``K`` the
       Kolmogorov distance of the sketches (``ks``, at most 1).
 
-    Returns ``(bounds (L,), e_X (L,), e_Y (L,), R (L,))``.
+    Returns ``(bounds (L,), dw (L,))``: the bounds on the 1-D terms and, with ``p``,
+    bounds on ``|W_p(sketches) - W_p(samples)|`` per direction (None for the energy).
 
     Examples
     --------
     >>> import numpy as np
     >>> from sketchlearn.transport._quantile_sketch import ProjectedQuantileSketch
-    >>> from sketchlearn.transport._sliced_dask import sketch_error_bounds
+    >>> from sketchlearn.transport._sliced_dask import _sketch_wpp, sketch_error_bounds
     >>> summary = ProjectedQuantileSketch(lambda P, start: (P, None), k=16, seed=0)
     >>> P = np.random.default_rng(0).normal(size=(2, 1000))
     >>> sx, sy = summary.partial(P, 0, 0), summary.partial(P + 1.0, 0, 1)
-    >>> bounds = sketch_error_bounds(sx, sy, p=1)[0]
+    >>> bounds = sketch_error_bounds(sx, sy, p=1, wpp=_sketch_wpp(sx, sy, 1))[0]
     >>> bool(np.all(bounds > 0) and np.all(bounds < 1))
     True
     """
     ex, ey = sx.l1 / sx.total, sy.l1 / sy.total
-    R = np.maximum(sx.high, sy.high) - np.minimum(sx.low, sy.low)
     if p is None:
-        return 2.0 * (2.0 * ks + sx.rank / sx.total + sy.rank / sy.total) * (ex + ey), ex, ey, R
-    return p * R ** (p - 1.0) * (ex + ey), ex, ey, R
+        return 2.0 * (2.0 * ks + sx.rank / sx.total + sy.rank / sy.total) * (ex + ey), None
+    p = float(p)
+    _, _, beta_x, tau_x = sx.inner_range()
+    _, _, beta_y, tau_y = sy.inner_range()
+    # the ranks where either sketch's quantile function may differ from the sample's
+    t_lo, t_hi = np.minimum(beta_x, beta_y), np.maximum(1.0 - tau_x, 1.0 - tau_y)
+    t_hi = np.maximum(t_hi, t_lo)
+    edges = t_lo[:, None] + (t_hi - t_lo)[:, None] * np.linspace(0.0, 1.0, _RANK_CELLS + 1)
+    cell = (t_hi - t_lo) / _RANK_CELLS
+    gx, gy = _RankGrid(sx, edges), _RankGrid(sy, edges)
+    g = np.maximum(gx.hi, gy.hi) - np.minimum(gx.lo, gy.lo)  # bounds u and v on a cell
+    first = p * (_split_bound(g, gx.spread, gx.e, p, cell)
+                 + _split_bound(g, gy.spread, gy.e, p, cell))
+    dw = (_split_bound(gx.spread, gx.spread, gx.e, p, cell) ** (1.0 / p)
+          + _split_bound(gy.spread, gy.spread, gy.e, p, cell) ** (1.0 / p))
+    w = np.maximum(np.asarray(wpp, dtype=np.float64), 0.0) ** (1.0 / p)
+    return np.minimum(first, p * (w + dw) ** (p - 1.0) * dw), dw
 
 
 def _sketch_wpp(sx, sy, p):
@@ -584,12 +666,10 @@ def _root_bound(value, delta, p):
     return value ** (1.0 / p) - max(value - delta, 0.0) ** (1.0 / p)
 
 
-def _sketch_root_bound(value, bounds, ex, ey, R, p):
+def _sketch_root_bound(value, bounds, dw, p):
     """Bound on the error of ``value^(1/p)``, ``value`` the mean of the sketched ``W_p^p``
     over the directions whose :func:`sketch_error_bounds` are given."""
-    # Minkowski on the directions: |SW_p - SW_p'| <= (mean_l dW_l^p)^(1/p), with
-    # dW_l <= W_p(F_sketch, F) + W_p(G_sketch, G) <= (R^(p-1) e)^(1/p) each.
-    dw = (R ** (p - 1.0) * ex) ** (1.0 / p) + (R ** (p - 1.0) * ey) ** (1.0 / p)
+    # Minkowski on the directions: |SW_p - SW_p'| <= (mean_l dW_l^p)^(1/p)
     return min(_root_bound(value, float(np.mean(bounds)), p),
                float(np.mean(dw**p)) ** (1.0 / p))
 
@@ -627,8 +707,8 @@ def sliced_wasserstein_dask(X, Y, a=None, b=None, *, p=2, n_projections=100, sli
     value = float(np.mean(w))
     se = _group_std_error(w, groups) if L > 1 else math.nan
     if quantiles == "sketch":
-        bounds, ex, ey, R = sketch_error_bounds(sx, sy, p)
-        bound = _sketch_root_bound(value, bounds, ex, ey, R, p)
+        bounds, dw = sketch_error_bounds(sx, sy, p, wpp=w)
+        bound = _sketch_root_bound(value, bounds, dw, p)
     root, se = _root(value, se, p)
     if quantiles == "sketch":
         _warn_if_loose(bound, se, "sliced_wasserstein")
