@@ -345,8 +345,8 @@ def test_quantile_sketch_bounds_hold_by_brute_force(weighted):
     sk = summary.merge(summary.merge(*parts[:3]), summary.merge(*parts[3:]))
     weights = np.ones(6000) if w is None else w
     np.testing.assert_allclose(sk.total, weights.sum(), rtol=1e-12)
-    np.testing.assert_array_equal(sk.low, P.min(axis=1))
-    np.testing.assert_array_equal(sk.high, P.max(axis=1))
+    np.testing.assert_array_equal(sk.bottom[0][:, 0], P.min(axis=1))
+    np.testing.assert_array_equal(sk.top[0][:, -1], P.max(axis=1))
     assert sk.n_items < 4 * 64 + 2 * summary.tail
     V, W = sk.sorted_items()
     b, t, beta, tau = sk.inner_range()

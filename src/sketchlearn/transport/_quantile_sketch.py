@@ -98,20 +98,20 @@ class QuantileSketch:
         Error bounds (see the module docstring), NumPy float64.
     total : float
         Total weight of the sample (exact).
-    low, high : ndarray of shape (L,)
-        Smallest and largest value seen per row (exact), NumPy float64.
     key : (int, int)
         First and last chunk summarised (seeds the compaction coins).
     bottom, top : (values, weights)
         The exact tails: per row, the ``tail`` smallest and (of the rest) the ``tail``
-        largest items, arrays of shape ``(L, items)`` sorted by value along each row.
+        largest items, arrays of shape ``(L, items)`` sorted by value along each row (so
+        the first bottom item is the sample's minimum, the last top or bottom item its
+        maximum).
     count : int
         Compactions done in this node so far (part of the coins' seed).
     """
 
-    def __init__(self, levels, l1, rank, total, low, high, key, bottom, top, count=0):
+    def __init__(self, levels, l1, rank, total, key, bottom, top, count=0):
         self.levels, self.l1, self.rank = levels, l1, rank
-        self.total, self.low, self.high, self.key, self.count = total, low, high, key, count
+        self.total, self.key, self.count = total, key, count
         self.bottom, self.top = bottom, top
 
     @property
@@ -250,14 +250,9 @@ class ProjectedQuantileSketch:
         W = (xp.ones((L, rows), dtype=xp.float64) if w is None
              else xp.broadcast_to(xp.reshape(xp.astype(w, xp.float64), (1, rows)), (L, rows)))
         total = float(rows) if w is None else float(xp.sum(xp.astype(w, xp.float64)))
-        if rows:
-            low = np.asarray(to_numpy(xp.min(P, axis=1)), dtype=np.float64)
-            high = np.asarray(to_numpy(xp.max(P, axis=1)), dtype=np.float64)
-        else:  # an empty chunk
-            low, high = np.full(L, np.inf), np.full(L, -np.inf)
         bottom, middle, top = _split_tails(xp, P, xp.asarray(W, copy=True), self.tail)
-        sketch = QuantileSketch([middle], np.zeros(L), np.zeros(L), total, low, high,
-                                (index, index), bottom, top)
+        sketch = QuantileSketch([middle], np.zeros(L), np.zeros(L), total, (index, index),
+                                bottom, top)
         return self.compress(sketch)
 
     def merge(self, *sketches):
@@ -275,9 +270,8 @@ class ProjectedQuantileSketch:
                            xp.concat([w for _, w in parts], axis=1)))
         merged = QuantileSketch(
             levels, sum(s.l1 for s in sketches), sum(s.rank for s in sketches),
-            sum(s.total for s in sketches), np.minimum.reduce([s.low for s in sketches]),
-            np.maximum.reduce([s.high for s in sketches]),
-            (sketches[0].key[0], sketches[-1].key[1]), bottom, top)
+            sum(s.total for s in sketches), (sketches[0].key[0], sketches[-1].key[1]), bottom,
+            top)
         return self.compress(merged)
 
 

@@ -527,7 +527,7 @@ class _RankGrid:
         V, W = (np.asarray(to_numpy(A), dtype=np.float64) for A in sketch.sorted_items())
         cum = np.cumsum(W, axis=1) / sketch.total
         L, last = V.shape[0], V.shape[1] - 1
-        r = 2.0 * sketch.rank / sketch.total
+        widen = 2.0 * sketch.rank / sketch.total  # twice the rank error
         u0, u1 = edges[:, :-1], edges[:, 1:]
         self.lo = np.empty(u0.shape)
         self.hi = np.empty(u0.shape)
@@ -538,7 +538,7 @@ class _RankGrid:
             return V[l, np.clip(j + step, 0, last)]
 
         for l in range(L):
-            self.lo[l], self.hi[l] = at(l, u0[l] - r[l], -1), at(l, u1[l] + r[l], 1)
+            self.lo[l], self.hi[l] = at(l, u0[l] - widen[l], -1), at(l, u1[l] + widen[l], 1)
             exact_lo[l], exact_hi[l] = at(l, u0[l], -1), at(l, u1[l], 1)
         # Tighter where the tails are exact: ranks at or below beta have the exact
         # quantiles, ranks above it values >= b; likewise at the top.
@@ -615,6 +615,9 @@ def sketch_error_bounds(sx, sy, p=None, ks=1.0, wpp=None):
     ex, ey = sx.l1 / sx.total, sy.l1 / sy.total
     if p is None:
         return 2.0 * (2.0 * ks + sx.rank / sx.total + sy.rank / sy.total) * (ex + ey), None
+    if wpp is None:
+        raise ValueError("sketch_error_bounds with p needs wpp, the sketched W_p^p per "
+                         "direction (_sketch_wpp).")
     p = float(p)
     _, _, beta_x, tau_x = sx.inner_range()
     _, _, beta_y, tau_y = sy.inner_range()
