@@ -81,3 +81,22 @@ def test_row_blocks_cover_every_row_once_on_threads_and_serially():
                 assert (threading.current_thread().name not in names) == threaded
     finally:
         numba.set_num_threads(previous)
+
+
+def test_task_threads_follow_omp_num_threads_on_the_calling_thread_only(monkeypatch):
+    """As distributed's workers set it: OMP_NUM_THREADS=1 gives the task's kernels one
+    Numba thread, restored afterwards; without it nothing changes."""
+    import numba
+
+    before = numba.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    with _jit.task_threads():
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == before
+    monkeypatch.setenv("OMP_NUM_THREADS", "100000")  # capped at Numba's pool
+    with _jit.task_threads():
+        assert numba.get_num_threads() == numba.config.NUMBA_NUM_THREADS
+    for unset in ("", "auto"):
+        monkeypatch.setenv("OMP_NUM_THREADS", unset)
+        with _jit.task_threads():
+            assert numba.get_num_threads() == before

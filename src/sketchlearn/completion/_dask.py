@@ -63,6 +63,7 @@ import numpy as np
 
 from .._array_api import get_namespace, solve_lower, to_numpy
 from .._dask import DEFAULT_SPLIT_EVERY, is_dask_array, worker_processes
+from .._jit import task_threads
 from .._progress import progress_range
 from .._random import as_generator
 from . import _core
@@ -561,6 +562,13 @@ def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, 
     matrix (the first CholeskyQR pass of the balancing, computed in the same task).
     ``own_scale`` / ``other_scale``: the column scaling of a balanced factor, applied
     here (the same products the balancing would store; see :meth:`_ALS.balance`)."""
+    with task_threads():
+        return _half_step_here(blk, own, k, dtype, solver, alpha, cg_iter, residual,
+                               own_scale, other_scale, *pieces)
+
+
+def _half_step_here(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale,
+                    other_scale, *pieces):
     vals = blk["vals"]
     xp = get_namespace(vals, own)
     F = _gathered(xp, pieces, k, dtype, other_scale)
@@ -597,8 +605,9 @@ def _sketch_step(blk, own, solve_tol, max_cg, sketch_rows, nnz_sketch, seed, res
     vals = blk["vals"]
     xp = get_namespace(vals, own)
     F = _gathered(xp, pieces, own.shape[1], own.dtype)
-    new, info = sketch_cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, 0.0,
-                               solve_tol, max_cg, sketch_rows, nnz_sketch, seed)
+    with task_threads():
+        new, info = sketch_cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, 0.0,
+                                   solve_tol, max_cg, sketch_rows, nnz_sketch, seed)
     info = np.asarray(to_numpy(info))
     sse = None
     if residual:
