@@ -169,9 +169,9 @@ _PREFETCH = "llvm.prefetch.p0" if str(_I8_POINTER) == "ptr" else "llvm.prefetch.
 def prefetch(typingctx, array, row, col):
     """Ask the CPU to start loading ``array[row, col]`` (a 2-D array) into its caches, for
     reading, without waiting for it: a hint with no effect on results. For loops that
-    gather rows at random (``V[indices[q]]``): prefetching the row a dozen entries
-    ahead overlaps its cache misses with the work on the current one. No bounds check:
-    ``row`` and ``col`` must be valid indices."""
+    gather rows at random (``V[indices[q]]``): prefetching the row some entries ahead
+    (16 in completion's CG) overlaps its cache misses with the work on the current one.
+    No bounds check: ``row`` and ``col`` must be valid indices."""
     if not (isinstance(array, types.Array) and array.ndim == 2):
         return None
 
@@ -226,6 +226,7 @@ def on_row_blocks(part, n_rows, work, serial_work=SERIAL_WORK):
 def task_threads():
     """Numba threads for the kernels of a Dask task: as many as the process lets OpenMP
     use (``OMP_NUM_THREADS``), on the calling thread only; unchanged where it is unset.
+    A context manager, or a decorator of a task function (``@task_threads()``).
 
     distributed's nanny starts every worker with ``OMP_NUM_THREADS=1`` (and MKL's and
     OpenBLAS's), so that a worker's task threads, not the libraries inside a task, share

@@ -554,6 +554,7 @@ def _gathered(xp, pieces, k, dtype, scale=None):
     return F if scale is None else F * scale
 
 
+@task_threads()
 def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, other_scale,
                *pieces):
     """New factor rows of one block (``solve_rows`` or ``cg_rows`` on its in-block CSR
@@ -562,13 +563,6 @@ def _half_step(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale, 
     matrix (the first CholeskyQR pass of the balancing, computed in the same task).
     ``own_scale`` / ``other_scale``: the column scaling of a balanced factor, applied
     here (the same products the balancing would store; see :meth:`_ALS.balance`)."""
-    with task_threads():
-        return _half_step_here(blk, own, k, dtype, solver, alpha, cg_iter, residual,
-                               own_scale, other_scale, *pieces)
-
-
-def _half_step_here(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_scale,
-                    other_scale, *pieces):
     vals = blk["vals"]
     xp = get_namespace(vals, own)
     F = _gathered(xp, pieces, k, dtype, other_scale)
@@ -593,6 +587,7 @@ def _half_step_here(blk, own, k, dtype, solver, alpha, cg_iter, residual, own_sc
     return new, sse, xp.matmul(xp.matrix_transpose(new), new)
 
 
+@task_threads()
 def _sketch_step(blk, own, solve_tol, max_cg, sketch_rows, nnz_sketch, seed, residual,
                  *pieces):
     """One block of a robust-AltMin half-step: ``sketch_cg_rows`` on its in-block CSR
@@ -605,9 +600,8 @@ def _sketch_step(blk, own, solve_tol, max_cg, sketch_rows, nnz_sketch, seed, res
     vals = blk["vals"]
     xp = get_namespace(vals, own)
     F = _gathered(xp, pieces, own.shape[1], own.dtype)
-    with task_threads():
-        new, info = sketch_cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, 0.0,
-                                   solve_tol, max_cg, sketch_rows, nnz_sketch, seed)
+    new, info = sketch_cg_rows(xp, blk["indptr"], blk["indices"], vals, own, F, 0.0,
+                               solve_tol, max_cg, sketch_rows, nnz_sketch, seed)
     info = np.asarray(to_numpy(info))
     sse = None
     if residual:
